@@ -1,0 +1,1 @@
+"""Everything that talks to a calendar or a mailbox."""

@@ -1,0 +1,154 @@
+"""The contracts every provider implements: one for calendars, one for mailboxes.
+
+Providers map their own data into `worker.models` types at their boundary and raise
+only `providers.errors` exceptions. Capabilities are class attributes, so the worker
+can ask what a provider can do before it tries.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from providers.errors import BadRequest
+from worker.models import Change, Op, Snapshot, Window
+
+
+class CalendarProvider(abc.ABC):
+    """One calendar of one account.
+
+    Ownership is enforced here, once, for every provider: `apply` refuses a change
+    that would touch a block the user moved or edited, and every change names a block
+    (an event carrying the worker's tag), so nothing else can be written.
+    """
+
+    #: Blocks can be Focus Time events that decline conflicting invitations (Google).
+    supports_focus_time: bool = False
+    #: `fetch` can answer from an incremental cursor instead of a full listing.
+    supports_incremental: bool = False
+
+    def __init__(self, *, name: str) -> None:
+        self.name = name
+
+    def timezone(self) -> str | None:
+        """The calendar's own IANA zone, when it declares one. Raises what `fetch` does."""
+        return None
+
+    @abc.abstractmethod
+    def fetch(self, window: Window) -> Snapshot:
+        """Return the events and the worker's own blocks that overlap `window`.
+
+        Recurring series are expanded into occurrences. Events the provider cannot
+        fully read are returned with `problem` set (and counted as busy), never dropped.
+
+        Raises AuthError (reconnect), DataError (the calendar cannot be read at all;
+        nothing is written), TransientError or RateLimited (try later).
+        """
+
+    def apply(self, changes: Sequence[Change]) -> list[Change]:
+        """Write `changes` and return them as applied (blocks carry their new etag).
+
+        Each change is idempotent: creating a block whose id exists already leaves one
+        copy; deleting a block that is gone succeeds. All-or-nothing where the backend
+        allows it (the local file is written once, atomically).
+
+        Raises BadRequest for a change that breaks ownership, Conflict when a block
+        changed since it was fetched (re-fetch and re-plan), plus what `fetch` raises.
+        """
+        for change in changes:
+            if change.op is not Op.CREATE:
+                if change.before is None:
+                    raise BadRequest(
+                        f"{change.op.value} of {change.block.key} without the block as found"
+                    )
+                if change.before.touched:
+                    raise BadRequest(
+                        f"block {change.block.key} was changed by the user; not touching it"
+                    )
+        if not changes:
+            return []
+        return self._apply(changes)
+
+    @abc.abstractmethod
+    def _apply(self, changes: Sequence[Change]) -> list[Change]:
+        """Provider-specific writes for `apply`, which has checked ownership already."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """A mail message as far as the worker needs it: never its body."""
+
+    id: str
+    sender: str
+    received: datetime
+    held: bool = False
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A message the worker writes to its user; it is never held."""
+
+    key: str  # de-duplication key: one alert per key
+    subject: str
+    text: str
+    html: str = ""
+
+
+class MailProvider(abc.ABC):
+    """One mailbox of one account.
+
+    A held message is only relabelled or moved into a worker-owned place, never copied,
+    deleted or altered; held mail is always found again from the mailbox itself.
+    """
+
+    #: A server-side rule can hold mail at arrival (Gmail filter, Outlook inbox rule).
+    supports_hold_rule: bool = False
+
+    def __init__(self, *, name: str) -> None:
+        self.name = name
+
+    @abc.abstractmethod
+    def list_inbox(self, since: datetime | None) -> list[Message]:
+        """Messages now in the inbox that arrived at or after `since` (all when None).
+
+        Raises AuthError, TransientError, RateLimited.
+        """
+
+    @abc.abstractmethod
+    def list_held(self) -> list[Message]:
+        """Every message now held, found by the worker's label or folder.
+
+        Raises AuthError, TransientError, RateLimited.
+        """
+
+    @abc.abstractmethod
+    def hold(self, ids: Sequence[str]) -> int:
+        """Take these messages out of the inbox into the hold; return how many moved.
+
+        Idempotent: a message already held, or gone, is skipped.
+        Raises AuthError, TransientError, RateLimited.
+        """
+
+    @abc.abstractmethod
+    def release(self, ids: Sequence[str]) -> int:
+        """Return these held messages to the inbox, flags unchanged; return how many.
+
+        Idempotent: a message already back in the inbox, or gone, is skipped.
+        Raises AuthError, TransientError, RateLimited.
+        """
+
+    @abc.abstractmethod
+    def deliver(self, alert: Alert) -> None:
+        """Put an alert in the inbox, exempt from the hold.
+
+        Raises AuthError, TransientError, RateLimited.
+        """
+
+    def set_hold_rule(self, allowed: Sequence[str] | None) -> None:
+        """Install (or, with None, remove) the server-side rule that holds new mail
+        from everyone except `allowed` addresses and @domains. Only called when
+        `supports_hold_rule`. Raises AuthError, TransientError, RateLimited.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no server-side hold rule")

@@ -1,0 +1,340 @@
+"""The TOML config: one typed schema, validated with errors that name file and key."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import platformdirs
+
+from worker.errors import ConfigError
+from worker.models import BlockKind
+
+APP = "firstblock"
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+CANONICAL_ORDER = (BlockKind.PROSPECTING, BlockKind.DEALS, BlockKind.PREP, BlockKind.ADMIN)
+PROVIDERS = ("local", "memory", "google", "outlook")
+
+DEFAULT_TITLES = {
+    BlockKind.PROSPECTING: "Prospecting",
+    BlockKind.DEALS: "Advance deals",
+    BlockKind.PREP: "Prep",
+    BlockKind.ADMIN: "Admin: email & CRM",
+}
+DEFAULT_MINUTES = {
+    BlockKind.PROSPECTING: (90, 30),
+    BlockKind.DEALS: (60, 30),
+    BlockKind.PREP: (30, 15),
+    BlockKind.ADMIN: (45, 15),
+}
+
+
+@dataclass(frozen=True)
+class BlockPolicy:
+    kind: BlockKind
+    minutes: int
+    min_chunk: int
+    title: str
+    color: str = ""  # a provider colour id or Outlook category; "" for the default
+    client_meeting_minutes: int = 0  # prep only: a prep block before each client meeting
+
+
+@dataclass(frozen=True)
+class Workday:
+    days: frozenset[int]  # 0 = Monday
+    start: time
+    end: time
+
+
+@dataclass(frozen=True)
+class Planning:
+    horizon_workdays: int = 5
+    tentative_is_busy: bool = True
+    holidays: frozenset[date] = frozenset()
+    reminders: bool = False
+
+
+@dataclass(frozen=True)
+class Followups:
+    internal_domains: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    provider: str
+    email: str = ""
+    calendar: Path | None = None  # local provider: the .ics file
+
+
+@dataclass(frozen=True)
+class Config:
+    workday: Workday
+    blocks: tuple[BlockPolicy, ...]
+    accounts: tuple[Account, ...]
+    planning: Planning = field(default_factory=Planning)
+    followups: Followups = field(default_factory=Followups)
+    timezone: str = ""  # "" means: the calendar's zone, else the system's
+    state_dir: Path = field(default_factory=lambda: default_state_dir())
+    source: Path | None = None  # the file it came from; None for the built-in default
+
+    def policy(self, kind: BlockKind) -> BlockPolicy | None:
+        return next((p for p in self.blocks if p.kind is kind), None)
+
+    def internal_domains_for(self, account: Account) -> tuple[str, ...]:
+        """Internal domains default to the account's own domain."""
+        if self.followups.internal_domains:
+            return self.followups.internal_domains
+        return (account.email.rpartition("@")[2].lower(),) if "@" in account.email else ()
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("FIRSTBLOCK_DATA_DIR") or platformdirs.user_data_dir(APP))
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("FIRSTBLOCK_STATE_DIR") or platformdirs.user_state_dir(APP))
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP)) / "config.toml"
+
+
+def default_config() -> Config:
+    """What runs with no config file: blocks in a local calendar, nothing connected."""
+    return Config(
+        workday=Workday(frozenset(range(5)), time(8, 30), time(17, 30)),
+        blocks=tuple(_default_policy(k) for k in CANONICAL_ORDER),
+        accounts=(
+            Account(name="local", provider="local", calendar=default_data_dir() / "calendar.ics"),
+        ),
+    )
+
+
+def _default_policy(kind: BlockKind) -> BlockPolicy:
+    minutes, chunk = DEFAULT_MINUTES[kind]
+    return BlockPolicy(
+        kind,
+        minutes,
+        chunk,
+        DEFAULT_TITLES[kind],
+        client_meeting_minutes=15 if kind is BlockKind.PREP else 0,
+    )
+
+
+def load(path: Path) -> Config:
+    """Read and validate a config file. Raises ConfigError naming the file and key."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such config file (run `firstblock init` to write one)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse(raw, source=path)
+
+
+def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
+    r = _Reader(raw, source)
+    base = source.parent if source else Path.cwd()
+    defaults = default_config()
+    r.only("timezone", "state_dir", "workday", "blocks", "planning", "followups", "accounts")
+
+    tz = r.text("timezone", "")
+    if tz:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise r.error(
+                "timezone", f"unknown time zone {tz!r} (use an IANA name like 'America/New_York')"
+            ) from None
+
+    wd = r.sub("workday")
+    wd.only("days", "start", "end")
+    days = wd.strings("days", list(DAY_NAMES[:5]))
+    for d in days:
+        if d not in DAY_NAMES:
+            raise wd.error("days", f"unknown day {d!r} (use {', '.join(DAY_NAMES)})")
+    workday = Workday(
+        frozenset(DAY_NAMES.index(d) for d in days),
+        wd.clock("start", defaults.workday.start),
+        wd.clock("end", defaults.workday.end),
+    )
+    if workday.end <= workday.start:
+        raise wd.error(
+            "end",
+            f"{workday.end:%H:%M} is not after start {workday.start:%H:%M}: "
+            "a workday that crosses midnight is not supported",
+        )
+
+    blocks = _blocks(r) if "blocks" in raw else defaults.blocks
+
+    pl = r.sub("planning")
+    pl.only("horizon_workdays", "tentative_is_busy", "holidays", "reminders")
+    horizon = pl.number("horizon_workdays", 5)
+    if not 0 <= horizon <= 60:
+        raise pl.error("horizon_workdays", "must be between 0 and 60")
+    holidays = set()
+    for h in pl.strings("holidays", []):
+        try:
+            holidays.add(date.fromisoformat(h))
+        except ValueError:
+            raise pl.error("holidays", f"{h!r} is not a date like 2026-12-25") from None
+    planning = Planning(
+        horizon,
+        pl.flag("tentative_is_busy", True),
+        frozenset(holidays),
+        pl.flag("reminders", False),
+    )
+
+    fu = r.sub("followups")
+    fu.only("internal_domains", "ignore")
+    followups = Followups(
+        tuple(d.lower().lstrip("@") for d in fu.strings("internal_domains", [])),
+        tuple(i.lower() for i in fu.strings("ignore", [])),
+    )
+
+    accounts = _accounts(r, base) if "accounts" in raw else defaults.accounts
+    state_dir = r.path("state_dir", base) or defaults.state_dir
+    return Config(workday, blocks, accounts, planning, followups, tz, state_dir, source)
+
+
+def _blocks(r: _Reader) -> tuple[BlockPolicy, ...]:
+    items = r.tables("blocks")
+    policies: list[BlockPolicy] = []
+    for b in items:
+        b.only("kind", "minutes", "min_chunk", "title", "color", "client_meeting_minutes")
+        name = b.text("kind", "")
+        try:
+            kind = BlockKind(name)
+        except ValueError:
+            raise b.error(
+                "kind", f"unknown kind {name!r} (use prospecting, deals, prep, admin)"
+            ) from None
+        if any(p.kind is kind for p in policies):
+            raise b.error("kind", f"{name} appears twice")
+        dm, dc = DEFAULT_MINUTES[kind]
+        minutes, chunk = (
+            b.number("minutes", dm),
+            b.number("min_chunk", min(dc, b.number("minutes", dm))),
+        )
+        if not 0 < chunk <= minutes <= 12 * 60:
+            raise b.error("min_chunk", "need 0 < min_chunk <= minutes <= 720")
+        cm = b.number("client_meeting_minutes", 15 if kind is BlockKind.PREP else 0)
+        if cm and kind is not BlockKind.PREP:
+            raise b.error("client_meeting_minutes", "only the prep block has client-meeting prep")
+        if not 0 <= cm <= 240:
+            raise b.error("client_meeting_minutes", "must be between 0 and 240")
+        policies.append(
+            BlockPolicy(
+                kind, minutes, chunk, b.text("title", DEFAULT_TITLES[kind]), b.text("color", ""), cm
+            )
+        )
+    order = [p.kind for p in policies]
+    if order != sorted(order, key=CANONICAL_ORDER.index):
+        raise r.error(
+            "blocks",
+            "kinds must come in the order prospecting, deals, prep, admin: "
+            "that order is the point of firstblock",
+        )
+    return tuple(policies)
+
+
+def _accounts(r: _Reader, base: Path) -> tuple[Account, ...]:
+    accounts: list[Account] = []
+    for a in r.tables("accounts"):
+        a.only("name", "provider", "email", "calendar")
+        name = a.text("name", "")
+        if not name:
+            raise a.error("name", "every account needs a name")
+        if any(x.name == name for x in accounts):
+            raise a.error("name", f"two accounts are called {name!r}")
+        provider = a.text("provider", "local")
+        if provider not in PROVIDERS:
+            raise a.error("provider", f"unknown provider {provider!r} (use {', '.join(PROVIDERS)})")
+        calendar = a.path("calendar", base)
+        if provider == "local" and calendar is None:
+            calendar = default_data_dir() / f"{name}.ics"
+        accounts.append(Account(name, provider, a.text("email", "").lower(), calendar))
+    if not accounts:
+        raise r.error("accounts", "list at least one account, or leave [[accounts]] out")
+    return tuple(accounts)
+
+
+class _Reader:
+    """Typed access to one TOML table; every error names the file and the dotted key."""
+
+    def __init__(self, raw: dict[str, Any], source: Path | None, prefix: str = "") -> None:
+        self.raw, self.source, self.prefix = raw, source, prefix
+
+    def error(self, key: str, message: str) -> ConfigError:
+        where = str(self.source) if self.source else "config"
+        return ConfigError(f"{where}: {self.prefix}{key}: {message}")
+
+    def only(self, *keys: str) -> None:
+        for k in self.raw:
+            if k not in keys:
+                raise self.error(k, f"unknown key (known here: {', '.join(keys)})")
+
+    def _get(self, key: str, default: Any, kind: type | tuple[type, ...], what: str) -> Any:
+        value = self.raw.get(key, default)
+        if isinstance(value, bool) and kind is not bool:
+            raise self.error(key, f"expected {what}, got {value!r}")
+        if not isinstance(value, kind):
+            raise self.error(key, f"expected {what}, got {value!r}")
+        return value
+
+    def text(self, key: str, default: str) -> str:
+        return str(self._get(key, default, str, "a string"))
+
+    def number(self, key: str, default: int) -> int:
+        return int(self._get(key, default, int, "a whole number"))
+
+    def flag(self, key: str, default: bool) -> bool:
+        return bool(self._get(key, default, bool, "true or false"))
+
+    def strings(self, key: str, default: list[str]) -> list[str]:
+        value = self._get(key, default, list, "a list of strings")
+        if not all(isinstance(v, str) for v in value):
+            raise self.error(key, "expected a list of strings")
+        return list(value)
+
+    def clock(self, key: str, default: time) -> time:
+        value = self.raw.get(key)
+        if value is None:
+            return default
+        if isinstance(value, time):
+            return value
+        try:
+            hh, mm = str(value).split(":")
+            return time(int(hh), int(mm))
+        except ValueError:
+            raise self.error(key, f'expected a time like "08:30", got {value!r}') from None
+
+    def path(self, key: str, base: Path) -> Path | None:
+        value = self.text(key, "")
+        if not value:
+            return None
+        p = Path(os.path.expandvars(value)).expanduser()
+        return p if p.is_absolute() else base / p
+
+    def sub(self, key: str) -> _Reader:
+        return _Reader(self._get(key, {}, dict, "a table"), self.source, f"{self.prefix}{key}.")
+
+    def tables(self, key: str) -> list[_Reader]:
+        items = self._get(key, [], list, "a list of tables ([[" + key + "]])")
+        out = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise self.error(key, "expected tables ([[" + key + "]])")
+            out.append(_Reader(item, self.source, f"{self.prefix}{key}[{i}]."))
+        return out

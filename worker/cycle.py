@@ -1,0 +1,136 @@
+"""One cycle for one account: fetch, plan, diff, apply (DESIGN.md 2.1)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import tzlocal
+
+from providers.base import CalendarProvider
+from providers.errors import Conflict
+from worker import planner, reconcile
+from worker.clients import People
+from worker.config import Account, Config
+from worker.models import Block, Change, Event, Op
+from worker.state import Run, State
+
+CONFLICT_RETRIES = 3  # a block edited while we planned: read again, plan again
+
+
+@dataclass(frozen=True)
+class Outcome:
+    account: str
+    timezone: str
+    plan: planner.Plan
+    changes: tuple[Change, ...]
+    events: tuple[Event, ...] = ()
+    owned: tuple[Block, ...] = ()  # the blocks found on the calendar before any change
+    applied: bool = False
+    problems: tuple[str, ...] = field(default=())
+
+
+def resolve_zone(config: Config, provider: CalendarProvider) -> ZoneInfo:
+    """The config's zone, else the calendar's, else this machine's, else UTC."""
+    for name in (config.timezone, provider.timezone(), _system_zone()):
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return ZoneInfo("UTC")
+
+
+def _system_zone() -> str:
+    try:
+        return str(tzlocal.get_localzone_name() or "")
+    except Exception:
+        return ""
+
+
+def rules_for(config: Config, account: Account, zone: ZoneInfo) -> planner.Rules:
+    people = People(account.email, config.internal_domains_for(account), config.followups.ignore)
+    return planner.Rules(zone, config.workday, config.blocks, config.planning, people)
+
+
+def run_account(
+    config: Config,
+    account: Account,
+    provider: CalendarProvider,
+    state: State | None,
+    now: datetime,
+    *,
+    apply: bool,
+) -> Outcome:
+    """Plan the account's horizon and, with `apply`, write the difference.
+
+    Raises providers.errors.ProviderError; the caller maps it for the user.
+    """
+    zone = resolve_zone(config, provider)
+    rules = rules_for(config, account, zone)
+    window = planner.window(rules, now)
+    for attempt in range(CONFLICT_RETRIES):
+        snapshot = provider.fetch(window)
+        tombstones = (
+            state.observe(account.name, snapshot.blocks, (window.start, window.end), now)
+            if state
+            else frozenset()
+        )
+        plan = planner.plan(snapshot.events, snapshot.blocks, tombstones, rules, now)
+        changes = reconcile.diff(snapshot.blocks, plan, now)
+        if not apply or not changes:
+            break
+        if state:
+            state.forget(account.name, [c.block.key for c in changes if c.op is Op.DELETE])
+        try:
+            applied = provider.apply(changes)
+        except Conflict:
+            if attempt == CONFLICT_RETRIES - 1:
+                raise
+            continue
+        if state:
+            state.remember(account.name, [c.block for c in applied if c.op is not Op.DELETE])
+        changes = applied
+        break
+    return Outcome(
+        account.name,
+        zone.key,
+        plan,
+        tuple(changes),
+        tuple(snapshot.events),
+        tuple(snapshot.blocks),
+        apply and bool(changes),
+        snapshot.problems,
+    )
+
+
+def log(
+    state: State,
+    account: str,
+    started: datetime,
+    finished: datetime,
+    changes: Sequence[Change] = (),
+    error: str = "",
+) -> None:
+    def count(op: Op) -> int:
+        return sum(1 for c in changes if c.op is op)
+
+    state.log_run(
+        Run(
+            account,
+            started,
+            finished,
+            not error,
+            count(Op.CREATE),
+            count(Op.UPDATE),
+            count(Op.DELETE),
+            error,
+        )
+    )
+
+
+def owned_now(outcome: Outcome) -> list[Block]:
+    """The blocks on the calendar once the plan is applied: managed and kept."""
+    return sorted([*outcome.plan.blocks, *outcome.plan.kept], key=lambda b: (b.start, b.key))

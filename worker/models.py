@@ -1,0 +1,167 @@
+"""The domain model: what every provider maps its data into.
+
+Frozen dataclasses only; no I/O, no provider JSON. All datetimes are aware.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from base64 import b32hexencode
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+class Response(enum.Enum):
+    """A participant's answer to an invitation."""
+
+    ACCEPTED = "accepted"
+    TENTATIVE = "tentative"
+    DECLINED = "declined"
+    NEEDS_ACTION = "needs-action"
+
+
+class Status(enum.Enum):
+    CONFIRMED = "confirmed"
+    TENTATIVE = "tentative"
+    CANCELLED = "cancelled"
+
+
+class EventType(enum.Enum):
+    DEFAULT = "default"
+    OUT_OF_OFFICE = "out-of-office"
+    FOCUS = "focus"
+    WORKING_LOCATION = "working-location"
+    BIRTHDAY = "birthday"
+
+
+class BlockKind(enum.Enum):
+    """The four kinds of work, in no particular order (the policy orders them)."""
+
+    PROSPECTING = "prospecting"
+    DEALS = "deals"
+    PREP = "prep"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Attendee:
+    email: str
+    name: str = ""
+    response: Response = Response.NEEDS_ACTION
+    resource: bool = False  # a room or equipment, never a client
+
+
+@dataclass(frozen=True)
+class Event:
+    """One occurrence of something on the calendar that the worker does not own."""
+
+    id: str  # stable per occurrence: series UID plus the occurrence's original start
+    title: str
+    start: datetime
+    end: datetime  # all-day events: midnights in the user's zone, end exclusive
+    all_day: bool = False
+    status: Status = Status.CONFIRMED
+    transparent: bool = False  # "free" / TRANSP:TRANSPARENT
+    event_type: EventType = EventType.DEFAULT
+    attendees: tuple[Attendee, ...] = ()
+    organizer: str = ""
+    series_id: str = ""  # same for all occurrences of a recurring series
+    # Set when the provider could not fully read the event; it is then treated as busy.
+    problem: str = ""
+
+    def response_of(self, email: str) -> Response | None:
+        """The answer of `email` to this event, or None when not invited."""
+        wanted = email.casefold()
+        for a in self.attendees:
+            if a.email.casefold() == wanted:
+                return a.response
+        return None
+
+
+@dataclass(frozen=True)
+class Block:
+    """A block the worker wants on the calendar, or found there carrying its tag.
+
+    `key` names the block's slot in the plan ("2026-11-30/prospecting/0" or
+    "meeting/<event id>"); the block's id is derived from it, so a retried create can
+    never produce a second copy. `written` is the fingerprint of what the worker last
+    wrote: when the calendar shows something else, the user touched the block.
+    """
+
+    key: str
+    kind: BlockKind
+    day: date  # the plan day this block belongs to
+    start: datetime
+    end: datetime
+    title: str
+    description: str = ""
+    meeting_id: str = ""  # set for client-meeting prep
+    written: str = ""  # fingerprint at the last write by the worker; "" for a desired block
+    etag: str = ""  # provider concurrency token, opaque
+
+    @property
+    def id(self) -> str:
+        return block_id(self.key)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.start, self.end, self.title, self.description)
+
+    @property
+    def touched(self) -> bool:
+        """The user moved or edited this block since the worker wrote it."""
+        return bool(self.written) and self.written != self.fingerprint
+
+    @property
+    def minutes(self) -> int:
+        return int((self.end - self.start).total_seconds() // 60)
+
+
+def block_id(key: str) -> str:
+    """A deterministic id, valid for Google (base32hex, lower case) and as an iCal UID."""
+    digest = hashlib.sha256(key.encode()).digest()[:20]
+    return "fb" + b32hexencode(digest).decode().lower().rstrip("=")
+
+
+def fingerprint(start: datetime, end: datetime, title: str, description: str) -> str:
+    # Instants, not wall-clock strings: a provider that returns another offset for the
+    # same moment must not look like a user edit.
+    text = "\x1f".join([str(int(start.timestamp())), str(int(end.timestamp())), title, description])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open span of time [start, end) and the user's zone.
+
+    Providers read floating times and all-day dates in `zone`, as calendar apps do.
+    """
+
+    start: datetime
+    end: datetime
+    zone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a calendar holds in a window: other people's events and our blocks."""
+
+    events: tuple[Event, ...]
+    blocks: tuple[Block, ...]
+    problems: tuple[str, ...] = field(default=())  # events it could not fully read
+
+
+class Op(enum.Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One write. For UPDATE and DELETE, `before` is the block as found."""
+
+    op: Op
+    block: Block
+    before: Block | None = None

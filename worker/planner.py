@@ -1,0 +1,412 @@
+"""The day plan (DESIGN.md 1.1 and 1.2): events, owned blocks and `now` in, blocks out.
+
+Pure: no I/O and no clock. Placement per day:
+
+1. Client-meeting prep goes first, anchored to its meeting: the last free slot before
+   it, no earlier than the previous workday.
+2. The general kinds claim the rest in policy order from the start of the workday
+   (admin fills from the end of the day), in chunks of at least `min_chunk`.
+3. When the day is too full, the lowest kinds shrink to their minimum, then drop;
+   prospecting loses time last. What is missing is reported as a shortfall.
+4. Stability: blocks already on the calendar keep their time when they are still
+   valid and give every kind the minutes the fresh plan would.
+
+Blocks the user moved or edited, and blocks that have started, are kept as they are.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from worker.clients import People, is_client_meeting
+from worker.config import BlockPolicy, Planning, Workday
+from worker.intervals import GRID, Span, ceil_grid, floor_grid, inside, minutes, on_grid, subtract
+from worker.models import Block, BlockKind, Event, EventType, Response, Status, Window
+from worker.timeutil import at, day_span
+
+DESCRIPTION = "Protected time, kept by firstblock. Move or edit it and firstblock leaves it alone."
+
+
+@dataclass(frozen=True)
+class Rules:
+    zone: ZoneInfo
+    workday: Workday
+    policies: tuple[BlockPolicy, ...]
+    planning: Planning
+    people: People
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    day: date
+    kind: BlockKind
+    minutes_missing: int
+    meeting: str = ""  # the meeting whose own prep did not fit
+
+
+@dataclass(frozen=True)
+class Plan:
+    days: tuple[date, ...]  # the days planned (workdays in the horizon, minus days off)
+    blocks: tuple[Block, ...]  # the blocks the worker wants, managed by it
+    kept: tuple[Block, ...]  # blocks left as they are: the user's changes, and history
+    shortfalls: tuple[Shortfall, ...]
+
+
+def horizon(rules: Rules, now: datetime) -> list[date]:
+    """Today (when a workday) and the next `horizon_workdays` workdays."""
+    day = now.astimezone(rules.zone).date()
+    days: list[date] = []
+    wanted = rules.planning.horizon_workdays + (1 if day.weekday() in rules.workday.days else 0)
+    while len(days) < wanted and rules.workday.days:
+        if day.weekday() in rules.workday.days:
+            days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def window(rules: Rules, now: datetime) -> Window:
+    """What to fetch: from the start of today to the end of the last horizon day."""
+    today = now.astimezone(rules.zone).date()
+    days = horizon(rules, now) or [today]
+    return Window(
+        day_span(today, rules.zone)[0], day_span(days[-1], rules.zone)[1], str(rules.zone.key)
+    )
+
+
+def is_busy(event: Event, rules: Rules) -> bool:
+    """Whether a timed event takes the time (DESIGN.md 1.1, "Busy events")."""
+    if event.status is Status.CANCELLED:
+        return False
+    if event.problem:
+        return True  # cannot be read fully: assume it matters
+    if event.all_day:
+        return False
+    me = rules.people.me
+    answer = event.response_of(me) if me else None
+    if answer is Response.DECLINED:
+        return False
+    if event.event_type is EventType.OUT_OF_OFFICE:
+        return True
+    if event.transparent or event.event_type in (EventType.WORKING_LOCATION, EventType.BIRTHDAY):
+        return False
+    unsure = (
+        answer in (Response.TENTATIVE, Response.NEEDS_ACTION) or event.status is Status.TENTATIVE
+    )
+    return not unsure or rules.planning.tentative_is_busy
+
+
+def days_off(events: Iterable[Event], rules: Rules) -> set[date]:
+    """Holidays, and days an out-of-office event removes entirely."""
+    off = set(rules.planning.holidays)
+    me = rules.people.me
+    for e in events:
+        if e.event_type is not EventType.OUT_OF_OFFICE or e.status is Status.CANCELLED:
+            continue
+        if me and e.response_of(me) is Response.DECLINED:
+            continue
+        first = e.start.astimezone(rules.zone).date()
+        last = (e.end - timedelta(microseconds=1)).astimezone(rules.zone).date()
+        day = first
+        while day <= last:
+            start, end = _workday(day, rules)
+            if e.all_day or (e.start <= start and e.end >= end):
+                off.add(day)
+            day += timedelta(days=1)
+    return off
+
+
+def plan(
+    events: Sequence[Event],
+    owned: Sequence[Block],
+    tombstones: frozenset[str],
+    rules: Rules,
+    now: datetime,
+) -> Plan:
+    """Plan the horizon. `tombstones` are keys of blocks the user deleted."""
+    off = days_off(events, rules)
+    days = [d for d in horizon(rules, now) if d not in off and d.weekday() in rules.workday.days]
+    busy = sorted((e.start, e.end) for e in events if is_busy(e, rules))
+
+    kept = sorted((b for b in owned if b.touched or b.start < now), key=_order)
+    live = {b.key: b for b in owned if not (b.touched or b.start < now)}
+    closed = {tuple(k.split("/")[:2]) for k in tombstones if not k.startswith("meeting/")}
+    # A kind the user deleted a block of is theirs for that day: its blocks stay as they are.
+    for b in list(live.values()):
+        if (b.day.isoformat(), b.kind.value) in closed and not b.meeting_id:
+            kept.append(live.pop(b.key))
+    taken = busy + [(b.start, b.end) for b in kept]
+
+    kept_keys = {b.key for b in kept}
+    preps, shortfalls = _meeting_preps(
+        events, days, live, taken, tombstones | kept_keys, off, rules, now
+    )
+    taken += [(b.start, b.end) for b in preps]
+
+    blocks = list(preps)
+    for day in days:
+        free = _free(day, taken, rules, now)
+        day_kept = [b for b in kept if b.day == day and not b.meeting_id]
+        day_live = [b for b in live.values() if b.day == day and not b.meeting_id]
+        placed, missing = _place_day(day, free, day_live, day_kept, closed, rules, now)
+        blocks += placed
+        shortfalls += missing
+    return Plan(tuple(days), tuple(sorted(blocks, key=_order)), tuple(kept), tuple(shortfalls))
+
+
+def _order(b: Block) -> tuple[datetime, str]:
+    return (b.start, b.key)
+
+
+def _workday(day: date, rules: Rules) -> Span:
+    return at(day, rules.workday.start, rules.zone), at(day, rules.workday.end, rules.zone)
+
+
+def _free(day: date, taken: list[Span], rules: Rules, now: datetime) -> list[Span]:
+    start, end = _workday(day, rules)
+    start = max(start, now)
+    if start >= end:
+        return []
+    clash = [s for s in taken if s[0] < end and s[1] > start]
+    return on_grid(subtract([(start, end)], clash))
+
+
+def _previous_workday(day: date, rules: Rules, off: set[date]) -> date | None:
+    for back in range(1, 8):
+        d = day - timedelta(days=back)
+        if d.weekday() in rules.workday.days and d not in off:
+            return d
+    return None
+
+
+def _meeting_preps(
+    events: Sequence[Event],
+    days: list[date],
+    live: dict[str, Block],
+    taken: list[Span],
+    skip: frozenset[str] | set[str],
+    off: set[date],
+    rules: Rules,
+    now: datetime,
+) -> tuple[list[Block], list[Shortfall]]:
+    policy = next((p for p in rules.policies if p.kind is BlockKind.PREP), None)
+    length = policy.client_meeting_minutes if policy else 0
+    if not policy or not length:
+        return [], []
+    planned = set(days)
+    meetings = sorted(
+        (
+            e
+            for e in events
+            if e.start >= now
+            and e.start.astimezone(rules.zone).date() in planned
+            and is_client_meeting(e, rules.people)
+        ),
+        key=lambda e: (e.start, e.id),
+    )
+    need = timedelta(minutes=length)
+    placed: list[Block] = []
+    short: list[Shortfall] = []
+    for m in meetings:
+        key = f"meeting/{m.id}"
+        if key in skip or any(b.key == key for b in placed):
+            continue
+        mday = m.start.astimezone(rules.zone).date()
+        candidates = [mday]
+        prev = _previous_workday(mday, rules, off)
+        if prev is not None:
+            candidates.insert(0, prev)
+        busy = taken + [(b.start, b.end) for b in placed]
+        free = [s for d in candidates for s in _free(d, busy, rules, now)]
+        free = [(s, min(e, m.start)) for s, e in free if s < m.start]
+        existing = live.get(key)
+        span: Span | None = None
+        if (
+            existing
+            and inside((existing.start, existing.end), free)
+            and existing.end - existing.start == need
+        ):
+            span = (existing.start, existing.end)
+        else:
+            for s, e in reversed(free):
+                end = floor_grid(e) if e != m.start else e
+                if end - s >= need:
+                    span = (end - need, end)
+                    break
+        if span is None:
+            short.append(Shortfall(mday, BlockKind.PREP, length, m.title))
+            continue
+        local = m.start.astimezone(rules.zone)
+        placed.append(
+            Block(
+                key=key,
+                kind=BlockKind.PREP,
+                day=span[0].astimezone(rules.zone).date(),
+                start=span[0],
+                end=span[1],
+                title=f"{policy.title}: {m.title}"[:200],
+                description=f"Prepare for {m.title} at {local:%a %H:%M}. {DESCRIPTION}",
+                meeting_id=m.id,
+            )
+        )
+    return placed, short
+
+
+def _place_day(
+    day: date,
+    free: list[Span],
+    live: list[Block],
+    kept: list[Block],
+    closed: set[tuple[str, ...]],
+    rules: Rules,
+    now: datetime,
+) -> tuple[list[Block], list[Shortfall]]:
+    policies = [p for p in rules.policies if (day.isoformat(), p.kind.value) not in closed]
+    have: dict[BlockKind, int] = defaultdict(int)
+    for b in kept:
+        have[b.kind] += b.minutes
+    targets = {}
+    for p in policies:
+        left = max(0, p.minutes - have[p.kind])
+        targets[p.kind] = left if left >= p.min_chunk else 0
+
+    start = ceil_grid(max(_workday(day, rules)[0], now))
+    chosen: dict[BlockKind, list[Span]] = {p.kind: [] for p in policies}
+    for allot in _allotments(targets, policies):
+        fresh = _layout(free, start, allot, policies, {})
+        if fresh is not None:
+            by_kind: dict[BlockKind, list[Span]] = defaultdict(list)
+            for b in sorted(live, key=_order):
+                by_kind[b.kind].append((b.start, b.end))
+            chosen = _layout(free, start, allot, policies, by_kind) or fresh
+            break
+
+    blocks: list[Block] = []
+    shortfalls: list[Shortfall] = []
+    reserved = {b.key for b in kept}
+    for p in policies:
+        spans = chosen.get(p.kind, [])
+        numbers = (i for i in range(1000) if f"{day}/{p.kind.value}/{i}" not in reserved)
+        existing = {(b.start, b.end): b.key for b in live if b.kind is p.kind}
+        keys = [existing.get(s) for s in spans]
+        used = {k for k in keys if k}
+        for span, k in zip(spans, keys, strict=True):
+            if k is None:
+                k = next(
+                    f"{day}/{p.kind.value}/{i}"
+                    for i in numbers
+                    if f"{day}/{p.kind.value}/{i}" not in used
+                )
+                used.add(k)
+            blocks.append(
+                Block(
+                    key=k,
+                    kind=p.kind,
+                    day=day,
+                    start=span[0],
+                    end=span[1],
+                    title=p.title,
+                    description=DESCRIPTION,
+                )
+            )
+        missing = p.minutes - have[p.kind] - sum(minutes(s) for s in spans)
+        if missing > 0:
+            shortfalls.append(Shortfall(day, p.kind, missing))
+    return blocks, shortfalls
+
+
+def _allotments(
+    targets: dict[BlockKind, int], policies: list[BlockPolicy]
+) -> Iterator[dict[BlockKind, int]]:
+    """Minutes per kind, from the full plan down to nothing, in the order of loss:
+    lower kinds shrink to their minimum chunk, then drop; prospecting goes last."""
+    cur = dict(targets)
+    yield dict(cur)
+    if not policies:
+        return
+    lower = [p for p in reversed(policies[1:])]
+    for p in lower:
+        for v in _down(cur[p.kind], min(p.min_chunk, cur[p.kind])):
+            cur[p.kind] = v
+            yield dict(cur)
+    for p in lower:
+        if cur[p.kind]:
+            cur[p.kind] = 0
+            yield dict(cur)
+    first = policies[0]
+    for v in _down(cur[first.kind], min(first.min_chunk, cur[first.kind])):
+        cur[first.kind] = v
+        yield dict(cur)
+    if cur[first.kind]:
+        cur[first.kind] = 0
+        yield dict(cur)
+
+
+def _down(high: int, low: int) -> Iterator[int]:
+    v = high - GRID
+    while v > low:
+        yield v
+        v -= GRID
+    if low < high:
+        yield low
+
+
+def _layout(
+    free: list[Span],
+    start: datetime,
+    allot: dict[BlockKind, int],
+    policies: list[BlockPolicy],
+    prefer: dict[BlockKind, list[Span]],
+) -> dict[BlockKind, list[Span]] | None:
+    """Place every kind in order; None unless each gets exactly its allotment.
+
+    A kind whose `prefer` spans (the blocks already there) are still valid keeps them.
+    """
+    cursor = start
+    out: dict[BlockKind, list[Span]] = {}
+    last = policies[-1].kind if policies else None
+    for p in policies:
+        want = allot[p.kind]
+        spans = prefer.get(p.kind, [])
+        valid = (
+            spans
+            and sum(minutes(s) for s in spans) == want
+            and all(s[0] >= cursor and minutes(s) >= p.min_chunk and inside(s, free) for s in spans)
+        )
+        if not valid:
+            backward = p.kind is BlockKind.ADMIN and p.kind is last
+            spans = _fill(free, cursor, want, p.min_chunk, backward)
+        if sum(minutes(s) for s in spans) != want:
+            return None
+        out[p.kind] = spans
+        if spans:
+            free = subtract(free, spans)
+            cursor = max(cursor, spans[-1][1])
+    return out
+
+
+def _fill(free: list[Span], cursor: datetime, want: int, chunk: int, backward: bool) -> list[Span]:
+    """Take `want` minutes after `cursor` in chunks of at least `chunk` minutes,
+    from the earliest free time (or the latest, for the day's last block)."""
+    spans = [(max(s, cursor), e) for s, e in free if e > cursor]
+    if backward:
+        spans.reverse()
+    out: list[Span] = []
+    left = want
+    for s, e in spans:
+        if left <= 0:
+            break
+        room = minutes((s, e))
+        if room < chunk:
+            continue
+        take = min(room, left)
+        rest = left - take
+        if 0 < rest < chunk and take - (chunk - rest) >= chunk:
+            take -= chunk - rest  # leave a whole chunk for later
+        size = timedelta(minutes=take)
+        out.append((e - size, e) if backward else (s, s + size))
+        left -= take
+    return sorted(out)

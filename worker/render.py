@@ -1,0 +1,159 @@
+"""What a person or a script reads: day timelines and the JSON shapes of the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from worker.clients import People, client_keys, is_client_meeting
+from worker.cycle import Outcome, owned_now
+from worker.models import Block, Change, Event, Status
+from worker.planner import Rules, Shortfall, days_off, is_busy
+
+
+def iso(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).isoformat()
+
+
+def outcome_json(o: Outcome) -> dict[str, Any]:
+    zone = ZoneInfo(o.timezone)
+    kept = {b.key for b in o.plan.kept}
+    return {
+        "account": o.account,
+        "timezone": o.timezone,
+        "blocks": [
+            {
+                "kind": b.kind.value,
+                "start": iso(b.start, zone),
+                "end": iso(b.end, zone),
+                "title": b.title,
+                "kept": b.key in kept,
+                **({"meeting": b.meeting_id} if b.meeting_id else {}),
+            }
+            for b in owned_now(o)
+        ],
+        "changes": [change_json(c, zone) for c in o.changes],
+        "shortfalls": [shortfall_json(s) for s in o.plan.shortfalls],
+        "problems": list(o.problems),
+        "applied": o.applied,
+    }
+
+
+def change_json(c: Change, zone: ZoneInfo) -> dict[str, Any]:
+    out = {
+        "op": c.op.value,
+        "kind": c.block.kind.value,
+        "start": iso(c.block.start, zone),
+        "end": iso(c.block.end, zone),
+        "title": c.block.title,
+    }
+    if c.before is not None and c.op.value == "update":
+        out["was_start"] = iso(c.before.start, zone)
+        out["was_end"] = iso(c.before.end, zone)
+    return out
+
+
+def shortfall_json(s: Shortfall) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "date": s.day.isoformat(),
+        "kind": s.kind.value,
+        "minutes_missing": s.minutes_missing,
+    }
+    if s.meeting:
+        out["meeting"] = s.meeting
+    return out
+
+
+def timeline(o: Outcome, rules: Rules, *, first: date | None = None) -> list[str]:
+    """Each day of the horizon as lines: meetings and blocks in local time, shortfalls."""
+    zone = rules.zone
+    blocks = owned_now(o)
+    events = [e for e in o.events if e.status is not Status.CANCELLED]
+    off = days_off(events, rules)
+    days = sorted(
+        set(o.plan.days)
+        | {d for d in off if o.plan.days and o.plan.days[0] <= d <= o.plan.days[-1]}
+    )
+    lines: list[str] = []
+    for day in days:
+        if first and day < first:
+            continue
+        lines.append(f"{day:%a %d %b %Y}")
+        if day in off:
+            why = next((e.title for e in events if e.all_day and _on(e, day, zone)), "holiday")
+            lines.append(f"  day off ({why}): no blocks")
+            lines.append("")
+            continue
+        rows: list[tuple[datetime, str]] = []
+        for e in events:
+            if e.all_day or not _on(e, day, zone):
+                continue
+            rows.append((e.start, _event_row(e, rules, zone)))
+        for b in blocks:
+            if b.start.astimezone(zone).date() == day:
+                rows.append((b.start, _block_row(b, zone)))
+        for _, text in sorted(rows, key=lambda r: r[0]):
+            lines.append(text)
+        for s in o.plan.shortfalls:
+            if s.day == day:
+                what = f" for {s.meeting}" if s.meeting else ""
+                lines.append(f"  shortfall: {s.kind.value}{what} is {s.minutes_missing} min short")
+        lines.append("")
+    return lines
+
+
+def _on(e: Event, day: date, zone: ZoneInfo) -> bool:
+    start = e.start.astimezone(zone)
+    end = (e.end - timedelta(microseconds=1)).astimezone(zone) if e.end > e.start else start
+    return start.date() <= day <= end.date()
+
+
+def _span(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    return f"{start.astimezone(zone):%H:%M}-{end.astimezone(zone):%H:%M}"
+
+
+def _block_row(b: Block, zone: ZoneInfo) -> str:
+    label = b.kind.value.upper()
+    return f"  {_span(b.start, b.end, zone)}  {label:<12} {b.title}"
+
+
+def _event_row(e: Event, rules: Rules, zone: ZoneInfo) -> str:
+    if not is_busy(e, rules):
+        tag = "not busy"
+    elif is_client_meeting(e, rules.people):
+        tag = "client"
+    else:
+        tag = "meeting"
+    notes = []
+    if tag == "client":
+        notes.append(", ".join(sorted(client_keys(e, rules.people))))
+    if e.series_id and e.id != e.series_id:
+        notes.append("recurring")
+    if rules.people.me and e.response_of(rules.people.me) is not None:
+        answer = e.response_of(rules.people.me)
+        if answer is not None and answer.value != "accepted":
+            notes.append(answer.value)
+    if e.problem:
+        notes.append("unreadable, counted busy")
+    extra = f"  ({'; '.join(notes)})" if notes else ""
+    return f"  {_span(e.start, e.end, zone)}  {tag:<12} {e.title}{extra}"
+
+
+def people_line(people: People) -> str:
+    inside = ", ".join(people.internal_domains) or "none set"
+    return f"you: {people.me or 'address not set'}; internal domains: {inside}"
+
+
+def changes_text(changes: Iterable[Change], zone: ZoneInfo) -> list[str]:
+    out = []
+    for c in changes:
+        start = c.block.start.astimezone(zone)
+        when = f"{start:%a %d %b} {_span(c.block.start, c.block.end, zone)}"
+        was = ""
+        if c.before is not None and c.op.value == "update":
+            old = c.before
+            was = f" (was {old.start.astimezone(zone):%a} {_span(old.start, old.end, zone)})"
+        out.append(f"  {c.op.value:<6} {c.block.kind.value:<11} {when}  {c.block.title}{was}")
+    return out

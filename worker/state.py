@@ -1,0 +1,167 @@
+"""Local state: only what the calendar itself cannot tell (DESIGN.md 2.3).
+
+- known blocks: the blocks the worker has seen on the calendar, so that one that
+  disappears can be told apart from one never written (a user deletion: a tombstone);
+- tombstones: blocks the user deleted, never recreated;
+- the run log.
+
+Losing this file is safe: the calendar still carries every block's tag, so nothing is
+duplicated; at worst a block the user deleted comes back once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from worker.models import Block
+
+SCHEMA = 1
+_DDL = """
+CREATE TABLE IF NOT EXISTS known (
+    account TEXT NOT NULL, key TEXT NOT NULL, start TEXT NOT NULL, end TEXT NOT NULL,
+    PRIMARY KEY (account, key));
+CREATE TABLE IF NOT EXISTS tombstones (
+    account TEXT NOT NULL, key TEXT NOT NULL, end TEXT NOT NULL, at TEXT NOT NULL,
+    PRIMARY KEY (account, key));
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, account TEXT NOT NULL,
+    started TEXT NOT NULL, finished TEXT NOT NULL, ok INTEGER NOT NULL,
+    created INTEGER NOT NULL, updated INTEGER NOT NULL, deleted INTEGER NOT NULL,
+    error TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS runs_by_account ON runs (account, id);
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    account: str
+    started: datetime
+    finished: datetime
+    ok: bool
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    error: str = ""
+
+
+def _iso(moment: datetime) -> str:
+    # UTC, so that stored times compare correctly as text
+    return moment.astimezone(UTC).isoformat()
+
+
+class State:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, timeout=30)
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA:
+            raise RuntimeError(f"{path}: state from a newer firstblock (schema {version})")
+        with self.db:
+            self.db.executescript(_DDL)
+            self.db.execute(f"PRAGMA user_version = {SCHEMA}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self.db:
+            yield self.db
+
+    def observe(
+        self,
+        account: str,
+        present: Iterable[Block],
+        window: tuple[datetime, datetime],
+        now: datetime,
+    ) -> frozenset[str]:
+        """Record the blocks present now; return every tombstone still relevant.
+
+        A known future block inside the window that is no longer present was deleted
+        by the user: it becomes a tombstone.
+        """
+        keys = {b.key: b for b in present}
+        with self._tx() as db:
+            rows = db.execute("SELECT key, start, end FROM known WHERE account = ?", (account,))
+            for key, start, end in rows.fetchall():
+                s, e = datetime.fromisoformat(start), datetime.fromisoformat(end)
+                if key in keys or s < now or not (s < window[1] and e > window[0]):
+                    continue
+                db.execute(
+                    "INSERT OR REPLACE INTO tombstones VALUES (?, ?, ?, ?)",
+                    (account, key, end, _iso(now)),
+                )
+                db.execute("DELETE FROM known WHERE account = ? AND key = ?", (account, key))
+            self._remember(db, account, keys.values())
+            db.execute(
+                "DELETE FROM tombstones WHERE account = ? AND end < ?", (account, _iso(window[0]))
+            )
+            rows = db.execute("SELECT key FROM tombstones WHERE account = ?", (account,))
+            return frozenset(r[0] for r in rows.fetchall())
+
+    def remember(self, account: str, blocks: Iterable[Block]) -> None:
+        with self._tx() as db:
+            self._remember(db, account, blocks)
+
+    @staticmethod
+    def _remember(db: sqlite3.Connection, account: str, blocks: Iterable[Block]) -> None:
+        db.executemany(
+            "INSERT OR REPLACE INTO known VALUES (?, ?, ?, ?)",
+            [(account, b.key, _iso(b.start), _iso(b.end)) for b in blocks],
+        )
+
+    def forget(self, account: str, keys: Iterable[str]) -> None:
+        """The worker itself is about to delete these: their absence is no tombstone."""
+        with self._tx() as db:
+            db.executemany(
+                "DELETE FROM known WHERE account = ? AND key = ?", [(account, k) for k in keys]
+            )
+
+    def log_run(self, run: Run) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO runs (account, started, finished, ok, created, updated, deleted,"
+                " error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run.account,
+                    _iso(run.started),
+                    _iso(run.finished),
+                    int(run.ok),
+                    run.created,
+                    run.updated,
+                    run.deleted,
+                    run.error,
+                ),
+            )
+            db.execute(
+                "DELETE FROM runs WHERE account = ? AND id NOT IN "
+                "(SELECT id FROM runs WHERE account = ? ORDER BY id DESC LIMIT 200)",
+                (run.account, run.account),
+            )
+
+    def last_run(self, account: str, *, ok: bool | None = None) -> Run | None:
+        query = (
+            "SELECT account, started, finished, ok, created, updated, deleted, error"
+            " FROM runs"
+            " WHERE account = ?" + ("" if ok is None else " AND ok = ?") + " ORDER BY id DESC"
+        )
+        args: tuple[object, ...] = (account,) if ok is None else (account, int(ok))
+        row = self.db.execute(query, args).fetchone()
+        if row is None:
+            return None
+        return Run(
+            row[0],
+            datetime.fromisoformat(row[1]),
+            datetime.fromisoformat(row[2]),
+            bool(row[3]),
+            row[4],
+            row[5],
+            row[6],
+            row[7],
+        )
