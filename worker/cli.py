@@ -30,6 +30,10 @@ TEMPLATE = Path(__file__).with_name("config_template.toml")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # The global options are shared with every subcommand, so their defaults go here.
+    for name, default in (("config", None), ("now", None), ("debug", False)):
+        if not hasattr(args, name):
+            setattr(args, name, default)
     try:
         return int(args.func(args))
     except WorkerError as exc:
@@ -65,7 +69,6 @@ def _parser() -> argparse.ArgumentParser:
         description="Prospecting first, deals, prep, admin last.",
     )
     p.add_argument("--version", action="version", version=f"firstblock {__version__}")
-    p.set_defaults(config=None, now=None, debug=False)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(
@@ -312,7 +315,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     provider = _calendar(account, clock)
     zone = resolve_zone(config, provider)
-    monday = demo.demo_monday(clock.now(), zone)
+    monday = demo.demo_monday(clock.now(), zone, given=bool(args.now))
     calendar.write_text(demo.demo_calendar(monday, zone), encoding="utf-8", newline="")
     config = dataclasses.replace(config, timezone=zone.key)
     now = clock.now() if args.now else at(monday, time(7, 0), zone)

@@ -10,11 +10,12 @@ from worker.timeutil import at
 ME = "me@example.com"
 
 
-def demo_monday(now: datetime, zone: ZoneInfo) -> date:
-    """The Monday of the week to show: this one until Monday 07:00, else the next."""
+def demo_monday(now: datetime, zone: ZoneInfo, *, given: bool = False) -> date:
+    """The Monday of the week to show: the week of a `given` moment; otherwise this
+    week until Monday 07:00, else the next, so the whole week is still ahead."""
     local = now.astimezone(zone)
     monday = local.date() - timedelta(days=local.weekday())
-    if local.weekday() == 0 and local.time() < time(7, 0):
+    if given or (local.weekday() == 0 and local.time() < time(7, 0)):
         return monday
     return monday + timedelta(days=7)
 

@@ -169,7 +169,9 @@ def _splice(text: str, replace_with: dict[str, str], newline: str) -> str:
             chunk = lines[i : j + 1]
             uid = _uid("".join(chunk))
             if uid in pending:
-                out.append(_lines(pending.pop(uid), newline))
+                vevent = pending.pop(uid)
+                if vevent:
+                    out.append(_lines(vevent, newline))
             elif uid not in replace_with:
                 out.extend(chunk)
             i = j + 1

@@ -1,0 +1,233 @@
+"""The `firstblock` command end to end, on the embedded default (a local .ics file)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from providers.errors import AuthError, TransientError
+from worker import cli
+from worker.models import block_id
+
+NOW = "2026-11-30T07:00:00-05:00"  # a Monday morning in New York
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FIRSTBLOCK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("FIRSTBLOCK_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("FIRSTBLOCK_CONFIG", raising=False)
+    return tmp_path
+
+
+def config(home: Path, extra: str = "") -> Path:
+    path = home / "firstblock.toml"
+    path.write_text(
+        'timezone = "America/New_York"\n'
+        '[followups]\ninternal_domains = ["example.com"]\n'
+        f'[[accounts]]\nname = "work"\ncalendar = "{home / "cal.ics"}"\nemail = "me@example.com"\n'
+        + extra
+    )
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_zero_config_run_writes_this_weeks_blocks(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "run", "--now", NOW, "--json")
+    assert code == 0
+    calendar = home / "data" / "calendar.ics"
+    assert calendar.exists()
+    [account] = json.loads(out)["accounts"]
+    kinds = {c["kind"] for c in account["changes"] if c["op"] == "create"}
+    assert kinds == {"prospecting", "deals", "prep", "admin"}
+    assert calendar.read_bytes().count(b"BEGIN:VEVENT") == len(account["changes"])
+
+
+def test_second_run_changes_nothing_and_leaves_the_file_byte_identical(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = config(home)
+    assert run(capsys, "--config", str(path), "run", "--now", NOW)[0] == 0
+    first = (home / "cal.ics").read_bytes()
+    code, out, _ = run(capsys, "run", "--config", str(path), "--now", NOW, "--json")
+    assert code == 0
+    assert json.loads(out)["accounts"][0]["changes"] == []
+    assert (home / "cal.ics").read_bytes() == first
+
+
+def test_plan_json_shape_and_writes_nothing(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = config(home)
+    code, out, _ = run(capsys, "plan", "--dry-run", "--json", "--config", str(path), "--now", NOW)
+    assert code == 0
+    assert not (home / "cal.ics").exists()
+    [account] = json.loads(out)["accounts"]
+    assert account["account"] == "work"
+    assert account["timezone"] == "America/New_York"
+    first = account["blocks"][0]
+    assert first["kind"] == "prospecting"
+    assert first["start"] == "2026-11-30T08:30:00-05:00"
+    assert set(first) >= {"kind", "start", "end", "title"}
+    assert {c["op"] for c in account["changes"]} == {"create"}
+    assert all(
+        datetime.fromisoformat(c["start"]).utcoffset() is not None for c in account["changes"]
+    )
+    assert account["shortfalls"] == []
+
+
+def test_config_from_environment(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FIRSTBLOCK_CONFIG", str(config(home)))
+    code, out, _ = run(capsys, "plan", "--json", "--now", NOW)
+    assert code == 0
+    assert json.loads(out)["accounts"][0]["account"] == "work"
+
+
+def test_a_block_the_user_deletes_is_not_recreated(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = config(home)
+    run(capsys, "run", "--config", str(path), "--now", NOW)
+    cal = home / "cal.ics"
+    text = cal.read_bytes().decode()
+    uid = block_id("2026-12-01/deals/0")
+    start = text.rindex("BEGIN:VEVENT", 0, text.index(uid))
+    end = text.index("END:VEVENT", start) + len("END:VEVENT\r\n")
+    cal.write_bytes((text[:start] + text[end:]).encode())
+    code, out, _ = run(capsys, "run", "--config", str(path), "--now", NOW, "--json")
+    assert code == 0
+    assert json.loads(out)["accounts"][0]["changes"] == []
+    assert uid not in cal.read_bytes().decode()
+
+
+def test_a_broken_calendar_exits_6_names_the_file_and_is_untouched(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = config(home)
+    (home / "cal.ics").write_bytes(b"garbage\n")
+    code, _, err = run(capsys, "run", "--config", str(path), "--now", NOW)
+    assert code == 6
+    assert str(home / "cal.ics") in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+    assert (home / "cal.ics").read_bytes() == b"garbage\n"
+
+
+def test_one_broken_account_does_not_stop_the_others(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = config(home, f'[[accounts]]\nname = "broken"\ncalendar = "{home / "bad.ics"}"\n')
+    (home / "bad.ics").write_bytes(b"garbage\n")
+    code, out, err = run(capsys, "run", "--json", "--config", str(path), "--now", NOW)
+    assert code == 6
+    assert [a["account"] for a in json.loads(out)["accounts"]] == ["work"]
+    assert "account broken" in err
+    assert (home / "cal.ics").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (["plan", "--now", "tomorrow"], 3, "--now"),
+        (["plan", "--now", "2026-11-30T07:00"], 3, "offset"),
+        (["plan", "--config", "/nonexistent/firstblock.toml"], 3, "/nonexistent/firstblock.toml"),
+    ],
+)
+def test_usage_errors_are_one_line(
+    home: Path, capsys: pytest.CaptureFixture[str], argv: list[str], code: int, message: str
+) -> None:
+    got, _, err = run(capsys, *argv)
+    assert got == code
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_bad_config_exits_3(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = home / "c.toml"
+    path.write_text("[workday]\nstart = '9am'\n")
+    code, _, err = run(capsys, "run", "--config", str(path))
+    assert code == 3
+    assert f"{path}: workday.start" in err
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "words"),
+    [
+        (AuthError("invalid_grant"), 4, "reconnect this account"),
+        (TransientError("503 from server"), 5, "provider unavailable"),
+    ],
+)
+def test_provider_failures_have_their_own_exit_code(
+    home: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    code: int,
+    words: str,
+) -> None:
+    def failing(*args: object, **kwargs: object) -> object:
+        raise error
+
+    monkeypatch.setattr(cli, "run_account", failing)
+    got, _, err = run(capsys, "run", "--config", str(config(home)), "--now", NOW)
+    assert got == code
+    assert "account work" in err
+    assert words in err
+
+
+def test_init_writes_a_config_that_loads(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = home / "new" / "config.toml"
+    assert run(capsys, "init", "--config", str(target))[0] == 0
+    assert target.exists()
+    assert run(capsys, "init", "--config", str(target))[0] == 3
+    code, out, _ = run(capsys, "plan", "--json", "--config", str(target), "--now", NOW)
+    assert code == 0
+    assert json.loads(out)["accounts"][0]["account"] == "work"
+
+
+def test_status_reports_owned_blocks_and_last_run(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = config(home)
+    code, out, _ = run(capsys, "status", "--json", "--config", str(path), "--now", NOW)
+    assert code == 0
+    [before] = json.loads(out)["accounts"]
+    assert before["last_run"] is None
+    assert before["blocks_owned"] == 0
+    _, ran, _ = run(capsys, "run", "--json", "--config", str(path), "--now", NOW)
+    created = len(json.loads(ran)["accounts"][0]["changes"])
+    _, out, _ = run(capsys, "status", "--json", "--config", str(path), "--now", NOW)
+    [after] = json.loads(out)["accounts"]
+    assert after["blocks_owned"] == created
+    assert after["last_changes"]["created"] == created
+    assert after["last_run"] == "2026-11-30T12:00:00+00:00"
+    assert after["pending_changes"] == 0
+
+
+def test_demo_shows_a_week(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "demo", "--dir", str(home / "demo"), "--now", NOW)
+    assert code == 0
+    for word in (
+        "PROSPECTING",
+        "DEALS",
+        "PREP",
+        "ADMIN",
+        "client",
+        "day off",
+        "declined",
+        "recurring",
+        "shortfall",
+    ):
+        assert word in out
+    assert (home / "demo" / "demo.ics").exists()

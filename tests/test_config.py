@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+from worker import config as cfg
+from worker.errors import ConfigError
+from worker.models import BlockKind
+
+ISSUE_EXAMPLE = """
+timezone = "America/New_York"
+[workday]
+days = ["mon", "tue", "wed", "thu", "fri"]
+start = "08:30"
+end = "17:30"
+[[blocks]]
+kind = "prospecting"
+minutes = 90
+min_chunk = 30
+[[blocks]]
+kind = "deals"
+minutes = 60
+min_chunk = 30
+[[blocks]]
+kind = "prep"
+minutes = 30
+min_chunk = 15
+client_meeting_minutes = 15
+[[blocks]]
+kind = "admin"
+minutes = 45
+min_chunk = 15
+[planning]
+horizon_workdays = 5
+tentative_is_busy = true
+[followups]
+internal_domains = ["example.com"]
+[[accounts]]
+name = "work"
+provider = "local"
+calendar = "~/firstblock/calendar.ics"
+email = "me@example.com"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_documented_example_loads(tmp_path: Path) -> None:
+    c = cfg.load(write(tmp_path, ISSUE_EXAMPLE))
+    assert c.timezone == "America/New_York"
+    assert c.workday.start == time(8, 30)
+    assert c.workday.end == time(17, 30)
+    assert [p.kind for p in c.blocks] == list(cfg.CANONICAL_ORDER)
+    assert c.policy(BlockKind.PREP) is not None
+    assert c.policy(BlockKind.PREP).client_meeting_minutes == 15  # type: ignore[union-attr]
+    [account] = c.accounts
+    assert account.calendar == Path.home() / "firstblock" / "calendar.ics"
+    assert account.email == "me@example.com"
+    assert c.followups.internal_domains == ("example.com",)
+
+
+def test_the_init_template_loads_to_the_defaults(tmp_path: Path) -> None:
+    text = cfg.Path(cfg.__file__).with_name("config_template.toml").read_text()
+    c = cfg.load(write(tmp_path, text.replace("@CALENDAR@", str(tmp_path / "c.ics"))))
+    d = cfg.default_config()
+    assert (c.workday, c.blocks, c.planning, c.followups) == (
+        d.workday,
+        d.blocks,
+        d.planning,
+        d.followups,
+    )
+
+
+def test_relative_calendar_paths_are_relative_to_the_config(tmp_path: Path) -> None:
+    c = cfg.load(write(tmp_path, '[[accounts]]\nname = "w"\ncalendar = "cal.ics"\n'))
+    assert c.accounts[0].calendar == tmp_path / "cal.ics"
+
+
+def test_internal_domain_defaults_to_the_accounts_domain() -> None:
+    c = cfg.parse({"accounts": [{"name": "w", "email": "Me@Corp.example"}]})
+    assert c.internal_domains_for(c.accounts[0]) == ("corp.example",)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("timezone = 'Mars/Olympus'", "timezone"),
+        ("[workday]\nstart = '25:00'", "workday.start"),
+        ("[workday]\nstart = '22:00'\nend = '06:00'", "workday.end: 06:00 is not after"),
+        ("[workday]\ndays = ['monday']", "workday.days"),
+        ("[[blocks]]\nkind = 'golf'", "blocks[0].kind"),
+        ("[[blocks]]\nkind = 'admin'\n[[blocks]]\nkind = 'prospecting'", "blocks: kinds must"),
+        ("[[blocks]]\nkind = 'deals'\nminutes = 20\nmin_chunk = 30", "blocks[0].min_chunk"),
+        ("[[blocks]]\nkind = 'deals'\nclient_meeting_minutes = 10", "client_meeting_minutes"),
+        ("[planning]\nhorizon_workdays = 'five'", "planning.horizon_workdays"),
+        ("[planning]\nholidays = ['25/12/2026']", "planning.holidays"),
+        ("[planning]\ntentative_is_busy = 1", "planning.tentative_is_busy"),
+        ("blokcs = 1", "blokcs: unknown key"),
+        ("[[accounts]]\nprovider = 'local'", "accounts[0].name"),
+        ("[[accounts]]\nname = 'a'\nprovider = 'exchange2003'", "accounts[0].provider"),
+        ("[[accounts]]\nname = 'a'\n[[accounts]]\nname = 'a'", "accounts[1].name"),
+        ("this is = not toml =", "not valid TOML"),
+    ],
+)
+def test_bad_config_names_file_and_key(tmp_path: Path, text: str, where: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        cfg.load(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: ")
+    assert where in message
+    assert "\n" not in message
+
+
+def test_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="firstblock init"):
+        cfg.load(tmp_path / "nope.toml")
