@@ -33,6 +33,8 @@ class MemoryCalendar(CalendarProvider):
     def _apply(self, changes: Sequence[Change]) -> list[Change]:
         for change in changes:  # check everything first: all or nothing
             found = self.blocks.get(change.block.id)
+            if change.op is Op.CREATE and found is not None and found.touched:
+                raise Conflict(f"block {change.block.key} was changed meanwhile", where=self.name)
             if change.op is Op.UPDATE and found is None:
                 raise Conflict(f"block {change.block.key} is gone", where=self.name)
             if (

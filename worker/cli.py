@@ -242,7 +242,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     state = _state(config)
     rows: list[dict[str, Any]] = []
     try:
-        outcomes, errors = _each_account(config, clock, apply=False, state=None)
+        outcomes, errors = _each_account(config, clock, apply=False, state=state)
         by_name = {o.account: o for o in outcomes}
         for account in config.accounts:
             last = state.last_run(account.name)

@@ -56,7 +56,6 @@ class Planning:
     horizon_workdays: int = 5
     tentative_is_busy: bool = True
     holidays: frozenset[date] = frozenset()
-    reminders: bool = False
 
 
 @dataclass(frozen=True)
@@ -179,7 +178,7 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
     blocks = _blocks(r) if "blocks" in raw else defaults.blocks
 
     pl = r.sub("planning")
-    pl.only("horizon_workdays", "tentative_is_busy", "holidays", "reminders")
+    pl.only("horizon_workdays", "tentative_is_busy", "holidays")
     horizon = pl.number("horizon_workdays", 5)
     if not 0 <= horizon <= 60:
         raise pl.error("horizon_workdays", "must be between 0 and 60")
@@ -193,7 +192,6 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
         horizon,
         pl.flag("tentative_is_busy", True),
         frozenset(holidays),
-        pl.flag("reminders", False),
     )
 
     fu = r.sub("followups")

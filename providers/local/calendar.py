@@ -104,6 +104,9 @@ class LocalCalendar(CalendarProvider):
             for change in changes:
                 block = change.block
                 found = current.get(block.id)
+                if change.op is Op.CREATE and found is not None and found.touched:
+                    # The user changed it after we read the calendar: theirs now.
+                    raise Conflict(f"block {block.key} was changed meanwhile", where=str(self.path))
                 if change.op is Op.UPDATE and found is None:
                     raise Conflict(f"block {block.key} is gone", where=str(self.path))
                 if (

@@ -183,3 +183,13 @@ class CalendarContract:
     def test_update_and_delete_need_the_block_as_found(self, calendar: CalendarProvider) -> None:
         with pytest.raises(BadRequest):
             calendar.apply([Change(Op.DELETE, block())])
+
+    def test_create_over_a_block_the_user_changed_conflicts(
+        self, calendar: CalendarProvider, outside: Outside
+    ) -> None:
+        calendar.apply([Change(Op.CREATE, block())])
+        outside.move_block("2026-11-30/prospecting/0", at(13), at(14))
+        with pytest.raises(Conflict):
+            calendar.apply([Change(Op.CREATE, block())])
+        [found] = calendar.fetch(WINDOW).blocks
+        assert (found.start, found.end) == (at(13), at(14))
