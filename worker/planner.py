@@ -141,9 +141,7 @@ def plan(
     taken = busy + [(b.start, b.end) for b in kept]
 
     kept_keys = {b.key for b in kept}
-    preps, shortfalls = _meeting_preps(
-        events, days, live, taken, tombstones | kept_keys, off, rules, now
-    )
+    preps, shortfalls = _meeting_preps(events, days, taken, tombstones | kept_keys, off, rules, now)
     taken += [(b.start, b.end) for b in preps]
 
     blocks = list(preps)
@@ -185,7 +183,6 @@ def _previous_workday(day: date, rules: Rules, off: set[date]) -> date | None:
 def _meeting_preps(
     events: Sequence[Event],
     days: list[date],
-    live: dict[str, Block],
     taken: list[Span],
     skip: frozenset[str] | set[str],
     off: set[date],
@@ -210,32 +207,30 @@ def _meeting_preps(
     need = timedelta(minutes=length)
     placed: list[Block] = []
     short: list[Shortfall] = []
+    free_by_day: dict[date, list[Span]] = {}  # shrinks as preps are placed
+
+    def free_on(day: date) -> list[Span]:
+        if day not in free_by_day:
+            free_by_day[day] = _free(day, taken, rules, now)
+        return free_by_day[day]
+
+    seen: set[str] = set()
     for m in meetings:
         key = f"meeting/{m.id}"
-        if key in skip or any(b.key == key for b in placed):
+        if key in skip or key in seen:
             continue
+        seen.add(key)
         mday = m.start.astimezone(rules.zone).date()
-        candidates = [mday]
         prev = _previous_workday(mday, rules, off)
-        if prev is not None:
-            candidates.insert(0, prev)
-        busy = taken + [(b.start, b.end) for b in placed]
-        free = [s for d in candidates for s in _free(d, busy, rules, now)]
-        free = [(s, min(e, m.start)) for s, e in free if s < m.start]
-        existing = live.get(key)
+        candidates = [mday] if prev is None else [prev, mday]
+        free = [(s, min(e, m.start)) for d in candidates for s, e in free_on(d) if s < m.start]
+        # Always the last free slot: the prep moves with its meeting.
         span: Span | None = None
-        if (
-            existing
-            and inside((existing.start, existing.end), free)
-            and existing.end - existing.start == need
-        ):
-            span = (existing.start, existing.end)
-        else:
-            for s, e in reversed(free):
-                end = floor_grid(e) if e != m.start else e
-                if end - s >= need:
-                    span = (end - need, end)
-                    break
+        for s, e in reversed(free):
+            end = floor_grid(e) if e != m.start else e
+            if end - s >= need:
+                span = (end - need, end)
+                break
         if span is None:
             short.append(Shortfall(mday, BlockKind.PREP, length, m.title))
             continue
@@ -252,6 +247,8 @@ def _meeting_preps(
                 meeting_id=m.id,
             )
         )
+        pday = span[0].astimezone(rules.zone).date()
+        free_by_day[pday] = subtract(free_on(pday), [span])
     return placed, short
 
 
