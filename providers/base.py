@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from providers.errors import BadRequest
-from worker.models import Change, Op, Snapshot, Window
+from worker.models import Alert, Change, Message, Op, Snapshot, Window
+
+__all__ = ["Alert", "CalendarProvider", "MailProvider", "Message"]
 
 
 class CalendarProvider(abc.ABC):
@@ -76,26 +77,6 @@ class CalendarProvider(abc.ABC):
         """Provider-specific writes for `apply`, which has checked ownership already."""
 
 
-@dataclass(frozen=True)
-class Message:
-    """A mail message as far as the worker needs it: never its body."""
-
-    id: str
-    sender: str
-    received: datetime
-    held: bool = False
-
-
-@dataclass(frozen=True)
-class Alert:
-    """A message the worker writes to its user; it is never held."""
-
-    key: str  # de-duplication key: one alert per key
-    subject: str
-    text: str
-    html: str = ""
-
-
 class MailProvider(abc.ABC):
     """One mailbox of one account.
 
@@ -139,9 +120,17 @@ class MailProvider(abc.ABC):
         Raises AuthError, TransientError, RateLimited.
         """
 
+    def count_held(self) -> int:
+        """How many messages are held. Raises what `list_held` does."""
+        return len(self.list_held())
+
+    def release_all(self) -> int:
+        """Return every held message; return how many. Raises what `release` does."""
+        return self.release([m.id for m in self.list_held()])
+
     @abc.abstractmethod
     def deliver(self, alert: Alert) -> None:
-        """Put an alert in the inbox, exempt from the hold.
+        """Put an alert in the inbox, exempt from the hold. Idempotent per `alert.key`.
 
         Raises AuthError, TransientError, RateLimited.
         """

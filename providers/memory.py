@@ -1,4 +1,4 @@
-"""An in-memory calendar held to the same contract as the real ones: for tests."""
+"""An in-memory calendar and mailbox held to the same contracts as the real ones."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from providers.base import CalendarProvider
+from providers.base import Alert, CalendarProvider, MailProvider, Message
 from providers.errors import Conflict
 from worker.models import Block, Change, Event, Op, Snapshot, Window
 
@@ -73,3 +73,66 @@ class MemoryCalendar(CalendarProvider):
 
 def _overlaps(start: datetime, end: datetime, window: Window) -> bool:
     return start < window.end and (end > window.start or (start == end and start >= window.start))
+
+
+class MemoryMailbox(MailProvider):
+    """A mailbox in memory: an inbox and a held set, each message stored exactly once."""
+
+    supports_hold_rule = True
+
+    def __init__(self, *, name: str = "memory") -> None:
+        super().__init__(name=name)
+        self.messages: dict[str, Message] = {}  # id -> message, with `held` as its place
+        self.flags: dict[str, frozenset[str]] = {}  # read/flagged state, never changed by us
+        self.rule: tuple[str, ...] | None = None
+        self.calls = 0  # provider operations made: lets tests count API-like calls
+
+    def arrive(self, message: Message, flags: frozenset[str] = frozenset()) -> None:
+        """Mail arriving; with a hold rule in place it goes straight to the hold."""
+        held = self.rule is not None and not message.alert and not _allowed(message, self.rule)
+        self.messages[message.id] = replace(message, held=held)
+        self.flags[message.id] = flags
+
+    def list_inbox(self, since: datetime | None) -> list[Message]:
+        self.calls += 1
+        return [
+            m
+            for m in self.messages.values()
+            if not m.held and (since is None or m.received >= since)
+        ]
+
+    def list_held(self) -> list[Message]:
+        self.calls += 1
+        return [m for m in self.messages.values() if m.held]
+
+    def hold(self, ids: Sequence[str]) -> int:
+        return self._move(ids, held=True)
+
+    def release(self, ids: Sequence[str]) -> int:
+        return self._move(ids, held=False)
+
+    def _move(self, ids: Sequence[str], *, held: bool) -> int:
+        self.calls += 1
+        moved = 0
+        for i in ids:
+            m = self.messages.get(i)
+            if m is not None and m.held is not held:
+                self.messages[i] = replace(m, held=held)
+                moved += 1
+        return moved
+
+    def deliver(self, alert: Alert) -> None:
+        self.calls += 1
+        key = "alert-" + alert.key
+        if key not in self.messages:
+            self.messages[key] = Message(key, "firstblock@localhost", alert.created, alert=True)
+            self.flags[key] = frozenset()
+
+    def set_hold_rule(self, allowed: Sequence[str] | None) -> None:
+        self.calls += 1
+        self.rule = None if allowed is None else tuple(allowed)
+
+
+def _allowed(message: Message, allowed: Sequence[str]) -> bool:
+    domain = "@" + message.sender.rpartition("@")[2]
+    return message.sender in allowed or domain in allowed

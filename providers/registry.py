@@ -12,14 +12,31 @@ CALENDARS = {
 }
 
 
+MAILBOXES = {
+    "local": "providers.local.maildir:LocalMailbox",
+    "memory": "providers.memory:MemoryMailbox",
+    "google": "providers.google:GmailMailbox",
+    "outlook": "providers.outlook:OutlookMailbox",
+}
+
+
 class UnknownProvider(LookupError):
     pass
 
 
 def calendar_class(name: str) -> type:
     """The calendar provider class called `name`. Raises UnknownProvider with the reason."""
+    return _load(CALENDARS, name)
+
+
+def mailbox_class(name: str) -> type:
+    """The mail provider class called `name`. Raises UnknownProvider with the reason."""
+    return _load(MAILBOXES, name)
+
+
+def _load(table: dict[str, str], name: str) -> type:
     try:
-        target = CALENDARS[name]
+        target = table[name]
     except KeyError:
         raise UnknownProvider(f"unknown provider {name!r}") from None
     module, _, attr = target.partition(":")

@@ -231,3 +231,103 @@ def test_demo_shows_a_week(home: Path, capsys: pytest.CaptureFixture[str]) -> No
     ):
         assert word in out
     assert (home / "demo" / "demo.ics").exists()
+
+
+def deliver(maildir: Path, key: str, sender: str, read: bool = False) -> Path:
+    for sub in ("tmp", "new", "cur"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    path = maildir / ("cur" if read else "new") / (f"{key}:2,S" if read else key)
+    path.write_bytes(f"From: {sender}\r\nSubject: s\r\n\r\nbody\r\n".encode())
+    return path
+
+
+def mail_config(home: Path) -> Path:
+    return config(home, f'maildir = "{home / "Mail"}"\n[hold]\nallow = ["boss@example.com"]\n')
+
+
+def stamp(text: str) -> int:
+    return int(datetime.fromisoformat(text).timestamp())
+
+
+def test_run_holds_mail_until_the_admin_block(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = mail_config(home)
+    mail = home / "Mail"
+    deliver(
+        mail,
+        f"{stamp('2026-11-30T06:00:00-05:00')}.a.host",
+        "news@letters.com",
+        read=True,
+    )
+    deliver(
+        mail,
+        f"{stamp('2026-11-30T06:30:00-05:00')}.b.host",
+        "boss@example.com",
+    )
+    code, out, _ = run(
+        capsys, "run", "--json", "--config", str(path), "--now", "2026-11-30T09:00:00-05:00"
+    )
+    assert code == 0
+    hold = json.loads(out)["accounts"][0]["hold"]
+    assert hold == {
+        "state": "holding",
+        "held": 1,
+        "moved_out": 1,
+        "returned": 0,
+        "release_at": "2026-11-30T16:45:00-05:00",
+        "starts_at": "2026-11-30T08:30:00-05:00",
+    }
+    held = list((mail / ".Firstblock-Held" / "cur").iterdir())
+    assert [p.name for p in held] == [f"{stamp('2026-11-30T06:00:00-05:00')}.a.host:2,S"]
+    code, out, _ = run(
+        capsys, "status", "--json", "--config", str(path), "--now", "2026-11-30T09:05:00-05:00"
+    )
+    assert json.loads(out)["accounts"][0]["hold"]["held"] == 1
+    code, out, _ = run(
+        capsys, "run", "--json", "--config", str(path), "--now", "2026-11-30T16:45:00-05:00"
+    )
+    hold = json.loads(out)["accounts"][0]["hold"]
+    assert (hold["state"], hold["returned"], hold["held"]) == ("released", 1, 0)
+    assert len(list((mail / "cur").iterdir())) == 1
+
+
+def test_release_works_even_when_the_calendar_and_config_are_broken(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = mail_config(home)
+    mail = home / "Mail"
+    key = f"{stamp('2026-11-30T06:00:00-05:00')}.a.host"
+    deliver(mail, key, "x@y.com")
+    run(capsys, "run", "--config", str(path), "--now", "2026-11-30T09:00:00-05:00")
+    assert len(list((mail / ".Firstblock-Held" / "new").iterdir())) == 1
+    (home / "cal.ics").write_bytes(b"garbage")
+    path.write_text(path.read_text() + "\n[workday]\nstart = 'nine'\n")
+    code, out, err = run(capsys, "release", "--json", "--config", str(path))
+    assert code == 0
+    assert json.loads(out)["accounts"] == [{"account": "work", "returned": 1}]
+    assert "workday.start" in err  # the config problem is still reported
+    assert [p.name for p in (mail / "new").iterdir()] == [key]
+
+
+def test_release_a_maildir_directly(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mail = home / "Direct"
+    held = mail / ".Firstblock-Held"
+    deliver(held, "9.z.host", "x@y.com", read=True)
+    code, out, _ = run(capsys, "release", "--maildir", str(mail))
+    assert code == 0
+    assert "1 held message(s) returned" in out
+    assert (mail / "cur" / "9.z.host:2,S").exists()
+
+
+def test_a_broken_calendar_releases_held_mail(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = mail_config(home)
+    mail = home / "Mail"
+    deliver(mail, f"{stamp('2026-11-30T06:00:00-05:00')}.a.host", "x@y.com")
+    run(capsys, "run", "--config", str(path), "--now", "2026-11-30T09:00:00-05:00")
+    (home / "cal.ics").write_bytes(b"garbage")
+    code, _, _ = run(capsys, "run", "--config", str(path), "--now", "2026-11-30T09:30:00-05:00")
+    assert code == 6
+    assert len(list((mail / "new").iterdir())) == 1

@@ -9,20 +9,30 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from providers import registry
-from providers.base import CalendarProvider
+from providers.base import CalendarProvider, MailProvider
 from providers.errors import ProviderError
 from worker import __version__
 from worker import config as cfg
 from worker.clock import Clock, FixedClock, SystemClock
-from worker.cycle import Outcome, log, rules_for, run_account
+from worker.cycle import Outcome, log, rules_for, run_account, system_zone
 from worker.errors import ConfigError, WorkerError, from_provider
-from worker.render import changes_text, outcome_json, people_line, shortfall_json, timeline
+from worker.inbox import HoldOutcome, run_hold
+from worker.render import (
+    changes_text,
+    hold_json,
+    hold_text,
+    outcome_json,
+    people_line,
+    shortfall_json,
+    timeline,
+)
 from worker.state import State
 
 TEMPLATE = Path(__file__).with_name("config_template.toml")
@@ -87,7 +97,10 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="accepted for clarity: plan never writes anything"
     )
     command("run", cmd_run, "apply the plan: write the blocks into the calendar")
-    command("status", cmd_status, "what the worker owns and when it last ran")
+    command("status", cmd_status, "what the worker owns, what it holds, when it last ran")
+    release = command("release", cmd_release, "return all held mail to the inbox now")
+    release.add_argument("--account", metavar="NAME", help="only this account")
+    release.add_argument("--maildir", metavar="DIR", help="release this Maildir, no config needed")
     demo = command("demo", cmd_demo, "plan a realistic sandbox week and show it")
     demo.add_argument(
         "--dir",
@@ -138,37 +151,75 @@ def _calendar(account: cfg.Account, clock: Clock) -> CalendarProvider:
     return provider
 
 
+def _mailbox(account: cfg.Account) -> MailProvider | None:
+    """The account's mailbox, or None when it has none configured."""
+    if account.provider == "local" and account.maildir is None:
+        return None
+    try:
+        cls = registry.mailbox_class(account.provider)
+    except registry.UnknownProvider as exc:
+        raise ConfigError(f"account {account.name}: {exc}") from None
+    if account.provider == "local":
+        return cast(MailProvider, cls(account.maildir, name=account.name))
+    return cast(MailProvider, cls(name=account.name))
+
+
+@dataclass
+class AccountResult:
+    account: cfg.Account
+    outcome: Outcome | None = None
+    hold: HoldOutcome | None = None
+    errors: list[WorkerError] = field(default_factory=list)
+
+
 def _each_account(
     config: cfg.Config, clock: Clock, *, apply: bool, state: State | None
-) -> tuple[list[Outcome], list[WorkerError]]:
+) -> list[AccountResult]:
     """Run every account; one account's failure never stops the others."""
-    outcomes: list[Outcome] = []
-    errors: list[WorkerError] = []
-    for account in config.accounts:
-        started = clock.now()
-        try:
-            provider = _calendar(account, clock)
-            outcome = run_account(config, account, provider, state, started, apply=apply)
-        except ProviderError as exc:
-            err = from_provider(account.name, exc)
-            errors.append(err)
-            if state and apply:
-                log(state, account.name, started, clock.now(), error=str(err))
-            continue
-        except WorkerError as exc:
-            errors.append(exc)
-            continue
-        outcomes.append(outcome)
-        if state and apply:
-            log(state, account.name, started, clock.now(), outcome.changes)
-    return outcomes, errors
+    return [_cycle(config, account, clock, apply=apply, state=state) for account in config.accounts]
+
+
+def _cycle(
+    config: cfg.Config, account: cfg.Account, clock: Clock, *, apply: bool, state: State | None
+) -> AccountResult:
+    result = AccountResult(account)
+    started = clock.now()
+    try:
+        result.outcome = run_account(
+            config, account, _calendar(account, clock), state, started, apply=apply
+        )
+    except ProviderError as exc:
+        result.errors.append(from_provider(account.name, exc))
+    except WorkerError as exc:
+        result.errors.append(exc)
+    try:
+        mailbox = _mailbox(account)
+        if mailbox is not None:
+            zone = ZoneInfo(result.outcome.timezone if result.outcome else _fallback_zone(config))
+            rules = rules_for(config, account, zone)
+            result.hold = run_hold(
+                config, account, mailbox, result.outcome, rules, state, started, apply=apply
+            )
+    except ProviderError as exc:
+        result.errors.append(from_provider(account.name, exc))
+    except WorkerError as exc:
+        result.errors.append(exc)
+    if state and apply:
+        changes = result.outcome.changes if result.outcome else ()
+        log(state, account.name, started, clock.now(), changes, "; ".join(map(str, result.errors)))
+    return result
+
+
+def _fallback_zone(config: cfg.Config) -> str:
+    return config.timezone or system_zone() or "UTC"
 
 
 def _state(config: cfg.Config) -> State:
     return State(config.state_dir / "state.sqlite3")
 
 
-def _finish(errors: list[WorkerError]) -> int:
+def _finish(results: list[AccountResult]) -> int:
+    errors = [e for r in results for e in r.errors]
     for err in errors:
         print(f"firstblock: {err}", file=sys.stderr)
     return errors[0].EXIT_CODE if errors else 0
@@ -207,22 +258,41 @@ def _plan_or_run(args: argparse.Namespace, *, apply: bool) -> int:
     clock = _clock(args)
     state = _state(config)
     try:
-        outcomes, errors = _each_account(config, clock, apply=apply, state=state)
+        results = _each_account(config, clock, apply=apply, state=state)
     finally:
         state.close()
     if args.json:
-        _emit({"accounts": [outcome_json(o) for o in outcomes], "errors": [str(e) for e in errors]})
+        _emit(
+            {
+                "accounts": [_result_json(r) for r in results if r.outcome],
+                "errors": [str(e) for r in results for e in r.errors],
+            }
+        )
     else:
-        for o in outcomes:
-            _print_outcome(config, o, apply=apply)
-    return _finish(errors)
+        for r in results:
+            _print_result(config, r, apply=apply)
+    return _finish(results)
 
 
-def _print_outcome(config: cfg.Config, o: Outcome, *, apply: bool) -> None:
+def _result_json(r: AccountResult) -> dict[str, Any]:
+    assert r.outcome is not None
+    out = outcome_json(r.outcome)
+    out["hold"] = hold_json(r.hold, ZoneInfo(r.outcome.timezone))
+    return out
+
+
+def _print_result(config: cfg.Config, r: AccountResult, *, apply: bool) -> None:
+    o = r.outcome
+    if o is None:
+        if r.hold and r.hold.returned:
+            print(
+                f"== {r.account.name}: calendar unavailable; {r.hold.returned} held message(s)"
+                " returned to the inbox\n"
+            )
+        return
     zone = ZoneInfo(o.timezone)
-    account = next(a for a in config.accounts if a.name == o.account)
-    rules = rules_for(config, account, zone)
-    where = f" ({account.calendar})" if account.calendar else ""
+    rules = rules_for(config, r.account, zone)
+    where = f" ({r.account.calendar})" if r.account.calendar else ""
     print(f"== {o.account}{where}, times in {o.timezone}")
     print("\n".join(timeline(o, rules)))
     verb = "applied" if apply else "would make"
@@ -231,9 +301,56 @@ def _print_outcome(config: cfg.Config, o: Outcome, *, apply: bool) -> None:
         print("\n".join(changes_text(o.changes, zone)))
     else:
         print("no changes: the calendar already matches the plan")
+    if r.hold is not None:
+        print(hold_text(r.hold, zone, apply=apply))
     for problem in o.problems:
         print(f"warning: {problem}")
     print()
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    """Return all held mail now. Needs only the accounts' mailboxes: it works with a
+    broken calendar, and with a config whose other sections do not validate."""
+    if args.maildir:
+        maildir = Path(args.maildir).expanduser()
+        local = cfg.Account(name=str(maildir), provider="local", maildir=maildir)
+        boxes = [(local.name, cast(MailProvider, _mailbox(local)))]
+    else:
+        accounts = _accounts_for_release(args)
+        boxes = [(a.name, m) for a in accounts if (m := _mailbox(a)) is not None]
+        if args.account:
+            boxes = [b for b in boxes if b[0] == args.account]
+            if not boxes:
+                raise ConfigError(f"no account {args.account!r} with a mailbox in the config")
+    results: list[dict[str, Any]] = []
+    errors: list[WorkerError] = []
+    for name, box in boxes:
+        try:
+            if box.supports_hold_rule:
+                box.set_hold_rule(None)
+            results.append({"account": name, "returned": box.release_all()})
+        except ProviderError as exc:
+            errors.append(from_provider(name, exc))
+    if args.json:
+        _emit({"accounts": results, "errors": [str(e) for e in errors]})
+    else:
+        for r in results:
+            print(f"{r['account']}: {r['returned']} held message(s) returned to the inbox")
+    for err in errors:
+        print(f"firstblock: {err}", file=sys.stderr)
+    return errors[0].EXIT_CODE if errors else 0
+
+
+def _accounts_for_release(args: argparse.Namespace) -> tuple[cfg.Account, ...]:
+    try:
+        return _load(args).accounts
+    except ConfigError as exc:
+        path = _config_path(args)
+        if path is None:
+            raise
+        accounts = cfg.accounts_only(path)  # the escape hatch ignores the other sections
+        print(f"firstblock: warning: {exc}", file=sys.stderr)
+        return accounts
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -242,22 +359,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     state = _state(config)
     rows: list[dict[str, Any]] = []
     try:
-        outcomes, errors = _each_account(config, clock, apply=False, state=state)
-        by_name = {o.account: o for o in outcomes}
-        for account in config.accounts:
-            last = state.last_run(account.name)
-            last_ok = state.last_run(account.name, ok=True)
-            o = by_name.get(account.name)
-            err = next((str(e) for e in errors if f"account {account.name}:" in str(e)), "")
+        results = _each_account(config, clock, apply=False, state=state)
+        for r in results:
+            last = state.last_run(r.account.name)
+            last_ok = state.last_run(r.account.name, ok=True)
+            o = r.outcome
+            zone = ZoneInfo(o.timezone if o else _fallback_zone(config))
             rows.append(
                 {
-                    "account": account.name,
-                    "provider": account.provider,
-                    "calendar": str(account.calendar) if account.calendar else None,
-                    "health": "ok" if o else "error",
-                    "error": err or (last.error if last and not last.ok else ""),
+                    "account": r.account.name,
+                    "provider": r.account.provider,
+                    "calendar": str(r.account.calendar) if r.account.calendar else None,
+                    "maildir": str(r.account.maildir) if r.account.maildir else None,
+                    "health": "error" if r.errors else "ok",
+                    "error": "; ".join(map(str, r.errors)) or (last.error if last else ""),
                     "blocks_owned": len(o.owned) if o else None,
                     "pending_changes": len(o.changes) if o else None,
+                    "hold": hold_json(r.hold, zone) if r.hold else None,
                     "last_run": last.finished.isoformat() if last else None,
                     "last_success": last_ok.finished.isoformat() if last_ok else None,
                     "last_changes": (
@@ -272,24 +390,34 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         _emit({"accounts": rows})
     else:
-        for r in rows:
-            print(f"{r['account']} [{r['provider']}] {r['calendar'] or ''}")
-            print(f"  health: {r['health']}" + (f" - {r['error']}" if r["error"] else ""))
-            print(
-                f"  blocks owned in the horizon: {r['blocks_owned']}"
-                + (f", {r['pending_changes']} change(s) pending" if r["pending_changes"] else "")
-            )
-            print(
-                f"  last run: {r['last_run'] or 'never'}"
-                + (
-                    f" ({r['last_changes']['created']} created, {r['last_changes']['updated']}"
-                    f" updated, {r['last_changes']['deleted']} deleted)"
-                    if r["last_changes"]
-                    else ""
-                )
-            )
-            print(f"  last success: {r['last_success'] or 'never'}")
-    return _finish(errors)
+        for row in rows:
+            _print_status(row)
+    return _finish(results)
+
+
+def _print_status(r: dict[str, Any]) -> None:
+    print(f"{r['account']} [{r['provider']}] {r['calendar'] or ''}")
+    print(f"  health: {r['health']}" + (f" - {r['error']}" if r["error"] else ""))
+    if r["blocks_owned"] is not None:
+        pending = r["pending_changes"]
+        print(
+            f"  blocks owned in the horizon: {r['blocks_owned']}"
+            + (f", {pending} change(s) pending" if pending else "")
+        )
+    if r["hold"]:
+        h = r["hold"]
+        when = f", release at {h['release_at']}" if h["release_at"] and h["held"] else ""
+        print(f"  inbox hold: {h['state']}, {h['held']} message(s) held{when}")
+    last = r["last_changes"]
+    print(
+        f"  last run: {r['last_run'] or 'never'}"
+        + (
+            f" ({last['created']} created, {last['updated']} updated, {last['deleted']} deleted)"
+            if last
+            else ""
+        )
+    )
+    print(f"  last success: {r['last_success'] or 'never'}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

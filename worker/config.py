@@ -65,11 +65,19 @@ class Followups:
 
 
 @dataclass(frozen=True)
+class Hold:
+    enabled: bool = True
+    allow: tuple[str, ...] = ()  # addresses, or "@domain" for a whole domain
+    allow_meeting_attendees_days: int = 2
+
+
+@dataclass(frozen=True)
 class Account:
     name: str
     provider: str
     email: str = ""
     calendar: Path | None = None  # local provider: the .ics file
+    maildir: Path | None = None  # local provider: the Maildir; None means no mail
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,7 @@ class Config:
     accounts: tuple[Account, ...]
     planning: Planning = field(default_factory=Planning)
     followups: Followups = field(default_factory=Followups)
+    hold: Hold = field(default_factory=Hold)
     timezone: str = ""  # "" means: the calendar's zone, else the system's
     state_dir: Path = field(default_factory=lambda: default_state_dir())
     source: Path | None = None  # the file it came from; None for the built-in default
@@ -111,7 +120,12 @@ def default_config() -> Config:
         workday=Workday(frozenset(range(5)), time(8, 30), time(17, 30)),
         blocks=tuple(_default_policy(k) for k in CANONICAL_ORDER),
         accounts=(
-            Account(name="local", provider="local", calendar=default_data_dir() / "calendar.ics"),
+            Account(
+                name="local",
+                provider="local",
+                calendar=default_data_dir() / "calendar.ics",
+                maildir=default_data_dir() / "Mail",
+            ),
         ),
     )
 
@@ -146,7 +160,9 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
     r = _Reader(raw, source)
     base = source.parent if source else Path.cwd()
     defaults = default_config()
-    r.only("timezone", "state_dir", "workday", "blocks", "planning", "followups", "accounts")
+    r.only(
+        "timezone", "state_dir", "workday", "blocks", "planning", "followups", "hold", "accounts"
+    )
 
     tz = r.text("timezone", "")
     if tz:
@@ -201,9 +217,30 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
         tuple(i.lower() for i in fu.strings("ignore", [])),
     )
 
+    ho = r.sub("hold")
+    ho.only("enabled", "allow", "allow_meeting_attendees_days")
+    attendee_days = ho.number("allow_meeting_attendees_days", 2)
+    if not 0 <= attendee_days <= 60:
+        raise ho.error("allow_meeting_attendees_days", "must be between 0 and 60")
+    for entry in ho.strings("allow", []):
+        if "@" not in entry and "." not in entry:
+            raise ho.error("allow", f"{entry!r} is neither an address nor a @domain")
+    hold = Hold(ho.flag("enabled", True), tuple(ho.strings("allow", [])), attendee_days)
+
     accounts = _accounts(r, base) if "accounts" in raw else defaults.accounts
     state_dir = r.path("state_dir", base) or defaults.state_dir
-    return Config(workday, blocks, accounts, planning, followups, tz, state_dir, source)
+    return Config(workday, blocks, accounts, planning, followups, hold, tz, state_dir, source)
+
+
+def accounts_only(path: Path) -> tuple[Account, ...]:
+    """Only the [[accounts]] of a config file: for `release`, which must work even
+    when the rest of the file does not validate. Raises ConfigError."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    r = _Reader(raw, path)
+    return _accounts(r, path.parent) if "accounts" in raw else default_config().accounts
 
 
 def _blocks(r: _Reader) -> tuple[BlockPolicy, ...]:
@@ -250,7 +287,7 @@ def _blocks(r: _Reader) -> tuple[BlockPolicy, ...]:
 def _accounts(r: _Reader, base: Path) -> tuple[Account, ...]:
     accounts: list[Account] = []
     for a in r.tables("accounts"):
-        a.only("name", "provider", "email", "calendar")
+        a.only("name", "provider", "email", "calendar", "maildir")
         name = a.text("name", "")
         if not name:
             raise a.error("name", "every account needs a name")
@@ -262,7 +299,10 @@ def _accounts(r: _Reader, base: Path) -> tuple[Account, ...]:
         calendar = a.path("calendar", base)
         if provider == "local" and calendar is None:
             calendar = default_data_dir() / f"{name}.ics"
-        accounts.append(Account(name, provider, a.text("email", "").lower(), calendar))
+        maildir = a.path("maildir", base)
+        if maildir is not None and provider != "local":
+            raise a.error("maildir", "only local accounts have a Maildir")
+        accounts.append(Account(name, provider, a.text("email", "").lower(), calendar, maildir))
     if not accounts:
         raise r.error("accounts", "list at least one account, or leave [[accounts]] out")
     return tuple(accounts)

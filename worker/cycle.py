@@ -34,7 +34,7 @@ class Outcome:
 
 def resolve_zone(config: Config, provider: CalendarProvider) -> ZoneInfo:
     """The config's zone, else the calendar's, else this machine's, else UTC."""
-    for name in (config.timezone, provider.timezone(), _system_zone()):
+    for name in (config.timezone, provider.timezone(), system_zone()):
         if name:
             try:
                 return ZoneInfo(name)
@@ -43,7 +43,7 @@ def resolve_zone(config: Config, provider: CalendarProvider) -> ZoneInfo:
     return ZoneInfo("UTC")
 
 
-def _system_zone() -> str:
+def system_zone() -> str:
     try:
         return str(tzlocal.get_localzone_name() or "")
     except Exception:

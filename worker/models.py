@@ -165,3 +165,25 @@ class Change:
     op: Op
     block: Block
     before: Block | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    """A mail message as far as the worker needs it: never its body."""
+
+    id: str
+    sender: str  # the From address, lower case
+    received: datetime
+    held: bool = False
+    alert: bool = False  # one of the worker's own alerts: never held
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A message the worker writes to its user; it is never held."""
+
+    key: str  # de-duplication key: one alert per key
+    subject: str
+    text: str
+    created: datetime
+    html: str = ""

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from worker.clients import People, client_keys, is_client_meeting
 from worker.cycle import Outcome, owned_now
+from worker.inbox import HoldOutcome
 from worker.models import Block, Change, Event, Status
 from worker.planner import Rules, Shortfall, days_off, is_busy
 
@@ -157,3 +158,30 @@ def changes_text(changes: Iterable[Change], zone: ZoneInfo) -> list[str]:
             was = f" (was {old.start.astimezone(zone):%a} {_span(old.start, old.end, zone)})"
         out.append(f"  {c.op.value:<6} {c.block.kind.value:<11} {when}  {c.block.title}{was}")
     return out
+
+
+def hold_json(h: HoldOutcome | None, zone: ZoneInfo) -> dict[str, Any]:
+    if h is None:
+        return {"state": "off", "held": 0, "moved_out": 0, "returned": 0, "release_at": None}
+    return {
+        "state": h.phase.value,
+        "held": h.held,
+        "moved_out": h.moved_out,
+        "returned": h.returned,
+        "release_at": iso(h.release_at, zone) if h.release_at else None,
+        **({"starts_at": iso(h.window.start, zone)} if h.window else {}),
+    }
+
+
+def hold_text(h: HoldOutcome, zone: ZoneInfo, *, apply: bool) -> str:
+    if h.window is None:
+        today = "no hold today"
+    else:
+        w = h.window
+        why = "the admin block" if w.by_admin else "the end of the workday (no admin block)"
+        today = f"today {_span(w.start, w.release_at, zone)}, released at {why}"
+    moved = "moved" if apply else "would move"
+    return (
+        f"inbox hold: {h.phase.value} ({today}); {h.held} held;"
+        f" {moved} {h.moved_out} out, {h.returned} back"
+    )

@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS runs (
     created INTEGER NOT NULL, updated INTEGER NOT NULL, deleted INTEGER NOT NULL,
     error TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS runs_by_account ON runs (account, id);
+CREATE TABLE IF NOT EXISTS releases (
+    account TEXT PRIMARY KEY, at TEXT NOT NULL);
 """
 
 
@@ -121,6 +123,20 @@ class State:
         with self._tx() as db:
             db.executemany(
                 "DELETE FROM known WHERE account = ? AND key = ?", [(account, k) for k in keys]
+            )
+
+    def last_release(self, account: str) -> datetime | None:
+        """When the hold last ended for this account (the admin block's start)."""
+        row = self.db.execute("SELECT at FROM releases WHERE account = ?", (account,)).fetchone()
+        return datetime.fromisoformat(row[0]) if row else None
+
+    def released(self, account: str, moment: datetime) -> None:
+        """Record a release; only ever moves forward."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO releases VALUES (?, ?) ON CONFLICT (account)"
+                " DO UPDATE SET at = excluded.at WHERE excluded.at > releases.at",
+                (account, _iso(moment)),
             )
 
     def log_run(self, run: Run) -> None:

@@ -1,0 +1,120 @@
+"""The mail contract against the memory and local Maildir mailboxes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from providers.local.maildir import LocalMailbox
+from providers.memory import MemoryMailbox
+from tests.contract.mail import T0, MailContract
+from worker.models import Message
+
+
+@dataclass
+class MemoryOutside:
+    mailbox: MemoryMailbox
+    count: int = 0
+
+    def arrive(self, sender: str, received: datetime, *, read: bool = False) -> str:
+        self.count += 1
+        key = f"m{self.count}"
+        self.mailbox.arrive(
+            Message(key, sender.lower(), received), frozenset({"S"} if read else ())
+        )
+        return key
+
+    def flags(self, message_id: str) -> frozenset[str]:
+        return self.mailbox.flags[message_id]
+
+    def content(self, message_id: str) -> bytes:
+        m = self.mailbox.messages[message_id]
+        return repr((m.id, m.sender, m.received, m.alert)).encode()
+
+
+class TestMemoryMailbox(MailContract):
+    @pytest.fixture
+    def mailbox(self) -> MemoryMailbox:
+        return MemoryMailbox()
+
+    @pytest.fixture
+    def outside(self, mailbox: MemoryMailbox) -> MemoryOutside:
+        return MemoryOutside(mailbox)
+
+
+@dataclass
+class MaildirOutside:
+    """Delivers like an MDA (tmp, then new/ or cur/ with flags) and finds files anywhere."""
+
+    root: Path
+    names: dict[str, str] = field(default_factory=dict)
+
+    def arrive(self, sender: str, received: datetime, *, read: bool = False) -> str:
+        key = f"{int(received.timestamp())}.M{len(self.names)}P1.test"
+        body = (
+            f"From: {sender}\r\nTo: me@example.com\r\nSubject: hello {len(self.names)}\r\n\r\n"
+            "body that must never change\r\n"
+        ).encode()
+        for sub in ("tmp", "new", "cur"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        tmp = self.root / "tmp" / key
+        tmp.write_bytes(body)
+        target = self.root / "cur" / f"{key}:2,S" if read else self.root / "new" / key
+        os.rename(tmp, target)
+        self.names[key] = target.name
+        return key
+
+    def _find(self, key: str) -> Path:
+        [path] = [p for p in self.root.rglob(f"{key}*") if p.parent.name in ("new", "cur")]
+        return path
+
+    def flags(self, message_id: str) -> frozenset[str]:
+        path = self._find(message_id)
+        flags = path.name.partition(":2,")[2]
+        return frozenset(flags) | {path.parent.name}
+
+    def content(self, message_id: str) -> bytes:
+        return self._find(message_id).read_bytes()
+
+
+class TestLocalMailbox(MailContract):
+    @pytest.fixture
+    def mailbox(self, tmp_path: Path) -> LocalMailbox:
+        return LocalMailbox(tmp_path / "Mail")
+
+    @pytest.fixture
+    def outside(self, mailbox: LocalMailbox) -> MaildirOutside:
+        return MaildirOutside(mailbox.root)
+
+
+def test_held_mail_is_a_visible_maildir_folder(tmp_path: Path) -> None:
+    box = LocalMailbox(tmp_path / "Mail")
+    key = MaildirOutside(box.root).arrive("a@x.com", T0)
+    box.hold([key])
+    assert (box.root / ".Firstblock-Held" / "maildirfolder").exists()
+    assert (box.root / ".Firstblock-Held" / "new" / key).exists()
+
+
+def test_a_message_already_in_the_inbox_is_never_overwritten(tmp_path: Path) -> None:
+    # The same name in both places (a copy made by another tool) is left as it is.
+    box = LocalMailbox(tmp_path / "Mail")
+    key = MaildirOutside(box.root).arrive("a@x.com", T0)
+    box.hold([key])
+    (box.root / "new" / key).write_bytes((box.root / ".Firstblock-Held" / "new" / key).read_bytes())
+    assert box.release([key]) == 0
+    assert len(list(box.root.rglob(f"{key}*"))) == 2
+
+
+def test_alert_file_name_is_derived_from_its_key(tmp_path: Path) -> None:
+    from worker.models import Alert
+
+    box = LocalMailbox(tmp_path / "Mail")
+    box.deliver(Alert("k1", "subject", "text", T0))
+    [path] = list((box.root / "new").iterdir())
+    assert path.name.endswith(hashlib.sha256(b"k1").hexdigest()[:24])
+    assert b"X-Firstblock-Alert: k1" in path.read_bytes()
