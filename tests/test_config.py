@@ -67,14 +67,17 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
 
 def test_the_init_template_loads_to_the_defaults(tmp_path: Path) -> None:
     text = cfg.Path(cfg.__file__).with_name("config_template.toml").read_text()
-    c = cfg.load(write(tmp_path, text.replace("@CALENDAR@", str(tmp_path / "c.ics"))))
+    text = text.replace("@CALENDAR@", str(tmp_path / "c.ics"))
+    c = cfg.load(write(tmp_path, text.replace("@MAILDIR@", str(tmp_path / "Mail"))))
     d = cfg.default_config()
-    assert (c.workday, c.blocks, c.planning, c.followups) == (
+    assert (c.workday, c.blocks, c.planning, c.followups, c.hold) == (
         d.workday,
         d.blocks,
         d.planning,
         d.followups,
+        d.hold,
     )
+    assert c.accounts[0].maildir == tmp_path / "Mail"
 
 
 def test_relative_calendar_paths_are_relative_to_the_config(tmp_path: Path) -> None:
@@ -106,6 +109,9 @@ def test_internal_domain_defaults_to_the_accounts_domain() -> None:
         ("[[accounts]]\nname = 'a'\nprovider = 'exchange2003'", "accounts[0].provider"),
         ("[[accounts]]\nname = 'a'\n[[accounts]]\nname = 'a'", "accounts[1].name"),
         ("this is = not toml =", "not valid TOML"),
+        ("[hold]\nallow = ['nobody']", "hold.allow"),
+        ("[hold]\nallow_meeting_attendees_days = -1", "hold.allow_meeting_attendees_days"),
+        ("[[accounts]]\nname = 'g'\nprovider = 'google'\nmaildir = 'M'", "accounts[0].maildir"),
     ],
 )
 def test_bad_config_names_file_and_key(tmp_path: Path, text: str, where: str) -> None:

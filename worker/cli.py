@@ -239,6 +239,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise ConfigError(f"{path}: already exists (use --force to replace it)")
     text = TEMPLATE.read_text(encoding="utf-8")
     text = text.replace("@CALENDAR@", str(cfg.default_data_dir() / "calendar.ics"))
+    text = text.replace("@MAILDIR@", str(cfg.default_data_dir() / "Mail"))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     print(f"wrote {path}\nedit it, then: firstblock plan --config {path}")
