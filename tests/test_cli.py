@@ -228,6 +228,8 @@ def test_demo_shows_a_week(home: Path, capsys: pytest.CaptureFixture[str]) -> No
         "declined",
         "recurring",
         "shortfall",
+        "inbox hold: holding",
+        "still in the inbox (allowed): bob@globex.com, boss@example.com",
     ):
         assert word in out
     assert (home / "demo" / "demo.ics").exists()

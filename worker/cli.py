@@ -30,7 +30,6 @@ from worker.render import (
     hold_text,
     outcome_json,
     people_line,
-    shortfall_json,
     timeline,
 )
 from worker.state import State
@@ -434,40 +433,53 @@ def cmd_demo(args: argparse.Namespace) -> int:
         else Path(tempfile.mkdtemp(prefix="firstblock-demo-"))
     )
     folder.mkdir(parents=True, exist_ok=True)
-    calendar = folder / "demo.ics"
-    account = cfg.Account("demo", "local", demo.ME, calendar)
+    calendar, maildir = folder / "demo.ics", folder / "Mail"
+    account = cfg.Account("demo", "local", demo.ME, calendar, maildir)
     config = dataclasses.replace(
         base,
         accounts=(account,),
         state_dir=folder / "state",
         followups=cfg.Followups(("example.com",), ()),
+        hold=cfg.Hold(True, ("boss@example.com",), 2),
     )
     provider = _calendar(account, clock)
     zone = resolve_zone(config, provider)
     monday = demo.demo_monday(clock.now(), zone, given=bool(args.now))
+    # A fresh sandbox each time: an old state file would read the new calendar's
+    # missing blocks as deletions by the user.
+    (config.state_dir / "state.sqlite3").unlink(missing_ok=True)
     calendar.write_text(demo.demo_calendar(monday, zone), encoding="utf-8", newline="")
+    demo.demo_mail(maildir, monday, zone)
     config = dataclasses.replace(config, timezone=zone.key)
     now = clock.now() if args.now else at(monday, time(7, 0), zone)
+    rules = rules_for(config, account, zone)
     state = _state(config)
     try:
         outcome = run_account(config, account, provider, state, now, apply=True)
+        # Show the hold as it is once the workday has begun.
+        held_at = max(now, at(now.astimezone(zone).date(), config.workday.start, zone))
+        mailbox = cast(MailProvider, _mailbox(account))
+        held = run_hold(config, account, mailbox, outcome, rules, state, held_at, apply=True)
     except ProviderError as exc:
         raise from_provider(account.name, exc) from exc
     finally:
         state.close()
     if args.json:
-        _emit({"sandbox": str(calendar), "accounts": [outcome_json(outcome)]})
+        out = outcome_json(outcome)
+        out["hold"] = hold_json(held, zone)
+        _emit({"sandbox": str(folder), "accounts": [out]})
         return 0
-    rules = rules_for(config, account, zone)
     print(
         f"firstblock demo: the week of {monday:%a %d %b %Y}, planned as at {now:%a %H:%M} "
         f"({zone.key})"
     )
     print(people_line(rules.people))
-    print(f"sandbox calendar: {calendar}\n")
+    print(f"sandbox: {calendar} and the Maildir {maildir}\n")
     print("\n".join(timeline(outcome, rules)))
     print(f"{len(outcome.changes)} blocks written to the sandbox calendar.")
-    if outcome.plan.shortfalls:
-        print("shortfalls:", json.dumps([shortfall_json(s) for s in outcome.plan.shortfalls]))
-    print("Next: `firstblock run` does the same for your own calendar.")
+    print(f"at {held_at.astimezone(zone):%a %H:%M}: " + hold_text(held, zone, apply=True))
+    kept = [m.sender for m in mailbox.list_inbox(None)]
+    if kept:
+        print(f"  still in the inbox (allowed): {', '.join(sorted(kept))}")
+    print("Next: `firstblock run` does the same for your own calendar and Maildir.")
     return 0

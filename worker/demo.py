@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from worker.timeutil import at
@@ -136,3 +137,23 @@ def demo_calendar(monday: date, zone: ZoneInfo) -> str:
         ]
     lines.append("END:VCALENDAR")
     return "\r\n".join(x for x in lines if x) + "\r\n"
+
+
+def demo_mail(maildir: Path, monday: date, zone: ZoneInfo) -> None:
+    """A few messages that arrived before the workday: some held, some allowed."""
+    senders = [
+        ("news@saas-weekly.com", "This week in SaaS", 6, 5),
+        ("boss@example.com", "Numbers for the QBR", 7, 40),
+        ("bob@globex.com", "Agenda for tomorrow", 7, 55),
+        ("billing@vendor.io", "Your invoice", 8, 10),
+        ("recruiter@hire.me", "Quick question", 8, 20),
+    ]
+    for sub in ("tmp", "new", "cur"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    for i, (sender, subject, hh, mm) in enumerate(senders):
+        moment = at(monday, time(hh, mm), zone)
+        name = f"{int(moment.timestamp())}.demo{i}.firstblock"
+        if (maildir / "new" / name).exists() or any(maildir.rglob(name)):
+            continue
+        text = f"From: {sender}\r\nTo: {ME}\r\nSubject: {subject}\r\n\r\nHello.\r\n"
+        (maildir / "new" / name).write_text(text, encoding="utf-8", newline="")
