@@ -56,6 +56,8 @@ class LocalCalendar(CalendarProvider):
             raise DataError(
                 f"cannot read the calendar: {exc.strerror}", where=str(self.path)
             ) from exc
+        if not data.strip():
+            return EMPTY  # an empty file (from `touch`) is an empty calendar
         try:
             return data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import icalendar
 import recurring_ical_events
 import x_wr_timezone
+from icalendar.prop import vDDDTypes
+from recurring_ical_events.util import make_comparable
 
 from worker.models import (
     Attendee,
@@ -28,9 +30,11 @@ from worker.models import (
     Window,
     block_id,
 )
-from worker.timeutil import localize
+from worker.timeutil import day_span, day_start, localize
 
 TAG = "X-FIRSTBLOCK-KEY"
+# Set on a copy of an event read only in part; it reaches every occurrence.
+MARK = "X-FIRSTBLOCK-PROBLEM"
 PARTSTAT = {
     "ACCEPTED": Response.ACCEPTED,
     "TENTATIVE": Response.TENTATIVE,
@@ -38,6 +42,8 @@ PARTSTAT = {
     "NEEDS-ACTION": Response.NEEDS_ACTION,
     "DELEGATED": Response.DECLINED,
 }
+# A cancelled occurrence is kept, as CANCELLED: every reader of events skips it as
+# not busy, and its id stays known.
 STATUS = {
     "CONFIRMED": Status.CONFIRMED,
     "TENTATIVE": Status.TENTATIVE,
@@ -69,6 +75,7 @@ def calendar_zone(cal: icalendar.Calendar) -> str | None:
 
 
 def _iana(name: str) -> str | None:
+    name = name.strip().strip('"')
     try:
         return ZoneInfo(name).key
     except (ZoneInfoNotFoundError, ValueError):
@@ -82,103 +89,241 @@ def read(cal: icalendar.Calendar, window: Window) -> Parsed:
     problems: list[str] = []
     blocks: list[Block] = []
     foreign = icalendar.Calendar()
-    for key, value in cal.property_items(recursive=False):
-        if key not in ("BEGIN", "END"):
-            foreign.add(key, value)
     for component in cal.subcomponents:
         block = _block(component) if component.name == "VEVENT" else None
         if block is None:
             foreign.add_component(component)
         elif window.start < block.end and block.start < window.end:
             blocks.append(block)
-    if foreign.get("X-WR-TIMEZONE"):
-        foreign = x_wr_timezone.to_standard(foreign)
+    foreign = _standard(foreign, cal.get("X-WR-TIMEZONE"), problems)
+    kept = []
+    for c in foreign.subcomponents:
+        fixed = _repair(c, zone, problems) if c.name == "VEVENT" else c
+        if fixed is not None:
+            kept.append(fixed)
+    foreign.subcomponents = kept
     series = {
         str(c.get("UID", ""))
         for c in foreign.walk("VEVENT")
         if c.get("RRULE") or c.get("RDATE") or c.get("RECURRENCE-ID")
     }
+    shifts = _shifts(foreign)
     events = [
-        _event(c, zone, problems, series) for c in _occurrences(foreign, window, zone, problems)
+        _event(c, zone, problems, series, shifts)
+        for c in _occurrences(foreign, window, zone, problems)
     ]
-    return Parsed([e for e in events if e is not None], blocks, problems)
+    # A series reports a problem once, not once per occurrence or override.
+    unique = list(dict.fromkeys(problems))
+    return Parsed([e for e in events if e is not None], blocks, unique)
+
+
+def _standard(cal: icalendar.Calendar, declared: Any, problems: list[str]) -> icalendar.Calendar:
+    """Google-style exports: UTC times meant in the X-WR-TIMEZONE zone (recurrences!)."""
+    if not declared:
+        return cal
+    name = _iana(str(declared))
+    if name is None:
+        problems.append(
+            f"calendar time zone {str(declared)!r} (X-WR-TIMEZONE) is unknown; "
+            "its UTC times are read as UTC"
+        )
+        return cal
+    # The zone goes in as an argument, not as X-WR-TIMEZONE: the expansion library
+    # would convert again, and fail on names ZoneInfo does not know (Windows names).
+    standard: icalendar.Calendar = x_wr_timezone.to_standard(cal, timezone=ZoneInfo(name))
+    return standard
+
+
+def _repair(c: Any, zone: ZoneInfo, problems: list[str]) -> Any | None:
+    """Report what cannot be read in a VEVENT and patch it so that it can be expanded.
+
+    Returns a marked copy when something was guessed, None when the event cannot be
+    placed at all (no readable start).
+    """
+    whys: list[str] = []
+    for tzid in sorted(_unknown_tzids(c)):
+        problems.append(f"event {_label(c)}: unknown time zone {tzid!r}; read in {zone.key}")
+        whys.append(f"unknown time zone {tzid!r}")
+    start = _value(c, "DTSTART")
+    if not isinstance(start, date):  # a datetime is a date too
+        problems.append(f"event {_label(c)}: it has no readable start; not placed")
+        return None
+    broken = [p for p in ("DTEND", "DURATION") if p in c and _value(c, p) is None]
+    lost = "RECURRENCE-ID" in c and _value(c, "RECURRENCE-ID") is None
+    if not whys and not broken and not lost:
+        return c
+    c = c.copy()
+    if lost:
+        # Which occurrence it replaces is unknown: it stands for the one at its start.
+        problems.append(f"event {_label(c)}: cannot read its RECURRENCE-ID; placed at its start")
+        whys.append("unreadable RECURRENCE-ID")
+        c["RECURRENCE-ID"] = vDDDTypes(start)
+    if broken:
+        # Unknown length: assume the worst, the rest of its day.
+        for p in broken:
+            del c[p]
+        c["DTEND"] = vDDDTypes(_day_end(start, zone))
+        problems.append(
+            f"event {_label(c)}: cannot read its {broken[0]}; busy until the end of its day"
+        )
+        whys.append(f"unreadable {broken[0]}")
+    c[MARK] = "; ".join(whys)
+    return c
+
+
+def _value(c: Any, prop: str) -> Any:
+    """The value of a date-time property, or None when missing or unreadable."""
+    try:
+        return c[prop].dt
+    except Exception:  # missing, repeated, or icalendar could not parse it
+        return None
+
+
+def _unknown_tzids(c: Any) -> set[str]:
+    """TZIDs icalendar could not resolve: times that name them came out floating."""
+    found: set[str] = set()
+    for values in c.values():
+        for value in values if isinstance(values, list) else [values]:
+            tzid = getattr(value, "params", {}).get("TZID")
+            if tzid and any(isinstance(m, datetime) and m.tzinfo is None for m in _moments(value)):
+                found.add(str(tzid))
+    return found
+
+
+def _moments(value: Any) -> list[Any]:
+    try:
+        if hasattr(value, "dts"):  # EXDATE and RDATE lists; periods count by their start
+            return [d.dt[0] if isinstance(d.dt, tuple) else d.dt for d in value.dts]
+        return [value.dt]
+    except Exception:  # unreadable: reported where it matters (DTSTART, DTEND)
+        return []
+
+
+def _day_end(start: date, zone: ZoneInfo) -> date:
+    """The end of the day `start` falls on, in the same kind of value as `start`."""
+    if not isinstance(start, datetime):
+        return start + timedelta(days=1)
+    if start.tzinfo is None:  # floating stays floating
+        return start.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    return day_span(start.astimezone(zone).date(), zone)[1]
+
+
+def _shifts(cal: icalendar.Calendar) -> dict[tuple[str, str], timedelta]:
+    """How far each RANGE=THISANDFUTURE override moves the occurrences after it."""
+    shifts: dict[tuple[str, str], timedelta] = {}
+    c: Any
+    for c in cal.walk("VEVENT"):
+        rid = c.get("RECURRENCE-ID")
+        if rid is not None and _this_and_future(rid):
+            # The library's own arithmetic, so that subtracting it undoes it exactly.
+            start, moment = make_comparable((c["DTSTART"].dt, rid.dt))
+            shifts[(str(c.get("UID", "")), _stamp(rid.dt))] = start - moment
+    return shifts
+
+
+def _this_and_future(rid: Any) -> bool:
+    return str(rid.params.get("RANGE", "")).upper() == "THISANDFUTURE"
 
 
 def _occurrences(
     cal: icalendar.Calendar, window: Window, zone: ZoneInfo, problems: list[str]
-) -> Iterable[Any]:
-    # Expand naive bounds: the library compares floating times as wall-clock times.
+) -> list[Any]:
+    # Aware bounds in the user's zone: the library reads floating times against them.
     start = window.start.astimezone(zone)
     end = window.end.astimezone(zone)
     try:
         return list(recurring_ical_events.of(cal).between(start, end))
     except Exception:
         pass
-    # Slow path: expand series one by one to find the one that cannot be read.
+    # Slow path: expand series one by one, so that a bad one spoils only itself.
     out: list[Any] = []
-    by_uid: dict[str, icalendar.Calendar] = {}
-    for c in cal.subcomponents:
-        if c.name != "VEVENT":
-            continue
-        uid = str(c.get("UID", ""))
-        one = by_uid.setdefault(uid, icalendar.Calendar())
-        if len(one.subcomponents) == 0:
-            for tz in cal.walk("VTIMEZONE"):
-                one.add_component(tz)
-        one.add_component(c)
-    for one in by_uid.values():
+    for parts in _by_uid(cal).values():
         try:
-            out += recurring_ical_events.of(one).between(start, end)
+            out += recurring_ical_events.of(_calendar(cal, parts)).between(start, end)
+            continue
         except Exception as exc:
-            first = next(iter(one.walk("VEVENT")))
-            problems.append(
-                f"event {_label(first)}: cannot expand its recurrence ({exc}); "
-                "its first occurrence counts as busy"
-            )
-            marked = first.copy()
-            marked["X-FIRSTBLOCK-PROBLEM"] = f"cannot expand recurrence: {exc}"
-            out.append(marked)
+            why = f"cannot expand its recurrence ({exc})"
+        master = min(parts, key=lambda c: "RECURRENCE-ID" in c)
+        problems.append(
+            f"event {_label(master)}: {why}; only its first and its moved occurrences "
+            "are placed, as busy"
+        )
+        plain = [_without_rules(c, why) for c in parts]
+        try:
+            out += recurring_ical_events.of(_calendar(cal, plain)).between(start, end)
+        except Exception as exc:
+            problems.append(f"event {_label(master)}: cannot read it ({exc}); not placed")
     return out
+
+
+def _by_uid(cal: icalendar.Calendar) -> dict[str, list[Any]]:
+    series: dict[str, list[Any]] = {}
+    for c in cal.walk("VEVENT"):
+        # Events without a UID are unrelated to each other.
+        series.setdefault(str(c.get("UID", "")) or f"#{id(c)}", []).append(c)
+    return series
+
+
+def _calendar(cal: icalendar.Calendar, events: list[Any]) -> icalendar.Calendar:
+    one = icalendar.Calendar()
+    for tz in cal.walk("VTIMEZONE"):
+        one.add_component(tz)
+    for c in events:
+        one.add_component(c)
+    return one
+
+
+def _without_rules(c: Any, why: str) -> Any:
+    plain = c.copy()
+    for prop in ("RRULE", "RDATE", "EXDATE", "EXRULE"):
+        plain.pop(prop, None)
+    plain[MARK] = f"{plain[MARK]}; {why}" if MARK in plain else why
+    return plain
 
 
 def _label(c: Any) -> str:
     return f"{str(c.get('SUMMARY', '(no title)'))!r} (UID {c.get('UID', '?')})"
 
 
-def _when(c: Any, prop: str, zone: ZoneInfo, problems: list[str]) -> tuple[datetime, bool] | None:
-    """A DTSTART/DTEND as an aware datetime, and whether it was a date."""
+def _when(c: Any, prop: str, zone: ZoneInfo) -> tuple[datetime, bool] | None:
+    """A DTSTART/DTEND as an aware datetime in `zone`, and whether it was a date."""
     value = c.get(prop)
     if value is None:
         return None
     dt = value.dt
     if isinstance(dt, datetime):
-        if dt.tzinfo is None:
-            tzid = value.params.get("TZID")
-            if tzid:
-                problems.append(
-                    f"event {_label(c)}: unknown time zone {tzid!r}; read in {zone.key}"
-                )
-            return localize(dt, zone), False
-        return dt, False
+        # Floating, or naming a zone nobody defined (reported by _repair).
+        aware = localize(dt, zone) if dt.tzinfo is None else dt
+        return aware.astimezone(zone), False
     if isinstance(dt, date):
-        return localize(datetime.combine(dt, datetime.min.time()), zone), True
+        return day_start(dt, zone), True
     raise ValueError(f"{prop} is not a date or time")
 
 
-def _event(c: Any, zone: ZoneInfo, problems: list[str], series: set[str]) -> Event | None:
-    problem = str(c.get("X-FIRSTBLOCK-PROBLEM", ""))
+def _stamp(moment: date) -> str:
+    """An original start as it goes into an occurrence id: UTC, a date, or floating."""
+    if not isinstance(moment, datetime):
+        return moment.strftime("%Y%m%d")
+    if moment.tzinfo is None:  # the same id whatever zone the user is in
+        return moment.strftime("%Y%m%dT%H%M%S")
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _event(
+    c: Any,
+    zone: ZoneInfo,
+    problems: list[str],
+    series: set[str],
+    shifts: dict[tuple[str, str], timedelta],
+) -> Event | None:
     try:
-        begin = _when(c, "DTSTART", zone, problems)
+        begin = _when(c, "DTSTART", zone)
         if begin is None:
             raise ValueError("no DTSTART")
         start, all_day = begin
-        finish = _when(c, "DTEND", zone, problems)
-        if finish is not None:
-            end = finish[0]
-        elif c.get("DURATION") is not None:
-            end = start + c["DURATION"].dt
-        else:
-            end = start + (timedelta(days=1) if all_day else timedelta(0))
+        # The library has turned DURATION into DTEND already.
+        finish = _when(c, "DTEND", zone)
+        end = finish[0] if finish else start + (timedelta(days=1) if all_day else timedelta(0))
         if end < start:
             problems.append(f"event {_label(c)}: ends before it starts; read as zero length")
             end = start
@@ -190,13 +335,11 @@ def _event(c: Any, zone: ZoneInfo, problems: list[str], series: set[str]) -> Eve
     occurrence = ""
     if rid is not None and uid in series:
         moment = rid.dt
-        if isinstance(moment, datetime) and moment.tzinfo is None:
-            moment = localize(moment, zone)
-        occurrence = (
-            moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-            if isinstance(moment, datetime)
-            else moment.strftime("%Y%m%d")
-        )
+        if _this_and_future(rid):
+            # Every occurrence after such an override carries the override's
+            # RECURRENCE-ID; undoing the shift gives each its own original start.
+            moment = c["DTSTART"].dt - shifts.get((uid, _stamp(moment)), timedelta(0))
+        occurrence = _stamp(moment)
     return Event(
         id=f"{uid}/{occurrence}" if occurrence else uid,
         title=str(c.get("SUMMARY", "")),
@@ -209,7 +352,7 @@ def _event(c: Any, zone: ZoneInfo, problems: list[str], series: set[str]) -> Eve
         attendees=tuple(_attendees(c)),
         organizer=_address(c.get("ORGANIZER")),
         series_id=uid,
-        problem=problem,
+        problem=str(c.get(MARK, "")),
     )
 
 

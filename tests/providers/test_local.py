@@ -145,3 +145,12 @@ def test_a_copy_of_a_block_under_another_uid_is_not_ours(tmp_path: Path) -> None
     snap = cal.fetch(WINDOW)
     assert [b.key for b in snap.blocks] == ["2026-11-30/prospecting/0"]
     assert [e.id for e in snap.events] == ["copy-made-by-user"]
+
+
+def test_an_empty_file_is_an_empty_calendar(tmp_path: Path) -> None:
+    path = tmp_path / "calendar.ics"
+    path.write_bytes(b"")
+    cal = LocalCalendar(path)
+    assert cal.fetch(WINDOW).blocks == ()
+    cal.apply([Change(Op.CREATE, block())])
+    assert [b.key for b in cal.fetch(WINDOW).blocks] == ["2026-11-30/prospecting/0"]
