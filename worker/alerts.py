@@ -1,0 +1,136 @@
+"""What the worker tells its user: gap alerts and the daily digest. Pure text.
+
+Event titles come from other people's invitations, so they are untrusted: control
+characters never reach a mail header, and HTML parts are escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from worker.models import Alert
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def one_line(text: str, limit: int = 120) -> str:
+    """Safe for a mail header: no CR, LF or other control characters, bounded."""
+    flat = " ".join(_CONTROL.sub(" ", text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def client_name(client: str) -> str:
+    """ "acme.com" -> "Acme"; an address stays an address."""
+    if "@" in client:
+        return client
+    labels = [x for x in client.split(".") if x not in ("www", "mail", "email")]
+    return labels[0].capitalize() if labels else client
+
+
+@dataclass(frozen=True)
+class OpenGap:
+    """A gap as the state remembers it, for alerts, the digest and `gaps`."""
+
+    account: str
+    key: str
+    title: str
+    start: datetime
+    end: datetime
+    client: str
+    alerted_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class WeekFigures:
+    prospecting_planned: int = 0  # minutes, this week so far
+    prospecting_kept: int = 0
+    blocks_lost: int = 0  # blocks moved or removed because meetings took their time
+
+
+def _when(moment: datetime, zone: ZoneInfo) -> str:
+    return f"{moment.astimezone(zone):%a %d %b %H:%M}"
+
+
+def gap_alert(gap: OpenGap, zone: ZoneInfo, now: datetime) -> Alert:
+    who = client_name(gap.client)
+    title = one_line(gap.title, 80)
+    text = (
+        f'Your meeting "{title}" with {gap.client} ended {_when(gap.end, zone)} and no next '
+        f"meeting with {who} is on your calendar.\n\n"
+        f"Book the next meeting with {who}.\n\n"
+        "-- firstblock: never leave a client meeting without the next one booked."
+    )
+    page = (
+        f"<p>Your meeting <b>{html.escape(title)}</b> with {html.escape(gap.client)} ended "
+        f"{html.escape(_when(gap.end, zone))} and no next meeting with {html.escape(who)} "
+        f"is on your calendar.</p><p><b>Book the next meeting with {html.escape(who)}.</b></p>"
+    )
+    return Alert(
+        key=f"gap:{gap.account}:{gap.key}",
+        subject=one_line(f"Book the next meeting with {who} ({title})"),
+        text=text,
+        created=now,
+        html=page,
+    )
+
+
+def digest(
+    account: str,
+    day: date,
+    open_gaps: Sequence[OpenGap],
+    closed: Sequence[OpenGap],
+    figures: WeekFigures,
+    zone: ZoneInfo,
+    now: datetime,
+) -> Alert:
+    """The admin-block digest: open gaps oldest first, gaps closed, the week's figures."""
+    lines = [f"firstblock digest for {day:%a %d %b %Y}", ""]
+    rows = []
+    if open_gaps:
+        lines.append(f"Open follow-up gaps ({len(open_gaps)}), oldest first:")
+        for g in sorted(open_gaps, key=lambda g: (g.end, g.key)):
+            days = (now - g.end).days
+            line = f"{one_line(g.title, 80)} with {g.client}, {days} day(s) ago"
+            lines.append(f"  - {line}: book the next meeting with {client_name(g.client)}")
+            rows.append(html.escape(line))
+    else:
+        lines.append("No open follow-up gaps: every client meeting has a next one booked.")
+    closed_rows = [f"{one_line(g.title, 80)} with {g.client}" for g in closed]
+    if closed_rows:
+        lines += ["", "Closed since the last digest:", *(f"  - {r}" for r in closed_rows)]
+    kept = figures.prospecting_kept
+    planned = figures.prospecting_planned
+    lines += [
+        "",
+        "This week so far:",
+        f"  prospecting: {kept} of {planned} planned minutes kept",
+        f"  blocks lost to meetings: {figures.blocks_lost}",
+    ]
+    page = "".join(
+        [
+            f"<h2>firstblock digest for {day:%a %d %b %Y}</h2>",
+            "<h3>Open follow-up gaps</h3><ul>" + "".join(f"<li>{r}</li>" for r in rows) + "</ul>"
+            if rows
+            else "<p>No open follow-up gaps.</p>",
+            "<h3>Closed since the last digest</h3><ul>"
+            + "".join(f"<li>{html.escape(r)}</li>" for r in closed_rows)
+            + "</ul>"
+            if closed_rows
+            else "",
+            f"<h3>This week so far</h3><p>Prospecting: {kept} of {planned} planned minutes "
+            f"kept.<br>Blocks lost to meetings: {figures.blocks_lost}.</p>",
+        ]
+    )
+    return Alert(
+        key=f"digest:{account}:{day.isoformat()}",
+        subject=f"firstblock digest: {len(open_gaps)} open follow-up gap(s)",
+        text="\n".join(lines) + "\n",
+        created=now,
+        html=page,
+    )
