@@ -333,3 +333,89 @@ def test_a_broken_calendar_releases_held_mail(
     code, _, _ = run(capsys, "run", "--config", str(path), "--now", "2026-11-30T09:30:00-05:00")
     assert code == 6
     assert len(list((mail / "new").iterdir())) == 1
+
+
+def add_event(cal: Path, uid: str, title: str, start: str, end: str, *who: str) -> None:
+    text = (
+        cal.read_bytes().decode()
+        if cal.exists()
+        else ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nEND:VCALENDAR\r\n")
+    )
+    attendees = "".join(f"ATTENDEE;PARTSTAT=ACCEPTED:mailto:{w}\r\n" for w in who)
+    event = (
+        f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:{start}\r\n"
+        f"DTEND:{end}\r\nSUMMARY:{title}\r\nORGANIZER:mailto:me@example.com\r\n{attendees}"
+        "END:VEVENT\r\n"
+    )
+    cal.write_bytes(text.replace("END:VCALENDAR", event + "END:VCALENDAR").encode())
+
+
+def alerts_in(mail: Path) -> list[bytes]:
+    return [p.read_bytes() for p in (mail / "new").iterdir() if "fb-alert" in p.name]
+
+
+def test_a_gap_is_alerted_once_closes_and_is_digested(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = mail_config(home)
+    cal, mail = home / "cal.ics", home / "Mail"
+    # Monday 14:00-15:00 New York, with Acme; nothing booked after it.
+    add_event(
+        cal,
+        "acme-qbr",
+        "Acme QBR",
+        "20261130T190000Z",
+        "20261130T200000Z",
+        "jane@acme.com",
+        "me@example.com",
+    )
+    tue_9 = "2026-12-01T09:00:00-05:00"
+    code, out, _ = run(capsys, "run", "--json", "--config", str(path), "--now", tue_9)
+    assert code == 0
+    assert json.loads(out)["accounts"][0]["followups"]["alerted"] == 1
+    [alert] = alerts_in(mail)
+    assert b"Book the next meeting with Acme" in alert
+    run(capsys, "run", "--config", str(path), "--now", "2026-12-01T09:15:00-05:00")
+    assert len(alerts_in(mail)) == 1  # alerted once
+    code, out, _ = run(capsys, "gaps", "--json", "--config", str(path), "--now", tue_9)
+    [gap] = json.loads(out)["gaps"]
+    assert gap["meeting"]["title"] == "Acme QBR"
+    assert gap["client_keys"] == ["acme.com"]
+    assert gap["ended_ago_minutes"] == 18 * 60
+    assert gap["alerted_at"] == "2026-12-01T09:00:00-05:00"
+    # The state file is lost: at most one repeated alert (here none: the mailbox knows).
+    (home / "state" / "state.sqlite3").unlink()
+    run(capsys, "run", "--config", str(path), "--now", "2026-12-01T09:30:00-05:00")
+    assert len(alerts_in(mail)) == 1
+    # A follow-up is booked: the gap closes and shows as closed in the digest.
+    add_event(
+        cal, "acme-next", "Acme next steps", "20261208T190000Z", "20261208T200000Z", "bob@acme.com"
+    )
+    code, out, _ = run(capsys, "gaps", "--json", "--config", str(path), "--now", tue_9)
+    assert json.loads(out)["gaps"] == []
+    code, out, _ = run(
+        capsys, "run", "--json", "--config", str(path), "--now", "2026-12-01T16:50:00-05:00"
+    )
+    assert json.loads(out)["accounts"][0]["followups"]["digest_sent"] is True
+    [digest] = [a for a in alerts_in(mail) if b"digest" in a]
+    assert b"Closed since the last digest" in digest
+    assert b"Acme QBR" in digest
+    run(capsys, "run", "--config", str(path), "--now", "2026-12-01T17:05:00-05:00")
+    assert len([a for a in alerts_in(mail) if b"digest" in a]) == 1
+
+
+def test_plan_flags_todays_client_meetings_with_nothing_next(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = config(home)
+    add_event(
+        home / "cal.ics",
+        "globex",
+        "Globex demo",
+        "20261130T190000Z",
+        "20261130T200000Z",
+        "bob@globex.com",
+    )
+    code, out, _ = run(capsys, "plan", "--config", str(path), "--now", NOW)
+    assert code == 0
+    assert "Globex demo  (globex.com)  << no next meeting booked with globex.com" in out

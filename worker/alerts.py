@@ -57,22 +57,30 @@ def _when(moment: datetime, zone: ZoneInfo) -> str:
     return f"{moment.astimezone(zone):%a %d %b %H:%M}"
 
 
-def gap_alert(gap: OpenGap, zone: ZoneInfo, now: datetime) -> Alert:
-    who = client_name(gap.client)
-    title = one_line(gap.title, 80)
+def gap_alert(gaps: Sequence[OpenGap], zone: ZoneInfo, now: datetime) -> Alert:
+    """One alert for one meeting, naming every client with no next meeting booked."""
+    first = gaps[0]
+    clients = sorted({g.client for g in gaps})
+    who = ", ".join(client_name(c) for c in clients)
+    title = one_line(first.title, 80)
     text = (
-        f'Your meeting "{title}" with {gap.client} ended {_when(gap.end, zone)} and no next '
-        f"meeting with {who} is on your calendar.\n\n"
-        f"Book the next meeting with {who}.\n\n"
-        "-- firstblock: never leave a client meeting without the next one booked."
+        f'Your meeting "{title}" with {", ".join(clients)} ended {_when(first.end, zone)}, '
+        f"and no next meeting with {who} is on your calendar.\n\n"
+        + "".join(f"Book the next meeting with {client_name(c)}.\n" for c in clients)
+        + "\n-- firstblock: never leave a client meeting without the next one booked."
     )
     page = (
-        f"<p>Your meeting <b>{html.escape(title)}</b> with {html.escape(gap.client)} ended "
-        f"{html.escape(_when(gap.end, zone))} and no next meeting with {html.escape(who)} "
-        f"is on your calendar.</p><p><b>Book the next meeting with {html.escape(who)}.</b></p>"
+        f"<p>Your meeting <b>{html.escape(title)}</b> with "
+        f"{html.escape(', '.join(clients))} ended {html.escape(_when(first.end, zone))}, and "
+        f"no next meeting with {html.escape(who)} is on your calendar.</p>"
+        + "".join(
+            f"<p><b>Book the next meeting with {html.escape(client_name(c))}.</b></p>"
+            for c in clients
+        )
     )
+    keys = ",".join(sorted(g.key for g in gaps))
     return Alert(
-        key=f"gap:{gap.account}:{gap.key}",
+        key=f"gap:{first.account}:{keys}",
         subject=one_line(f"Book the next meeting with {who} ({title})"),
         text=text,
         created=now,

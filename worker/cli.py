@@ -18,14 +18,20 @@ from zoneinfo import ZoneInfo
 from providers import registry
 from providers.base import CalendarProvider, MailProvider
 from providers.errors import ProviderError
-from worker import __version__
+from worker import __version__, followups
 from worker import config as cfg
+from worker.alerts import one_line
 from worker.clock import Clock, FixedClock, SystemClock
 from worker.cycle import Outcome, log, rules_for, run_account, system_zone
 from worker.errors import ConfigError, WorkerError, from_provider
+from worker.gapcheck import GapOutcome, gap_rules, run_gaps
 from worker.inbox import HoldOutcome, run_hold
+from worker.notify import Webhook
+from worker.planner import Rules
 from worker.render import (
     changes_text,
+    followups_json,
+    gaps_json,
     hold_json,
     hold_text,
     outcome_json,
@@ -97,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     command("run", cmd_run, "apply the plan: write the blocks into the calendar")
     command("status", cmd_status, "what the worker owns, what it holds, when it last ran")
+    command("gaps", cmd_gaps, "list client meetings with no next meeting booked")
     release = command("release", cmd_release, "return all held mail to the inbox now")
     release.add_argument("--account", metavar="NAME", help="only this account")
     release.add_argument("--maildir", metavar="DIR", help="release this Maildir, no config needed")
@@ -168,6 +175,7 @@ class AccountResult:
     account: cfg.Account
     outcome: Outcome | None = None
     hold: HoldOutcome | None = None
+    gaps: GapOutcome | None = None
     errors: list[WorkerError] = field(default_factory=list)
 
 
@@ -191,11 +199,12 @@ def _cycle(
         result.errors.append(from_provider(account.name, exc))
     except WorkerError as exc:
         result.errors.append(exc)
+    mailbox: MailProvider | None = None
+    zone = ZoneInfo(result.outcome.timezone if result.outcome else _fallback_zone(config))
+    rules = rules_for(config, account, zone)
     try:
         mailbox = _mailbox(account)
         if mailbox is not None:
-            zone = ZoneInfo(result.outcome.timezone if result.outcome else _fallback_zone(config))
-            rules = rules_for(config, account, zone)
             result.hold = run_hold(
                 config, account, mailbox, result.outcome, rules, state, started, apply=apply
             )
@@ -203,6 +212,22 @@ def _cycle(
         result.errors.append(from_provider(account.name, exc))
     except WorkerError as exc:
         result.errors.append(exc)
+    if result.outcome is not None:
+        webhook = Webhook(config.alerts.webhook_url) if config.alerts.webhook_url else None
+        try:
+            result.gaps = run_gaps(
+                config,
+                account,
+                result.outcome,
+                rules,
+                mailbox,
+                webhook,
+                state,
+                started,
+                apply=apply,
+            )
+        except ProviderError as exc:
+            result.errors.append(from_provider(account.name, exc))
     if state and apply:
         changes = result.outcome.changes if result.outcome else ()
         log(state, account.name, started, clock.now(), changes, "; ".join(map(str, result.errors)))
@@ -278,6 +303,7 @@ def _result_json(r: AccountResult) -> dict[str, Any]:
     assert r.outcome is not None
     out = outcome_json(r.outcome)
     out["hold"] = hold_json(r.hold, ZoneInfo(r.outcome.timezone))
+    out["followups"] = followups_json(r.gaps)
     return out
 
 
@@ -294,7 +320,7 @@ def _print_result(config: cfg.Config, r: AccountResult, *, apply: bool) -> None:
     rules = rules_for(config, r.account, zone)
     where = f" ({r.account.calendar})" if r.account.calendar else ""
     print(f"== {o.account}{where}, times in {o.timezone}")
-    print("\n".join(timeline(o, rules)))
+    print("\n".join(timeline(o, rules, unbooked=_unbooked(config, o, rules))))
     verb = "applied" if apply else "would make"
     if o.changes:
         print(f"changes {verb}: {len(o.changes)}")
@@ -303,9 +329,54 @@ def _print_result(config: cfg.Config, r: AccountResult, *, apply: bool) -> None:
         print("no changes: the calendar already matches the plan")
     if r.hold is not None:
         print(hold_text(r.hold, zone, apply=apply))
-    for problem in o.problems:
+    if r.gaps is not None:
+        g = r.gaps
+        print(
+            f"follow-ups: {len(g.open)} open gap(s), {len(g.alerted)} alerted now,"
+            f" {len(g.closed)} closed"
+            + (", digest sent" if g.digest_sent else "")
+            + ("  (firstblock gaps lists them)" if g.open else "")
+        )
+    for problem in (*o.problems, *(r.gaps.problems if r.gaps else ())):
         print(f"warning: {problem}")
     print()
+
+
+def _unbooked(config: cfg.Config, o: Outcome, rules: Rules) -> dict[str, list[str]]:
+    return followups.unbooked(o.events, o.events, rules.people, gap_rules(config))
+
+
+def cmd_gaps(args: argparse.Namespace) -> int:
+    config = _load(args)
+    clock = _clock(args)
+    state = _state(config)
+    try:
+        results = _each_account(config, clock, apply=False, state=state)
+    finally:
+        state.close()
+    now = clock.now()
+    rows: list[dict[str, Any]] = []
+    for r in results:
+        if r.gaps is not None and r.outcome is not None:
+            rows += gaps_json(r.account.name, r.gaps.open, ZoneInfo(r.outcome.timezone), now)
+    if args.json:
+        _emit({"gaps": rows, "errors": [str(e) for r in results for e in r.errors]})
+    elif not rows:
+        print("no open follow-up gaps: every client meeting has a next one booked")
+    else:
+        print(f"{'account':<10} {'meeting':<34} {'ended':<17} {'ago':>6}  {'alerted':<5}  clients")
+        for g in rows:
+            ended = g["meeting"]["end"][:16].replace("T", " ")
+            ago = (
+                f"{g['ended_ago_minutes'] // 1440}d"
+                if g["ended_ago_minutes"] >= 1440
+                else (f"{g['ended_ago_minutes'] // 60}h")
+            )
+            print(
+                f"{g['account'][:10]:<10} {one_line(g['meeting']['title'], 34):<34} {ended:<17}"
+                f" {ago:>6}  {'yes' if g['alerted_at'] else 'no':<5}  {', '.join(g['client_keys'])}"
+            )
+    return _finish(results)
 
 
 def cmd_release(args: argparse.Namespace) -> int:

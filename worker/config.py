@@ -62,6 +62,15 @@ class Planning:
 class Followups:
     internal_domains: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
+    lookahead_days: int = 30
+    lookback_days: int = 14
+    grace_minutes: int = 60
+
+
+@dataclass(frozen=True)
+class Alerts:
+    email: bool = True  # into the account's own mailbox
+    webhook_url: str = ""  # Slack-compatible incoming webhook; a secret, never logged
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,7 @@ class Config:
     planning: Planning = field(default_factory=Planning)
     followups: Followups = field(default_factory=Followups)
     hold: Hold = field(default_factory=Hold)
+    alerts: Alerts = field(default_factory=Alerts)
     timezone: str = ""  # "" means: the calendar's zone, else the system's
     state_dir: Path = field(default_factory=lambda: default_state_dir())
     source: Path | None = None  # the file it came from; None for the built-in default
@@ -161,7 +171,15 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
     base = source.parent if source else Path.cwd()
     defaults = default_config()
     r.only(
-        "timezone", "state_dir", "workday", "blocks", "planning", "followups", "hold", "accounts"
+        "timezone",
+        "state_dir",
+        "workday",
+        "blocks",
+        "planning",
+        "followups",
+        "hold",
+        "alerts",
+        "accounts",
     )
 
     tz = r.text("timezone", "")
@@ -211,11 +229,24 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
     )
 
     fu = r.sub("followups")
-    fu.only("internal_domains", "ignore")
+    fu.only("internal_domains", "ignore", "lookahead_days", "lookback_days", "grace_minutes")
+    for key, top in (("lookahead_days", 365), ("lookback_days", 365), ("grace_minutes", 24 * 60)):
+        if not 0 <= fu.number(key, 0) <= top:
+            raise fu.error(key, f"must be between 0 and {top}")
     followups = Followups(
         tuple(d.lower().lstrip("@") for d in fu.strings("internal_domains", [])),
         tuple(i.lower() for i in fu.strings("ignore", [])),
+        fu.number("lookahead_days", 30),
+        fu.number("lookback_days", 14),
+        fu.number("grace_minutes", 60),
     )
+
+    al = r.sub("alerts")
+    al.only("email", "webhook_url")
+    webhook = al.text("webhook_url", "")
+    if webhook and not webhook.startswith(("https://", "http://")):
+        raise al.error("webhook_url", "must be an http(s) URL")
+    alerts = Alerts(al.flag("email", True), webhook)
 
     ho = r.sub("hold")
     ho.only("enabled", "allow", "allow_meeting_attendees_days")
@@ -229,7 +260,9 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
 
     accounts = _accounts(r, base) if "accounts" in raw else defaults.accounts
     state_dir = r.path("state_dir", base) or defaults.state_dir
-    return Config(workday, blocks, accounts, planning, followups, hold, tz, state_dir, source)
+    return Config(
+        workday, blocks, accounts, planning, followups, hold, alerts, tz, state_dir, source
+    )
 
 
 def accounts_only(path: Path) -> tuple[Account, ...]:

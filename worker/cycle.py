@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tzlocal
@@ -14,7 +14,7 @@ from providers.errors import Conflict
 from worker import planner, reconcile
 from worker.clients import People
 from worker.config import Account, Config
-from worker.models import Block, Change, Event, Op
+from worker.models import Block, BlockKind, Change, Event, Op, Window
 from worker.state import Run, State
 
 CONFLICT_RETRIES = 3  # a block edited while we planned: read again, plan again
@@ -30,6 +30,7 @@ class Outcome:
     owned: tuple[Block, ...] = ()  # the blocks found on the calendar before any change
     applied: bool = False
     problems: tuple[str, ...] = field(default=())
+    fetched: tuple[Block, ...] = ()  # every block read, also outside the planning window
 
 
 def resolve_zone(config: Config, provider: CalendarProvider) -> ZoneInfo:
@@ -72,14 +73,16 @@ def run_account(
     rules = rules_for(config, account, zone)
     window = planner.window(rules, now)
     for attempt in range(CONFLICT_RETRIES):
-        snapshot = provider.fetch(window)
+        # One read serves the plan, the follow-up check and the week's figures.
+        snapshot = provider.fetch(_fetch_window(config, window, now))
+        owned = [b for b in snapshot.blocks if b.start < window.end and b.end > window.start]
         tombstones = (
-            state.observe(account.name, snapshot.blocks, (window.start, window.end), now)
+            state.observe(account.name, owned, (window.start, window.end), now)
             if state
             else frozenset()
         )
-        plan = planner.plan(snapshot.events, snapshot.blocks, tombstones, rules, now)
-        changes = reconcile.diff(snapshot.blocks, plan, now)
+        plan = planner.plan(snapshot.events, owned, tombstones, rules, now)
+        changes = reconcile.diff(owned, plan, now)
         if not apply or not changes:
             break
         if state:
@@ -92,18 +95,50 @@ def run_account(
             continue
         if state:
             state.remember(account.name, [c.block for c in applied if c.op is not Op.DELETE])
+            _note_lost(state, account.name, applied)
         changes = applied
         break
+    if apply and state:
+        today = now.astimezone(zone).date()
+        if today in plan.days:
+            minutes = sum(
+                b.minutes
+                for b in (*plan.blocks, *plan.kept)
+                if b.kind is BlockKind.PROSPECTING and b.day == today
+            )
+            state.note_planned(account.name, today, minutes)
     return Outcome(
         account.name,
         zone.key,
         plan,
         tuple(changes),
         tuple(snapshot.events),
-        tuple(snapshot.blocks),
+        tuple(owned),
         apply and bool(changes),
         snapshot.problems,
+        tuple(snapshot.blocks),
     )
+
+
+def _fetch_window(config: Config, plan: Window, now: datetime) -> Window:
+    """The planning window, widened for follow-ups (back and ahead) and this week."""
+    f = config.followups
+    monday = plan.start - timedelta(days=plan.start.weekday())
+    start = min(plan.start, monday, now - timedelta(days=f.lookback_days + 1))
+    end = max(plan.end, now + timedelta(days=f.lookahead_days + 1))
+    return Window(start, end, plan.zone)
+
+
+def _note_lost(state: State, account: str, applied: Sequence[Change]) -> None:
+    """Blocks the worker removed or moved because the calendar changed under them."""
+    per_day: dict[date, int] = {}
+    for c in applied:
+        moved = c.op is Op.UPDATE and c.before is not None and c.before.start != c.block.start
+        if c.op is Op.DELETE or moved:
+            day = (c.before or c.block).day
+            per_day[day] = per_day.get(day, 0) + 1
+    for day, n in per_day.items():
+        state.note_lost(account, day, n)
 
 
 def log(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from worker.alerts import OpenGap
 from worker.clients import People, client_keys, is_client_meeting
 from worker.cycle import Outcome, owned_now
+from worker.gapcheck import GapOutcome
 from worker.inbox import HoldOutcome
 from worker.models import Block, Change, Event, Status
 from worker.planner import Rules, Shortfall, days_off, is_busy
@@ -67,9 +69,17 @@ def shortfall_json(s: Shortfall) -> dict[str, Any]:
     return out
 
 
-def timeline(o: Outcome, rules: Rules, *, first: date | None = None) -> list[str]:
-    """Each day of the horizon as lines: meetings and blocks in local time, shortfalls."""
+def timeline(
+    o: Outcome,
+    rules: Rules,
+    *,
+    first: date | None = None,
+    unbooked: dict[str, list[str]] | None = None,
+) -> list[str]:
+    """Each day of the horizon as lines: meetings and blocks in local time, shortfalls.
+    `unbooked` flags client meetings with no next meeting booked (meeting id -> clients)."""
     zone = rules.zone
+    unbooked = unbooked or {}
     blocks = owned_now(o)
     events = [e for e in o.events if e.status is not Status.CANCELLED]
     off = days_off(events, rules)
@@ -91,7 +101,10 @@ def timeline(o: Outcome, rules: Rules, *, first: date | None = None) -> list[str
         for e in events:
             if e.all_day or not _on(e, day, zone):
                 continue
-            rows.append((e.start, _event_row(e, rules, zone)))
+            row = _event_row(e, rules, zone)
+            if e.id in unbooked:
+                row += f"  << no next meeting booked with {', '.join(unbooked[e.id])}"
+            rows.append((e.start, row))
         for b in blocks:
             if b.start.astimezone(zone).date() == day:
                 rows.append((b.start, _block_row(b, zone)))
@@ -185,3 +198,38 @@ def hold_text(h: HoldOutcome, zone: ZoneInfo, *, apply: bool) -> str:
         f"inbox hold: {h.phase.value} ({today}); {h.held} held;"
         f" {moved} {h.moved_out} out, {h.returned} back"
     )
+
+
+def gaps_json(
+    account: str, gaps: Sequence[OpenGap], zone: ZoneInfo, now: datetime
+) -> list[dict[str, Any]]:
+    """One entry per meeting, listing every client it still lacks a follow-up with."""
+    by_meeting: dict[str, list[OpenGap]] = {}
+    for g in gaps:
+        by_meeting.setdefault(g.key.rpartition("|")[0], []).append(g)
+    out = []
+    for group in by_meeting.values():
+        g = group[0]
+        alerted = [x.alerted_at for x in group if x.alerted_at]
+        out.append(
+            {
+                "account": account,
+                "meeting": {"title": g.title, "start": iso(g.start, zone), "end": iso(g.end, zone)},
+                "client_keys": sorted(x.client for x in group),
+                "ended_ago_minutes": int((now - g.end).total_seconds() // 60),
+                "alerted_at": iso(min(alerted), zone) if alerted else None,
+            }
+        )
+    return sorted(out, key=lambda x: x["meeting"]["end"])
+
+
+def followups_json(g: GapOutcome | None) -> dict[str, Any] | None:
+    if g is None:
+        return None
+    return {
+        "open": len(g.open),
+        "alerted": len(g.alerted),
+        "closed": len(g.closed),
+        "digest_sent": g.digest_sent,
+        "problems": list(g.problems),
+    }

@@ -15,9 +15,11 @@ import contextlib
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
+from worker.alerts import OpenGap
 from worker.models import Block
 
 SCHEMA = 1
@@ -36,6 +38,16 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_by_account ON runs (account, id);
 CREATE TABLE IF NOT EXISTS releases (
     account TEXT PRIMARY KEY, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS gaps (
+    account TEXT NOT NULL, key TEXT NOT NULL, title TEXT NOT NULL,
+    start TEXT NOT NULL, end TEXT NOT NULL, client TEXT NOT NULL,
+    alerted_at TEXT, closed_at TEXT, digested INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (account, key));
+CREATE TABLE IF NOT EXISTS digests (
+    account TEXT NOT NULL, day TEXT NOT NULL, PRIMARY KEY (account, day));
+CREATE TABLE IF NOT EXISTS days (
+    account TEXT NOT NULL, day TEXT NOT NULL, planned INTEGER NOT NULL,
+    lost INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (account, day));
 """
 
 
@@ -85,15 +97,16 @@ class State:
     ) -> frozenset[str]:
         """Record the blocks present now; return every tombstone still relevant.
 
-        A known future block inside the window that is no longer present was deleted
-        by the user: it becomes a tombstone.
+        A known block inside the window that is no longer present was deleted by the
+        user: it becomes a tombstone. That holds for a block that has started or ended
+        too (the worker never deletes those), or its kind would come back that day.
         """
         keys = {b.key: b for b in present}
         with self._tx() as db:
             rows = db.execute("SELECT key, start, end FROM known WHERE account = ?", (account,))
             for key, start, end in rows.fetchall():
                 s, e = datetime.fromisoformat(start), datetime.fromisoformat(end)
-                if key in keys or s < now or not (s < window[1] and e > window[0]):
+                if key in keys or not (s < window[1] and e > window[0]):
                     continue
                 db.execute(
                     "INSERT OR REPLACE INTO tombstones VALUES (?, ?, ?, ?)",
@@ -181,3 +194,124 @@ class State:
             row[6],
             row[7],
         )
+
+    # -- follow-up gaps: alerted once, closed when a follow-up appears
+
+    def sync_gaps(
+        self, account: str, found: Iterable[OpenGap], now: datetime, oldest: datetime
+    ) -> tuple[list[OpenGap], list[OpenGap]]:
+        """Record the gaps found now; return (open gaps, gaps closed by this call).
+
+        A known open gap that is no longer found closed, unless its meeting aged out
+        (ended before `oldest`): then it is simply forgotten.
+        """
+        current = {g.key: g for g in found}
+        closed: list[OpenGap] = []
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT key, title, start, end, client, alerted_at FROM gaps"
+                " WHERE account = ? AND closed_at IS NULL",
+                (account,),
+            ).fetchall()
+            for key, title, start, end, client, alerted in rows:
+                if key in current:
+                    continue
+                if datetime.fromisoformat(end) < oldest:
+                    db.execute("DELETE FROM gaps WHERE account = ? AND key = ?", (account, key))
+                    continue
+                db.execute(
+                    "UPDATE gaps SET closed_at = ? WHERE account = ? AND key = ?",
+                    (_iso(now), account, key),
+                )
+                closed.append(_gap(account, (key, title, start, end, client, alerted, _iso(now))))
+            db.executemany(
+                "INSERT INTO gaps (account, key, title, start, end, client)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (account, key) DO UPDATE SET closed_at = NULL, digested = 0,"
+                " title = excluded.title WHERE gaps.closed_at IS NOT NULL",
+                [
+                    (account, g.key, g.title, _iso(g.start), _iso(g.end), g.client)
+                    for g in current.values()
+                ],
+            )
+            db.execute("DELETE FROM gaps WHERE account = ? AND end < ?", (account, _iso(oldest)))
+        return self.open_gaps(account), closed
+
+    def open_gaps(self, account: str) -> list[OpenGap]:
+        rows = self.db.execute(
+            "SELECT key, title, start, end, client, alerted_at, closed_at FROM gaps"
+            " WHERE account = ? AND closed_at IS NULL ORDER BY end, key",
+            (account,),
+        ).fetchall()
+        return [_gap(account, r) for r in rows]
+
+    def closed_gaps(self, account: str) -> list[OpenGap]:
+        """Gaps closed since the last digest."""
+        rows = self.db.execute(
+            "SELECT key, title, start, end, client, alerted_at, closed_at FROM gaps"
+            " WHERE account = ? AND closed_at IS NOT NULL AND digested = 0 ORDER BY end, key",
+            (account,),
+        ).fetchall()
+        return [_gap(account, r) for r in rows]
+
+    def alerted(self, account: str, keys: Iterable[str], now: datetime) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE gaps SET alerted_at = ? WHERE account = ? AND key = ?",
+                [(_iso(now), account, k) for k in keys],
+            )
+
+    def digest_sent(self, account: str, day: date) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM digests WHERE account = ? AND day = ?", (account, day.isoformat())
+        ).fetchone()
+        return row is not None
+
+    def digested(self, account: str, day: date) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO digests VALUES (?, ?)", (account, day.isoformat()))
+            db.execute(
+                "UPDATE gaps SET digested = 1 WHERE account = ? AND closed_at IS NOT NULL",
+                (account,),
+            )
+
+    # -- the week's discipline figures
+
+    def note_planned(self, account: str, day: date, minutes: int) -> None:
+        """The day's prospecting minutes as first planned on that day; kept thereafter."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO days (account, day, planned) VALUES (?, ?, ?)",
+                (account, day.isoformat(), minutes),
+            )
+
+    def note_lost(self, account: str, day: date, blocks: int) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO days (account, day, planned, lost) VALUES (?, ?, 0, ?)"
+                " ON CONFLICT (account, day) DO UPDATE SET lost = lost + excluded.lost",
+                (account, day.isoformat(), blocks),
+            )
+
+    def week(self, account: str, first: date, last: date) -> tuple[int, int]:
+        """(planned prospecting minutes, blocks lost) over the days first..last."""
+        row = self.db.execute(
+            "SELECT COALESCE(SUM(planned), 0), COALESCE(SUM(lost), 0) FROM days"
+            " WHERE account = ? AND day BETWEEN ? AND ?",
+            (account, first.isoformat(), last.isoformat()),
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+
+def _gap(account: str, row: tuple[Any, ...]) -> OpenGap:
+    key, title, start, end, client, alerted, closed = row
+    return OpenGap(
+        account,
+        key,
+        title,
+        datetime.fromisoformat(start),
+        datetime.fromisoformat(end),
+        client,
+        datetime.fromisoformat(alerted) if alerted else None,
+        datetime.fromisoformat(closed) if closed else None,
+    )

@@ -45,7 +45,7 @@ def test_client_names() -> None:
 
 
 def test_gap_alert_says_what_to_do_and_cannot_inject_headers(tmp_path: Path) -> None:
-    alert = gap_alert(GAP, NY, NOW)
+    alert = gap_alert([GAP], NY, NOW)
     assert "\r" not in alert.subject and "\n" not in alert.subject
     assert alert.subject.startswith("Book the next meeting with Acme")
     assert "<script>" not in alert.html
@@ -113,7 +113,7 @@ def hook() -> Iterator[str]:
 def test_webhook_posts_slack_json_and_retries_with_backoff(hook: str) -> None:
     Hook.answers = [503, 429]
     waits: list[float] = []
-    Webhook(hook, sleep=waits.append).send(gap_alert(GAP, NY, NOW))
+    Webhook(hook, sleep=waits.append).send(gap_alert([GAP], NY, NOW))
     assert len(Hook.bodies) == 3
     body = json.loads(Hook.bodies[-1])
     assert body["text"].startswith("*Book the next meeting with Acme")
@@ -124,14 +124,22 @@ def test_webhook_posts_slack_json_and_retries_with_backoff(hook: str) -> None:
 def test_a_failing_webhook_gives_up_without_revealing_its_url(hook: str) -> None:
     Hook.answers = [500, 500, 500]
     with pytest.raises(TransientError) as err:
-        Webhook(hook, sleep=lambda _: None).send(gap_alert(GAP, NY, NOW))
+        Webhook(hook, sleep=lambda _: None).send(gap_alert([GAP], NY, NOW))
     assert "secret-token" not in str(err.value)
     Hook.answers = [404]
     with pytest.raises(BadRequest):
-        Webhook(hook, sleep=lambda _: None).send(gap_alert(GAP, NY, NOW))
+        Webhook(hook, sleep=lambda _: None).send(gap_alert([GAP], NY, NOW))
     assert len(Hook.bodies) == 4  # a 4xx is not retried
 
 
 def test_an_unreachable_webhook_is_transient() -> None:
     with pytest.raises(TransientError):
-        Webhook("http://127.0.0.1:9/hook", attempts=1, timeout=2).send(gap_alert(GAP, NY, NOW))
+        Webhook("http://127.0.0.1:9/hook", attempts=1, timeout=2).send(gap_alert([GAP], NY, NOW))
+
+
+def test_one_alert_names_every_client_of_the_meeting() -> None:
+    other = OpenGap("work", "m1|globex.com", GAP.title, GAP.start, GAP.end, "globex.com")
+    alert = gap_alert([GAP, other], NY, NOW)
+    assert "Book the next meeting with Acme." in alert.text
+    assert "Book the next meeting with Globex." in alert.text
+    assert alert.subject.startswith("Book the next meeting with Acme, Globex")
