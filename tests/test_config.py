@@ -70,12 +70,13 @@ def test_the_init_template_loads_to_the_defaults(tmp_path: Path) -> None:
     text = text.replace("@CALENDAR@", str(tmp_path / "c.ics"))
     c = cfg.load(write(tmp_path, text.replace("@MAILDIR@", str(tmp_path / "Mail"))))
     d = cfg.default_config()
-    assert (c.workday, c.blocks, c.planning, c.followups, c.hold) == (
+    assert (c.workday, c.blocks, c.planning, c.followups, c.hold, c.alerts) == (
         d.workday,
         d.blocks,
         d.planning,
         d.followups,
         d.hold,
+        d.alerts,
     )
     assert c.accounts[0].maildir == tmp_path / "Mail"
 
@@ -110,6 +111,8 @@ def test_internal_domain_defaults_to_the_accounts_domain() -> None:
         ("[[accounts]]\nname = 'a'\n[[accounts]]\nname = 'a'", "accounts[1].name"),
         ("this is = not toml =", "not valid TOML"),
         ("[hold]\nallow = ['nobody']", "hold.allow"),
+        ("[followups]\ngrace_minutes = -5", "followups.grace_minutes"),
+        ("[alerts]\nwebhook_url = 'hooks.slack.com/x'", "alerts.webhook_url"),
         ("[hold]\nallow_meeting_attendees_days = -1", "hold.allow_meeting_attendees_days"),
         ("[[accounts]]\nname = 'g'\nprovider = 'google'\nmaildir = 'M'", "accounts[0].maildir"),
     ],
