@@ -179,11 +179,20 @@ class AccountResult:
     errors: list[WorkerError] = field(default_factory=list)
 
 
-def _each_account(
-    config: cfg.Config, clock: Clock, *, apply: bool, state: State | None
-) -> list[AccountResult]:
+def _run_accounts(
+    args: argparse.Namespace, *, apply: bool
+) -> tuple[cfg.Config, Clock, list[AccountResult]]:
     """Run every account; one account's failure never stops the others."""
-    return [_cycle(config, account, clock, apply=apply, state=state) for account in config.accounts]
+    config = _load(args)
+    clock = _clock(args)
+    state = _state(config)
+    try:
+        results = [
+            _cycle(config, account, clock, apply=apply, state=state) for account in config.accounts
+        ]
+    finally:
+        state.close()
+    return config, clock, results
 
 
 def _cycle(
@@ -279,13 +288,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _plan_or_run(args: argparse.Namespace, *, apply: bool) -> int:
-    config = _load(args)
-    clock = _clock(args)
-    state = _state(config)
-    try:
-        results = _each_account(config, clock, apply=apply, state=state)
-    finally:
-        state.close()
+    config, _, results = _run_accounts(args, apply=apply)
     if args.json:
         _emit(
             {
@@ -347,13 +350,7 @@ def _unbooked(config: cfg.Config, o: Outcome, rules: Rules) -> dict[str, list[st
 
 
 def cmd_gaps(args: argparse.Namespace) -> int:
-    config = _load(args)
-    clock = _clock(args)
-    state = _state(config)
-    try:
-        results = _each_account(config, clock, apply=False, state=state)
-    finally:
-        state.close()
+    _, clock, results = _run_accounts(args, apply=False)
     now = clock.now()
     rows: list[dict[str, Any]] = []
     for r in results:
@@ -425,12 +422,10 @@ def _accounts_for_release(args: argparse.Namespace) -> tuple[cfg.Account, ...]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    config = _load(args)
-    clock = _clock(args)
+    config, _, results = _run_accounts(args, apply=False)
     state = _state(config)
     rows: list[dict[str, Any]] = []
     try:
-        results = _each_account(config, clock, apply=False, state=state)
         for r in results:
             last = state.last_run(r.account.name)
             last_ok = state.last_run(r.account.name, ok=True)
