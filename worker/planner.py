@@ -18,13 +18,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from worker.clients import People, is_client_meeting
 from worker.config import BlockPolicy, Planning, Workday
-from worker.intervals import GRID, Span, ceil_grid, floor_grid, inside, minutes, on_grid, subtract
+from worker.intervals import (
+    GRID,
+    Span,
+    ceil_grid,
+    floor_grid,
+    inside,
+    minutes,
+    on_grid,
+    overlaps,
+    subtract,
+)
 from worker.models import Block, BlockKind, Event, EventType, Response, Status, Window
 from worker.timeutil import at, day_span
 
@@ -127,17 +137,27 @@ def plan(
     now: datetime,
 ) -> Plan:
     """Plan the horizon. `tombstones` are keys of blocks the user deleted."""
+    # All arithmetic in UTC: aware datetimes that share a tzinfo compare and subtract
+    # by wall clock in Python, which is wrong across a DST change.
+    now = _utc(now)
+    owned = [replace(b, start=_utc(b.start), end=_utc(b.end)) for b in owned]
     off = days_off(events, rules)
     days = [d for d in horizon(rules, now) if d not in off and d.weekday() in rules.workday.days]
-    busy = sorted((e.start, e.end) for e in events if is_busy(e, rules))
+    busy = sorted((_utc(e.start), _utc(e.end)) for e in events if is_busy(e, rules))
 
     kept = sorted((b for b in owned if b.touched or b.start < now), key=_order)
     live = {b.key: b for b in owned if not (b.touched or b.start < now)}
     closed = {tuple(k.split("/")[:2]) for k in tombstones if not k.startswith("meeting/")}
-    # A kind the user deleted a block of is theirs for that day: its blocks stay as they are.
+    # A kind the user deleted a block of is theirs for that day: its blocks stay as they
+    # are, unless the day is no longer planned or something busy now overlaps one; that
+    # one goes, since a block never overlaps a busy event.
+    held = busy + [(b.start, b.end) for b in kept]
     for b in list(live.values()):
         if (b.day.isoformat(), b.kind.value) in closed and not b.meeting_id:
-            kept.append(live.pop(b.key))
+            live.pop(b.key)
+            if b.day in days and not any(overlaps((b.start, b.end), s) for s in held):
+                kept.append(b)
+    kept.sort(key=_order)  # the plan must not depend on the order the provider lists blocks
     taken = busy + [(b.start, b.end) for b in kept]
 
     kept_keys = {b.key for b in kept}
@@ -159,8 +179,15 @@ def _order(b: Block) -> tuple[datetime, str]:
     return (b.start, b.key)
 
 
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
 def _workday(day: date, rules: Rules) -> Span:
-    return at(day, rules.workday.start, rules.zone), at(day, rules.workday.end, rules.zone)
+    return (
+        _utc(at(day, rules.workday.start, rules.zone)),
+        _utc(at(day, rules.workday.end, rules.zone)),
+    )
 
 
 def _free(day: date, taken: list[Span], rules: Rules, now: datetime) -> list[Span]:
@@ -202,7 +229,7 @@ def _meeting_preps(
             and e.start.astimezone(rules.zone).date() in planned
             and is_client_meeting(e, rules.people)
         ),
-        key=lambda e: (e.start, e.id),
+        key=lambda e: (_utc(e.start), e.id),
     )
     need = timedelta(minutes=length)
     placed: list[Block] = []
@@ -223,11 +250,12 @@ def _meeting_preps(
         mday = m.start.astimezone(rules.zone).date()
         prev = _previous_workday(mday, rules, off)
         candidates = [mday] if prev is None else [prev, mday]
-        free = [(s, min(e, m.start)) for d in candidates for s, e in free_on(d) if s < m.start]
+        mstart = _utc(m.start)
+        free = [(s, min(e, mstart)) for d in candidates for s, e in free_on(d) if s < mstart]
         # Always the last free slot: the prep moves with its meeting.
         span: Span | None = None
         for s, e in reversed(free):
-            end = floor_grid(e) if e != m.start else e
+            end = floor_grid(e) if e != mstart else e
             if end - s >= need:
                 span = (end - need, end)
                 break
@@ -265,20 +293,34 @@ def _place_day(
     have: dict[BlockKind, int] = defaultdict(int)
     for b in kept:
         have[b.kind] += b.minutes
-    targets = {}
-    for p in policies:
-        left = max(0, p.minutes - have[p.kind])
-        targets[p.kind] = left if left >= p.min_chunk else 0
 
-    start = ceil_grid(max(_workday(day, rules)[0], now))
+    def still(p: BlockPolicy, total: int) -> int:
+        left = max(0, total - have[p.kind])
+        return left if left >= p.min_chunk else 0
+
+    start, end = ceil_grid(max(_workday(day, rules)[0], now)), _workday(day, rules)[1]
+    # Kept blocks the user did not move (started ones, and those of a kind the user
+    # took over for the day) fence the other kinds in, so the day stays in order.
+    rank = {p.kind: i for i, p in enumerate(rules.policies)}
+    fixed = [b for b in kept if not b.touched and b.kind in rank]
+    fences = {
+        p.kind: (
+            max([start, *(b.end for b in fixed if rank[b.kind] < rank[p.kind])]),
+            min([end, *(b.start for b in fixed if rank[b.kind] > rank[p.kind])]),
+        )
+        for p in policies
+    }
     chosen: dict[BlockKind, list[Span]] = {p.kind: [] for p in policies}
-    for allot in _allotments(targets, policies):
-        fresh = _layout(free, start, allot, policies, {})
+    # Allot whole-day minutes, kept blocks included: a kind that shrank for the day must
+    # not win its time back from the lower kinds once its first block has started.
+    for total in _allotments({p.kind: p.minutes for p in policies}, policies):
+        allot = {p.kind: still(p, total[p.kind]) for p in policies}
+        fresh = _layout(free, start, allot, policies, {}, fences)
         if fresh is not None:
             by_kind: dict[BlockKind, list[Span]] = defaultdict(list)
             for b in sorted(live, key=_order):
                 by_kind[b.kind].append((b.start, b.end))
-            chosen = _layout(free, start, allot, policies, by_kind) or fresh
+            chosen = _layout(free, start, allot, policies, by_kind, fences) or fresh
             break
 
     blocks: list[Block] = []
@@ -357,30 +399,38 @@ def _layout(
     allot: dict[BlockKind, int],
     policies: list[BlockPolicy],
     prefer: dict[BlockKind, list[Span]],
+    fences: dict[BlockKind, Span],
 ) -> dict[BlockKind, list[Span]] | None:
     """Place every kind in order; None unless each gets exactly its allotment.
 
     A kind whose `prefer` spans (the blocks already there) are still valid keeps them.
+    Each kind stays within its fence (after and before kept blocks of other kinds).
     """
     cursor = start
     out: dict[BlockKind, list[Span]] = {}
     last = policies[-1].kind if policies else None
     for p in policies:
         want = allot[p.kind]
+        lo, hi = fences[p.kind]
+        lo = max(lo, cursor)
+        room = [(max(s, lo), min(e, hi)) for s, e in free if max(s, lo) < min(e, hi)]
         spans = prefer.get(p.kind, [])
         valid = (
             spans
             and sum(minutes(s) for s in spans) == want
-            and all(s[0] >= cursor and minutes(s) >= p.min_chunk and inside(s, free) for s in spans)
+            and all(minutes(s) >= p.min_chunk and inside(s, room) for s in spans)
         )
         if not valid:
             backward = p.kind is BlockKind.ADMIN and p.kind is last
-            spans = _fill(free, cursor, want, p.min_chunk, backward)
+            spans = _fill(room, lo, want, p.min_chunk, backward)
         if sum(minutes(s) for s in spans) != want:
             return None
         out[p.kind] = spans
         if spans:
-            free = subtract(free, spans)
+            # Back on the grid: a target that is not a multiple of it ends a block off
+            # the grid, and the next kind must not start there (it would be nudged on
+            # the next run, when `now` is between the two).
+            free = on_grid(subtract(free, spans))
             cursor = max(cursor, spans[-1][1])
     return out
 

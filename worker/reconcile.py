@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from worker.models import Block, Change, Op
 from worker.planner import Plan
@@ -36,4 +36,6 @@ def diff(owned: Sequence[Block], plan: Plan, now: datetime) -> list[Change]:
 
 
 def _content(b: Block) -> tuple[object, ...]:
-    return (b.start, b.end, b.title, b.description, b.kind, b.day, b.meeting_id)
+    # Instants in UTC: a time in the repeated hour never equals itself in another zone.
+    start, end = b.start.astimezone(UTC), b.end.astimezone(UTC)
+    return (start, end, b.title, b.description, b.kind, b.day, b.meeting_id)
