@@ -134,5 +134,8 @@ class MemoryMailbox(MailProvider):
 
 
 def _allowed(message: Message, allowed: Sequence[str]) -> bool:
-    domain = "@" + message.sender.rpartition("@")[2]
-    return message.sender in allowed or domain in allowed
+    """Like a server filter on "from": an address, or a domain and its subdomains."""
+    domain = message.sender.rpartition("@")[2]
+    return message.sender in allowed or any(
+        a.startswith("@") and (domain == a[1:] or domain.endswith("." + a[1:])) for a in allowed
+    )
