@@ -128,11 +128,15 @@ def decide(
     since: datetime,
 ) -> Actions:
     """What to move. While holding: new mail from others goes out of the inbox, and
-    anything allowed comes back; otherwise everything held comes back."""
+    anything allowed, or from before `since`, comes back; otherwise everything held
+    comes back."""
     if current is not Phase.HOLDING:
         return Actions(current, release=tuple(m.id for m in held))
     out = tuple(
         m.id for m in inbox if not m.alert and m.received >= since and not allow.allows(m.sender)
     )
-    back = tuple(m.id for m in held if m.alert or allow.allows(m.sender))
+    # Mail from before `since` belongs to a hold that has ended but whose release no run
+    # finished (none ran after it, or one crashed part-way): it comes back now, not at
+    # the next release, which a worker that only runs while holding never reaches.
+    back = tuple(m.id for m in held if m.alert or m.received < since or allow.allows(m.sender))
     return Actions(current, hold=out, release=back)
