@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -27,6 +27,3 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self.moment
-
-    def advance(self, **delta: float) -> None:
-        self.moment = self.moment + timedelta(**delta)
