@@ -8,13 +8,27 @@ can ask what a provider can do before it tries.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from providers.errors import BadRequest
 from worker.models import Alert, Change, Message, Op, Snapshot, Window
 
-__all__ = ["Alert", "CalendarProvider", "MailProvider", "Message"]
+__all__ = ["AccountSpec", "Alert", "CalendarProvider", "MailProvider", "Message"]
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    """What a connected provider (Google, Outlook) needs to open one account."""
+
+    name: str
+    email: str = ""
+    state_dir: Path = Path(".")  # credentials and the provider's memory live under it
+    api_root: str = ""  # "" for the provider's own; a proxy, national cloud or emulator
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 class CalendarProvider(abc.ABC):
@@ -36,6 +50,14 @@ class CalendarProvider(abc.ABC):
     def timezone(self) -> str | None:
         """The calendar's own IANA zone, when it declares one. Raises what `fetch` does."""
         return None
+
+    def notes(self) -> list[str]:
+        """Facts worth showing in `status`, e.g. how blocks are protected here."""
+        return []
+
+    def owner(self) -> str:
+        """The address of the calendar's owner when the provider knows it, else ""."""
+        return ""
 
     @abc.abstractmethod
     def fetch(self, window: Window) -> Snapshot:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 CALENDARS = {
     "local": "providers.local.calendar:LocalCalendar",
@@ -20,28 +21,48 @@ MAILBOXES = {
 }
 
 
+# Connected providers open an account's calendar and mailbox together: they share
+# one sign-in and one connection.
+ACCOUNTS = {
+    "google": "providers.google:open_account",
+    "outlook": "providers.outlook:open_account",
+}
+
+
 class UnknownProvider(LookupError):
     pass
 
 
 def calendar_class(name: str) -> type:
     """The calendar provider class called `name`. Raises UnknownProvider with the reason."""
-    return _load(CALENDARS, name)
+    cls: type = _load(CALENDARS, name)
+    return cls
 
 
 def mailbox_class(name: str) -> type:
     """The mail provider class called `name`. Raises UnknownProvider with the reason."""
-    return _load(MAILBOXES, name)
+    cls: type = _load(MAILBOXES, name)
+    return cls
 
 
-def _load(table: dict[str, str], name: str) -> type:
+def connector(name: str) -> Any:
+    """`connect(spec, **how) -> address`: the one-time sign-in of a connected provider."""
+    return _load({k: v.replace(":open_account", ":connect") for k, v in ACCOUNTS.items()}, name)
+
+
+def account_opener(name: str) -> Any:
+    """`open_account(spec) -> (calendar, mailbox)` of a connected provider."""
+    return _load(ACCOUNTS, name)
+
+
+def _load(table: dict[str, str], name: str) -> Any:
     try:
         target = table[name]
     except KeyError:
         raise UnknownProvider(f"unknown provider {name!r}") from None
     module, _, attr = target.partition(":")
     try:
-        cls: type = getattr(importlib.import_module(module), attr)
+        cls = getattr(importlib.import_module(module), attr)
     except ModuleNotFoundError as exc:
         if exc.name and (exc.name == "providers" or exc.name.startswith("providers.")):
             raise UnknownProvider(f"provider {name!r} is not part of this version yet") from None

@@ -16,8 +16,8 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from providers import registry
-from providers.base import CalendarProvider, MailProvider
-from providers.errors import ProviderError
+from providers.base import AccountSpec, CalendarProvider, MailProvider
+from providers.errors import AuthError, ProviderError
 from worker import __version__, followups
 from worker import config as cfg
 from worker.alerts import one_line
@@ -104,6 +104,28 @@ def _parser() -> argparse.ArgumentParser:
     command("run", cmd_run, "apply the plan: write the blocks into the calendar")
     command("status", cmd_status, "what the worker owns, what it holds, when it last ran")
     command("gaps", cmd_gaps, "list client meetings with no next meeting booked")
+    connect = command(
+        "connect", cmd_connect, "connect a Google or Outlook account once", json_flag=False
+    )
+    connect.add_argument("provider", choices=sorted(registry.ACCOUNTS), help="which provider")
+    connect.add_argument("--account", metavar="NAME", required=True, help="the account's name")
+    connect.add_argument(
+        "--client-secrets", metavar="FILE", help="Google: the OAuth client file (Desktop app)"
+    )
+    connect.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="print the sign-in address instead of opening a browser, and read the answer",
+    )
+    connect.add_argument(
+        "--service-account", metavar="KEY", help="Google Workspace: a service account key file"
+    )
+    connect.add_argument(
+        "--subject", metavar="USER", help="with --service-account: the user to act for"
+    )
+    connect.add_argument(
+        "--api-root", metavar="URL", help="the API root (default: the account's, else Google's)"
+    )
     release = command("release", cmd_release, "return all held mail to the inbox now")
     release.add_argument("--account", metavar="NAME", help="only this account")
     release.add_argument("--maildir", metavar="DIR", help="release this Maildir, no config needed")
@@ -145,6 +167,7 @@ def _load(args: argparse.Namespace) -> cfg.Config:
 
 
 def _calendar(account: cfg.Account, clock: Clock) -> CalendarProvider:
+    """The calendar of a local or memory account."""
     try:
         cls = registry.calendar_class(account.provider)
     except registry.UnknownProvider as exc:
@@ -158,7 +181,7 @@ def _calendar(account: cfg.Account, clock: Clock) -> CalendarProvider:
 
 
 def _mailbox(account: cfg.Account) -> MailProvider | None:
-    """The account's mailbox, or None when it has none configured."""
+    """The mailbox of a local or memory account, or None when it has none configured."""
     if account.provider == "local" and account.maildir is None:
         return None
     try:
@@ -170,6 +193,35 @@ def _mailbox(account: cfg.Account) -> MailProvider | None:
     return cast(MailProvider, cls(name=account.name))
 
 
+def _open(
+    config: cfg.Config, account: cfg.Account, clock: Clock
+) -> tuple[cfg.Account, CalendarProvider, MailProvider | None]:
+    """The account's calendar and mailbox. A connected account (Google, Outlook) opens
+    both on one sign-in, and fills in its address when the config leaves it out.
+
+    Raises ConfigError, or ProviderError (AuthError: not connected or revoked)."""
+    if account.provider not in registry.ACCOUNTS:
+        return account, _calendar(account, clock), _mailbox(account)
+    try:
+        opener = registry.account_opener(account.provider)
+    except registry.UnknownProvider as exc:
+        raise ConfigError(f"account {account.name}: {exc}") from None
+    spec = AccountSpec(
+        name=account.name,
+        email=account.email,
+        state_dir=config.state_dir,
+        api_root=account.api_root,
+        options={
+            "focus_time": config.focus_time.enabled,
+            "auto_decline": config.focus_time.auto_decline,
+            "decline_message": config.focus_time.decline_message,
+        },
+    )
+    calendar, mailbox = opener(spec)
+    email = account.email or calendar.owner()
+    return dataclasses.replace(account, email=email), calendar, mailbox
+
+
 @dataclass
 class AccountResult:
     account: cfg.Account
@@ -177,6 +229,7 @@ class AccountResult:
     hold: HoldOutcome | None = None
     gaps: GapOutcome | None = None
     errors: list[WorkerError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def _run_accounts(
@@ -200,19 +253,21 @@ def _cycle(
 ) -> AccountResult:
     result = AccountResult(account)
     started = clock.now()
+    mailbox: MailProvider | None = None
     try:
-        result.outcome = run_account(
-            config, account, _calendar(account, clock), state, started, apply=apply
-        )
+        account, calendar, mailbox = _open(config, account, clock)
+        result.account = account
+        result.outcome = run_account(config, account, calendar, state, started, apply=apply)
+        result.notes = calendar.notes()
     except ProviderError as exc:
         result.errors.append(from_provider(account.name, exc))
+        if isinstance(exc, AuthError):
+            return _logged(result, state, started, clock, apply=apply)
     except WorkerError as exc:
         result.errors.append(exc)
-    mailbox: MailProvider | None = None
     zone = ZoneInfo(result.outcome.timezone if result.outcome else _fallback_zone(config))
     rules = rules_for(config, account, zone)
     try:
-        mailbox = _mailbox(account)
         if mailbox is not None:
             result.hold = run_hold(
                 config, account, mailbox, result.outcome, rules, state, started, apply=apply
@@ -237,9 +292,16 @@ def _cycle(
             )
         except ProviderError as exc:
             result.errors.append(from_provider(account.name, exc))
+    return _logged(result, state, started, clock, apply=apply)
+
+
+def _logged(
+    result: AccountResult, state: State | None, started: datetime, clock: Clock, *, apply: bool
+) -> AccountResult:
     if state and apply:
         changes = result.outcome.changes if result.outcome else ()
-        log(state, account.name, started, clock.now(), changes, "; ".join(map(str, result.errors)))
+        errors = "; ".join(map(str, result.errors))
+        log(state, result.account.name, started, clock.now(), changes, errors)
     return result
 
 
@@ -276,6 +338,44 @@ def cmd_init(args: argparse.Namespace) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     print(f"wrote {path}\nedit it, then: firstblock plan --config {path}")
+    return 0
+
+
+def cmd_connect(args: argparse.Namespace) -> int:
+    config = _load(args)
+    account = next((a for a in config.accounts if a.name == args.account), None)
+    if account is not None and account.provider != args.provider:
+        raise ConfigError(
+            f"account {args.account} is a {account.provider} account in the config, "
+            f"not {args.provider}"
+        )
+    try:
+        connect = registry.connector(args.provider)
+    except registry.UnknownProvider as exc:
+        raise ConfigError(f"connect {args.provider}: {exc}") from None
+    api_root = args.api_root or (account.api_root if account else "")
+    if api_root and not api_root.endswith("/"):
+        api_root += "/"
+    spec = AccountSpec(name=args.account, state_dir=config.state_dir, api_root=api_root)
+    try:
+        address = connect(
+            spec,
+            client_secrets=Path(args.client_secrets).expanduser() if args.client_secrets else None,
+            service_account_key=(
+                Path(args.service_account).expanduser() if args.service_account else None
+            ),
+            subject=args.subject or "",
+            open_browser=not args.no_browser,
+        )
+    except ProviderError as exc:
+        raise from_provider(args.account, exc) from None
+    print(f"connected {address} as account {args.account}")
+    if account is None:
+        print(
+            "add it to your config to put it to work:\n\n"
+            f'[[accounts]]\nname = "{args.account}"\nprovider = "{args.provider}"'
+            + (f'\napi_root = "{api_root}"' if api_root else "")
+        )
     return 0
 
 
@@ -321,7 +421,8 @@ def _print_result(config: cfg.Config, r: AccountResult, *, apply: bool) -> None:
         return
     zone = ZoneInfo(o.timezone)
     rules = rules_for(config, r.account, zone)
-    where = f" ({r.account.calendar})" if r.account.calendar else ""
+    source = r.account.calendar or r.account.email
+    where = f" ({source})" if source else ""
     print(f"== {o.account}{where}, times in {o.timezone}")
     print("\n".join(timeline(o, rules, unbooked=_unbooked(config, o, rules))))
     verb = "applied" if apply else "would make"
@@ -379,19 +480,28 @@ def cmd_gaps(args: argparse.Namespace) -> int:
 def cmd_release(args: argparse.Namespace) -> int:
     """Return all held mail now. Needs only the accounts' mailboxes: it works with a
     broken calendar, and with a config whose other sections do not validate."""
+    errors: list[WorkerError] = []
     if args.maildir:
         maildir = Path(args.maildir).expanduser()
         local = cfg.Account(name=str(maildir), provider="local", maildir=maildir)
         boxes = [(local.name, cast(MailProvider, _mailbox(local)))]
     else:
-        accounts = _accounts_for_release(args)
-        boxes = [(a.name, m) for a in accounts if (m := _mailbox(a)) is not None]
+        config = _config_for_release(args)
+        accounts = config.accounts
         if args.account:
-            boxes = [b for b in boxes if b[0] == args.account]
-            if not boxes:
-                raise ConfigError(f"no account {args.account!r} with a mailbox in the config")
+            accounts = tuple(a for a in accounts if a.name == args.account)
+        boxes = []
+        for a in accounts:
+            try:
+                _, _, box = _open(config, a, _clock(args))
+            except ProviderError as exc:
+                errors.append(from_provider(a.name, exc))
+                continue
+            if box is not None:
+                boxes.append((a.name, box))
+        if args.account and not boxes and not errors:
+            raise ConfigError(f"no account {args.account!r} with a mailbox in the config")
     results: list[dict[str, Any]] = []
-    errors: list[WorkerError] = []
     for name, box in boxes:
         try:
             if box.supports_hold_rule:
@@ -409,16 +519,16 @@ def cmd_release(args: argparse.Namespace) -> int:
     return errors[0].EXIT_CODE if errors else 0
 
 
-def _accounts_for_release(args: argparse.Namespace) -> tuple[cfg.Account, ...]:
+def _config_for_release(args: argparse.Namespace) -> cfg.Config:
     try:
-        return _load(args).accounts
+        return _load(args)
     except ConfigError as exc:
         path = _config_path(args)
         if path is None:
             raise
-        accounts = cfg.accounts_only(path)  # the escape hatch ignores the other sections
+        config = cfg.accounts_only(path)  # the escape hatch ignores the other sections
         print(f"firstblock: warning: {exc}", file=sys.stderr)
-        return accounts
+        return config
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -439,6 +549,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                     "maildir": str(r.account.maildir) if r.account.maildir else None,
                     "health": "error" if r.errors else "ok",
                     "error": "; ".join(map(str, r.errors)) or (last.error if last else ""),
+                    "email": r.account.email or None,
+                    "notes": r.notes,
                     "blocks_owned": len(o.owned) if o else None,
                     "pending_changes": len(o.changes) if o else None,
                     "hold": hold_json(r.hold, zone) if r.hold else None,
@@ -462,8 +574,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _print_status(r: dict[str, Any]) -> None:
-    print(f"{r['account']} [{r['provider']}] {r['calendar'] or ''}")
+    where = r["calendar"] or r["email"] or ""
+    print(f"{r['account']} [{r['provider']}] {where}")
     print(f"  health: {r['health']}" + (f" - {r['error']}" if r["error"] else ""))
+    for note in r["notes"]:
+        print(f"  {note}")
     if r["blocks_owned"] is not None:
         pending = r["pending_changes"]
         print(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, time
 from pathlib import Path
 from typing import Any
@@ -81,12 +81,22 @@ class Hold:
 
 
 @dataclass(frozen=True)
+class FocusTime:
+    """How blocks defend themselves where the calendar has Focus Time (Google)."""
+
+    enabled: bool = True
+    auto_decline: str = "new"  # none | new | all: which conflicting invitations to decline
+    decline_message: str = "I'm in a focus block. Please suggest another time."
+
+
+@dataclass(frozen=True)
 class Account:
     name: str
     provider: str
     email: str = ""
     calendar: Path | None = None  # local provider: the .ics file
     maildir: Path | None = None  # local provider: the Maildir; None means no mail
+    api_root: str = ""  # google/outlook: "" for the provider's own; a proxy otherwise
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,7 @@ class Config:
     followups: Followups = field(default_factory=Followups)
     hold: Hold = field(default_factory=Hold)
     alerts: Alerts = field(default_factory=Alerts)
+    focus_time: FocusTime = field(default_factory=FocusTime)
     timezone: str = ""  # "" means: the calendar's zone, else the system's
     state_dir: Path = field(default_factory=lambda: default_state_dir())
     source: Path | None = None  # the file it came from; None for the built-in default
@@ -179,6 +190,7 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
         "followups",
         "hold",
         "alerts",
+        "focus_time",
         "accounts",
     )
 
@@ -258,22 +270,45 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
             raise ho.error("allow", f"{entry!r} is neither an address nor a @domain")
     hold = Hold(ho.flag("enabled", True), tuple(ho.strings("allow", [])), attendee_days)
 
+    ft = r.sub("focus_time")
+    ft.only("enabled", "auto_decline", "decline_message")
+    mode = ft.text("auto_decline", FocusTime.auto_decline)
+    if mode not in ("none", "new", "all"):
+        raise ft.error("auto_decline", f"unknown mode {mode!r} (use none, new or all)")
+    focus_time = FocusTime(
+        ft.flag("enabled", True), mode, ft.text("decline_message", FocusTime.decline_message)
+    )
+
     accounts = _accounts(r, base) if "accounts" in raw else defaults.accounts
     state_dir = r.path("state_dir", base) or defaults.state_dir
     return Config(
-        workday, blocks, accounts, planning, followups, hold, alerts, tz, state_dir, source
+        workday,
+        blocks,
+        accounts,
+        planning,
+        followups,
+        hold,
+        alerts,
+        focus_time,
+        tz,
+        state_dir,
+        source,
     )
 
 
-def accounts_only(path: Path) -> tuple[Account, ...]:
-    """Only the [[accounts]] of a config file: for `release`, which must work even
-    when the rest of the file does not validate. Raises ConfigError."""
+def accounts_only(path: Path) -> Config:
+    """The default config with only the [[accounts]] and state_dir of a config file:
+    for `release`, which must work even when the rest of the file does not validate.
+    Raises ConfigError."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     r = _Reader(raw, path)
-    return _accounts(r, path.parent) if "accounts" in raw else default_config().accounts
+    defaults = default_config()
+    accounts = _accounts(r, path.parent) if "accounts" in raw else defaults.accounts
+    state_dir = r.path("state_dir", path.parent) or defaults.state_dir
+    return replace(defaults, accounts=accounts, state_dir=state_dir)
 
 
 def _blocks(r: _Reader) -> tuple[BlockPolicy, ...]:
@@ -320,7 +355,7 @@ def _blocks(r: _Reader) -> tuple[BlockPolicy, ...]:
 def _accounts(r: _Reader, base: Path) -> tuple[Account, ...]:
     accounts: list[Account] = []
     for a in r.tables("accounts"):
-        a.only("name", "provider", "email", "calendar", "maildir")
+        a.only("name", "provider", "email", "calendar", "maildir", "api_root")
         name = a.text("name", "")
         if not name:
             raise a.error("name", "every account needs a name")
@@ -335,7 +370,16 @@ def _accounts(r: _Reader, base: Path) -> tuple[Account, ...]:
         maildir = a.path("maildir", base)
         if maildir is not None and provider != "local":
             raise a.error("maildir", "only local accounts have a Maildir")
-        accounts.append(Account(name, provider, a.text("email", "").lower(), calendar, maildir))
+        api_root = a.text("api_root", "")
+        if api_root and provider not in ("google", "outlook"):
+            raise a.error("api_root", "only google and outlook accounts have an API root")
+        if api_root and not api_root.startswith(("https://", "http://")):
+            raise a.error("api_root", "must be an http(s) URL")
+        if api_root and not api_root.endswith("/"):
+            api_root += "/"
+        accounts.append(
+            Account(name, provider, a.text("email", "").lower(), calendar, maildir, api_root)
+        )
     if not accounts:
         raise r.error("accounts", "list at least one account, or leave [[accounts]] out")
     return tuple(accounts)

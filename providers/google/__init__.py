@@ -1,0 +1,71 @@
+"""Google Calendar and Gmail, through google-api-python-client (the `google` extra)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from providers.base import AccountSpec
+from providers.credentials import SecretStore
+from providers.errors import BadRequest
+from providers.google import auth
+from providers.google.calendar import GoogleCalendar
+from providers.google.gmail import GmailMailbox
+from providers.google.memo import Memo
+from providers.google.session import Options, Session, memo_path
+
+__all__ = ["GmailMailbox", "GoogleCalendar", "connect", "open_account", "session_for"]
+
+
+def session_for(spec: AccountSpec) -> Session:
+    """One session per account (and per thread). Raises AuthError when not connected."""
+    store = SecretStore(spec.state_dir / "credentials")
+    grant = auth.load(store, spec.name)
+    options = Options(
+        name=spec.name,
+        email=spec.email or grant.email,
+        api_root=spec.api_root,
+        **dict(spec.options),
+    )
+    memo = Memo(memo_path(spec.state_dir, spec.name))
+    return Session(options, grant.credentials, memo, on_refresh=grant.save_token)
+
+
+def open_account(spec: AccountSpec) -> tuple[GoogleCalendar, GmailMailbox]:
+    session = session_for(spec)
+    return GoogleCalendar(session, name=spec.name), GmailMailbox(session, name=spec.name)
+
+
+def connect(
+    spec: AccountSpec,
+    *,
+    client_secrets: Path | None = None,
+    service_account_key: Path | None = None,
+    subject: str = "",
+    open_browser: bool = True,
+    say: Callable[[str], None] = print,
+    ask: Callable[[str], str] = input,
+) -> str:
+    """Connect the account once and return its address.
+
+    The grant is stored only after Google has accepted it for a real request, so a
+    failed connect leaves an earlier working grant in place.
+    Raises BadRequest (bad files or flags), AuthError (consent or grant refused),
+    TransientError (Google unreachable).
+    """
+    if service_account_key is not None:
+        document = auth.delegated(service_account_key, subject)
+    elif client_secrets is not None:
+        document = auth.consent(client_secrets, open_browser=open_browser, say=say, ask=ask)
+    else:
+        raise BadRequest("give --client-secrets FILE, or --service-account KEY --subject USER")
+    # Try the grant on a real request before storing it over a working one.
+    trial = auth.grant(document)
+    options = Options(name=spec.name, api_root=spec.api_root)
+    session = Session(options, trial.credentials, Memo(None))
+    profile = session.call(session.gmail.users().getProfile(userId="me"))
+    document["email"] = str(profile.get("emailAddress", "")).lower()
+    if session.credentials.token and document.get("type") == "authorized_user":
+        document["token"] = session.credentials.token
+    SecretStore(spec.state_dir / "credentials").save(auth.secret_name(spec.name), document)
+    return str(document["email"])

@@ -1,0 +1,317 @@
+"""Blocks in a Google Calendar (the primary calendar of the connected account).
+
+Reading: the planning window is listed once (recurrences expanded) and the list's
+sync token is kept with the events it covers; later runs ask only for what changed,
+so a run in which nothing changed costs one small request. A 410 (token expired)
+or a window beyond the cached span means a fresh windowed list.
+
+Writing: blocks have deterministic client-chosen ids, so a retried insert cannot make
+a second copy (409 means "there already": read it and reconcile). Updates carry
+If-Match, so a block the user just edited is never overwritten (412: re-read, re-plan).
+The worker removes a block by cancelling it with a "retired" mark in the same write,
+so a block the user deleted stays deleted even when local state is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from googleapiclient.http import HttpRequest
+
+from providers.base import CalendarProvider
+from providers.errors import BadRequest, Conflict, NotFound, ProviderError, SyncStateExpired
+from providers.google import mapping
+from providers.google.session import Session
+from worker.models import Block, Change, Event, Op, Snapshot, Window
+
+CALENDAR = "primary"  # Focus Time exists only on primary calendars
+PAGE = 2500  # the documented maximum: most calendars fit in one page
+PAD_BEFORE, PAD_AFTER = timedelta(days=1), timedelta(days=7)
+DECLINE_MODES = {
+    "none": "declineNone",
+    "new": "declineOnlyNewConflictingInvitations",
+    "all": "declineAllConflictingInvitations",
+}
+
+
+class GoogleCalendar(CalendarProvider):
+    supports_focus_time = True
+    supports_incremental = True
+
+    def __init__(self, session: Session, *, name: str) -> None:
+        super().__init__(name=name)
+        self.session = session
+        self.memo = session.memo
+
+    @property
+    def _events(self) -> Any:
+        return self.session.calendar.events()
+
+    def timezone(self) -> str | None:
+        zone: str | None = self.memo.get("timezone")
+        if not zone:
+            setting = self.session.call(self.session.calendar.settings().get(setting="timezone"))
+            zone = str(setting.get("value") or "") or None
+            self.memo.set("timezone", zone)
+            self.memo.save()
+        return zone
+
+    def owner(self) -> str:
+        return self.session.options.email
+
+    def notes(self) -> list[str]:
+        focus = self.memo.get("focus_time")
+        if focus is None:
+            return ["blocks: Focus Time where the account has it (not tried yet)"]
+        if focus:
+            return ["blocks: Focus Time events that decline conflicting invitations"]
+        return ["blocks: busy (opaque) events; this account has no Focus Time"]
+
+    # -- reading
+
+    def fetch(self, window: Window) -> Snapshot:
+        zone = ZoneInfo(window.zone)
+        events: list[Event] = []
+        blocks: list[Block] = []
+        problems: list[str] = []
+        for item in self._items(window).values():
+            if item.get("status") == "cancelled":
+                continue
+            if mapping.is_owned(item):
+                try:
+                    block = mapping.to_block(item, zone)
+                except (KeyError, ValueError) as exc:
+                    problems.append(f"a block with a damaged tag ({exc}) is treated as busy")
+                else:
+                    if _overlaps(block.start, block.end, window):
+                        blocks.append(block)
+                    continue
+            event = mapping.to_event(item, zone, window.start)
+            if event.problem:
+                problems.append(f"{event.title or event.id}: {event.problem}")
+            if event.problem or _overlaps(event.start, event.end, window):
+                events.append(event)
+        events.sort(key=lambda e: (e.start, e.id))
+        blocks.sort(key=lambda b: (b.start, b.key))
+        return Snapshot(tuple(events), tuple(blocks), tuple(problems))
+
+    def _items(self, window: Window) -> dict[str, dict[str, Any]]:
+        cache = self.memo.get("calendar")
+        if cache and cache.get("token") and _covers(cache, window):
+            try:
+                changed, token = self._list(syncToken=cache["token"])
+            except SyncStateExpired:
+                pass  # the documented answer: forget the cursor, list in full
+            else:
+                items: dict[str, dict[str, Any]] = cache["items"]
+                for item in changed:
+                    _merge(items, item)
+                cache["token"] = token
+                self.memo.set("calendar", cache)
+                self.memo.save()
+                return items
+        start, end = window.start - PAD_BEFORE, window.end + PAD_AFTER
+        listed, token = self._list(timeMin=_rfc3339(start), timeMax=_rfc3339(end))
+        items = {str(i["id"]): _trim(i) for i in listed if i.get("status") != "cancelled"}
+        cache = {"start": _rfc3339(start), "end": _rfc3339(end), "token": token, "items": items}
+        self.memo.set("calendar", cache)
+        self.memo.save()
+        return items
+
+    def _list(self, **params: str) -> tuple[list[dict[str, Any]], str | None]:
+        items: list[dict[str, Any]] = []
+        page: str | None = None
+        while True:
+            request = self._events.list(
+                calendarId=CALENDAR,
+                singleEvents=True,
+                maxResults=PAGE,
+                pageToken=page,
+                fields=f"items({mapping.FIELDS}),nextPageToken,nextSyncToken,timeZone",
+                **params,
+            )
+            answer = self.session.call(request)
+            items += answer.get("items") or []
+            page = answer.get("nextPageToken")
+            if not page:
+                zone = answer.get("timeZone")
+                if zone and zone != self.memo.get("timezone"):
+                    self.memo.set("timezone", zone)  # the user moved: follow them
+                return items, answer.get("nextSyncToken")
+
+    # -- writing
+
+    def _apply(self, changes: Sequence[Change]) -> list[Change]:
+        focus = self._focus()
+        results = self._send([self._request(c, focus) for c in changes])
+        if focus is not None:
+            refused = [
+                i
+                for i, (c, r) in enumerate(zip(changes, results, strict=True))
+                if c.op is Op.CREATE and isinstance(r, BadRequest)
+            ]
+            if refused:  # no Focus Time here: remember it, write opaque events instead
+                self.memo.set("focus_time", False)
+                again = self._send([self._request(changes[i], None) for i in refused])
+                for i, r in zip(refused, again, strict=True):
+                    results[i] = r
+            elif any(
+                c.op is Op.CREATE and isinstance(r, dict)
+                for c, r in zip(changes, results, strict=True)
+            ):
+                self.memo.set("focus_time", True)
+        applied: list[Change] = []
+        first_error: ProviderError | None = None
+        for change, result in zip(changes, results, strict=True):
+            try:
+                done = self._settle(change, result)
+            except ProviderError as exc:
+                first_error = first_error or exc
+                continue
+            if done is not None:
+                applied.append(done)
+        self.memo.save()
+        if first_error is not None:
+            raise first_error
+        return applied
+
+    def _focus(self) -> dict[str, str] | None:
+        options = self.session.options
+        if self.memo.get("focus_time") is False or not options.focus_time:
+            return None
+        focus = {"autoDeclineMode": DECLINE_MODES.get(options.auto_decline, options.auto_decline)}
+        if options.decline_message:
+            focus["declineMessage"] = options.decline_message
+        return focus
+
+    def _request(self, change: Change, focus: dict[str, str] | None) -> HttpRequest:
+        block = change.block
+        if change.op is Op.CREATE:
+            body = mapping.block_body(block, focus=focus)
+            request: HttpRequest = self._events.insert(calendarId=CALENDAR, body=body)
+            return request
+        body = mapping.content(block) if change.op is Op.UPDATE else mapping.retire_body()
+        request = self._events.patch(calendarId=CALENDAR, eventId=block.id, body=body)
+        assert change.before is not None  # the base class checked
+        if change.before.etag:
+            request.headers["If-Match"] = change.before.etag
+        return request
+
+    def _send(self, requests: list[HttpRequest]) -> list[Any]:
+        if len(requests) > 1:
+            return self.session.batch("calendar", requests)
+        try:
+            return [self.session.call(requests[0])]
+        except ProviderError as exc:
+            return [exc]
+
+    def _settle(self, change: Change, result: Any) -> Change | None:
+        """The change as applied, None when there was nothing to do, or an error."""
+        if isinstance(result, dict):
+            return _written(change, str(result.get("etag", "")))
+        assert isinstance(result, ProviderError)
+        if change.op is Op.CREATE and isinstance(result, Conflict):
+            return self._settle_existing(change)
+        if change.op is Op.DELETE and isinstance(result, Conflict | NotFound):
+            return self._settle_delete(change)
+        if change.op is Op.UPDATE and isinstance(result, NotFound):
+            raise Conflict(f"block {change.block.key} is gone", where=self.session.where)
+        raise result
+
+    def _get(self, event_id: str) -> dict[str, Any] | None:
+        try:
+            item: dict[str, Any] = self.session.call(
+                self._events.get(calendarId=CALENDAR, eventId=event_id)
+            )
+        except NotFound:
+            return None
+        return item
+
+    def _settle_existing(self, change: Change) -> Change | None:
+        """A create whose id exists: our earlier write, a retired block, or a tombstone."""
+        block, where = change.block, self.session.where
+        item = self._get(block.id)
+        if item is None or not mapping.is_owned(item):
+            raise Conflict(f"id of block {block.key} is taken", where=where)
+        cancelled = item.get("status") == "cancelled"
+        if cancelled and not mapping.is_retired(item):
+            return None  # the user deleted it: it stays deleted
+        if not cancelled:
+            found = mapping.to_block(item, ZoneInfo("UTC"))
+            if found.touched:
+                raise Conflict(f"block {block.key} was changed meanwhile", where=where)
+            if found.fingerprint == block.fingerprint:
+                return _written(change, found.etag)  # our own earlier insert
+        patch = self._events.patch(
+            calendarId=CALENDAR, eventId=block.id, body=mapping.content(block)
+        )
+        answer = self.session.call(patch, etag=str(item.get("etag", "")))
+        return _written(change, str(answer.get("etag", "")))
+
+    def _settle_delete(self, change: Change) -> Change | None:
+        item = self._get(change.block.id)
+        if item is None or item.get("status") == "cancelled":
+            return change  # gone already: deleting twice is fine
+        found = mapping.to_block(item, ZoneInfo("UTC"))
+        if found.touched:
+            raise Conflict(
+                f"block {change.block.key} was changed meanwhile", where=self.session.where
+            )
+        patch = self._events.patch(
+            calendarId=CALENDAR, eventId=found.id, body=mapping.retire_body()
+        )
+        self.session.call(patch, etag=found.etag)
+        return change
+
+
+def _written(change: Change, etag: str) -> Change:
+    if change.op is Op.DELETE:
+        return change
+    block = replace(change.block, written=change.block.fingerprint, etag=etag)
+    return replace(change, block=block)
+
+
+def _overlaps(start: datetime, end: datetime, window: Window) -> bool:
+    return start < window.end and (end > window.start or (start == end and start >= window.start))
+
+
+def _covers(cache: dict[str, Any], window: Window) -> bool:
+    try:
+        start = datetime.fromisoformat(cache["start"])
+        end = datetime.fromisoformat(cache["end"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return start <= window.start and window.end <= end
+
+
+def _merge(items: dict[str, dict[str, Any]], item: dict[str, Any]) -> None:
+    ident = str(item.get("id", ""))
+    if item.get("status") == "cancelled":
+        items.pop(ident, None)
+        # A whole series cancelled: its instances go with it.
+        for key in [k for k, v in items.items() if v.get("recurringEventId") == ident]:
+            del items[key]
+    elif ident:
+        items[ident] = _trim(item)
+
+
+def _trim(item: dict[str, Any]) -> dict[str, Any]:
+    """What the cache keeps: the fields the mapping reads, and only our private keys."""
+    keep = {k: item[k] for k in mapping.FIELDS.split(",") if k in item}
+    private = (item.get("extendedProperties") or {}).get("private") or {}
+    ours = {k: v for k, v in private.items() if str(k).startswith(mapping.TAG)}
+    keep.pop("extendedProperties", None)
+    if ours:
+        keep["extendedProperties"] = {"private": ours}
+    if "attendees" in keep:
+        fields = ("email", "displayName", "responseStatus", "resource", "self")
+        keep["attendees"] = [{k: a[k] for k in fields if k in a} for a in keep["attendees"]]
+    return keep
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.isoformat()

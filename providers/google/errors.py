@@ -1,0 +1,107 @@
+"""The one place Google's failures become `providers.errors` (DESIGN.md 2.2).
+
+Google explains an error in `error.errors[0].reason`; the status alone is not enough:
+403 is a rate limit when the reason says so and a refusal otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+from typing import Any
+
+import httplib2
+from google.auth import exceptions as auth_exceptions
+from googleapiclient.errors import HttpError
+
+from providers.errors import (
+    AuthError,
+    BadRequest,
+    Conflict,
+    NotFound,
+    ProviderError,
+    RateLimited,
+    SyncStateExpired,
+    TransientError,
+)
+
+RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
+
+
+def reason_of(content: bytes) -> tuple[str, str]:
+    """(reason, message) from a Google error body; ("", "") when it has none."""
+    try:
+        error = json.loads(content.decode("utf-8"))["error"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return "", ""
+    if not isinstance(error, dict):
+        return "", str(error)
+    details = error.get("errors") or [{}]
+    first: dict[str, Any] = details[0] if isinstance(details[0], dict) else {}
+    return str(first.get("reason", "")), str(first.get("message") or error.get("message", ""))
+
+
+def from_status(
+    status: int, content: bytes, headers: dict[str, str], *, where: str
+) -> ProviderError:
+    reason, message = reason_of(content)
+    text = f"Google answered {status}" + (f" {reason}" if reason else "")
+    text += f": {message}" if message else ""
+    if status == 401:
+        return AuthError(text, where=where)
+    if status == 429 or (status == 403 and reason in RATE_REASONS):
+        return RateLimited(text, where=where, retry_after=_retry_after(headers))
+    if status == 403:
+        return BadRequest(text, where=where)
+    if status == 404:
+        return NotFound(text, where=where)
+    if status == 410 and reason in ("fullSyncRequired", "updatedMinTooLongAgo"):
+        return SyncStateExpired(text, where=where)
+    if status == 410:
+        return NotFound(text, where=where)  # "deleted": gone already
+    if status in (409, 412):
+        return Conflict(text, where=where)
+    if status >= 500 or status == 408:
+        retry_after = _retry_after(headers)
+        if retry_after is not None:
+            return RateLimited(text, where=where, retry_after=retry_after)
+        return TransientError(text, where=where)
+    return BadRequest(text, where=where)
+
+
+def translate(exc: BaseException, *, where: str) -> ProviderError:
+    """Any exception from the client libraries, as one of ours."""
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, HttpError):
+        headers = {k.lower(): v for k, v in dict(exc.resp).items()}
+        return from_status(exc.resp.status, exc.content, headers, where=where)
+    if isinstance(exc, auth_exceptions.RefreshError):
+        # invalid_grant: revoked, expired, or a password change. Never retried.
+        return AuthError(f"Google refused the grant ({_short(exc)})", where=where)
+    if isinstance(exc, auth_exceptions.TransportError):
+        return TransientError(f"cannot reach Google's sign-in ({_short(exc)})", where=where)
+    if isinstance(exc, auth_exceptions.GoogleAuthError):
+        return AuthError(f"Google sign-in failed ({_short(exc)})", where=where)
+    if isinstance(
+        exc,
+        socket.timeout | TimeoutError | ConnectionError | ssl.SSLError | httplib2.HttpLib2Error,
+    ) or (isinstance(exc, OSError) and exc.errno is not None):
+        return TransientError(f"network: {type(exc).__name__}: {exc}", where=where)
+    raise exc
+
+
+def _retry_after(headers: dict[str, str]) -> float | None:
+    value = headers.get("retry-after", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: rare here; the backoff handles it
+
+
+def _short(exc: BaseException) -> str:
+    # RefreshError args are (message, response body): the message is enough, and the
+    # body may echo request details.
+    first = exc.args[0] if exc.args else type(exc).__name__
+    return str(first)[:200]

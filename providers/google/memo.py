@@ -1,0 +1,57 @@
+"""What a Google account's provider remembers between runs, in one small JSON file.
+
+Only things that save requests or that were learnt once: the calendar's zone, whether
+Focus Time works, label and filter ids, the calendar sync cursor with the events it
+covers, and message headers already read. Losing it is safe: everything is read
+again from Google (DESIGN.md 2.3). The version guards against a stale layout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+VERSION = 1
+
+
+class Memo:
+    def __init__(self, path: Path | None) -> None:
+        self.path = path  # None: remember nothing (tests, dry runs of a new account)
+        self.data: dict[str, Any] = {}
+        self._saved = ""
+        if path is not None:
+            try:
+                loaded = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                loaded = {}
+            if isinstance(loaded, dict) and loaded.get("version") == VERSION:
+                self.data = loaded
+                self._saved = json.dumps(loaded, sort_keys=True)
+        self.data["version"] = VERSION
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        if value is None:
+            self.data.pop(key, None)
+        else:
+            self.data[key] = value
+
+    def save(self) -> None:
+        """Write it if it changed. A failure to write only costs requests next time."""
+        text = json.dumps(self.data, sort_keys=True)
+        if self.path is None or text == self._saved:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, self.path)
+            self._saved = text
+        except OSError:
+            pass

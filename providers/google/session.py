@@ -1,0 +1,189 @@
+"""One connected Google account: its credentials, its HTTP connection, its calls.
+
+Every request goes through `call` or `batch`, so every one is retried by the shared
+policy and every failure comes out as a `providers.errors` exception. httplib2 is not
+thread-safe: a session owns one `Http` and must stay on one thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import google_auth_httplib2
+import httplib2
+from google.auth.credentials import Credentials
+from googleapiclient.discovery import build
+from googleapiclient.http import BatchHttpRequest, HttpRequest
+
+from providers import retry
+from providers.errors import ProviderError, RateLimited, TransientError
+from providers.google.errors import translate
+from providers.google.memo import Memo
+
+# httplib2 silently sends a request again when sending it fails, which would double the
+# policy's retries: off. (It still resends once on a stale keep-alive connection.)
+httplib2.RETRIES = 1
+
+GOOGLE_ROOT = "https://www.googleapis.com/"
+GMAIL_ROOT = "https://gmail.googleapis.com/"
+CALENDAR_BATCH_LIMIT = 1000  # documented maximum per batch request
+GMAIL_BATCH_LIMIT = 50  # Gmail allows 100 and recommends at most 50
+
+
+@dataclass
+class Options:
+    """What the worker's config says about one Google account."""
+
+    name: str
+    email: str = ""
+    api_root: str = ""  # "" for Google itself; a proxy or the test emulator otherwise
+    timeout: float = 30.0
+    focus_time: bool = True  # blocks as Focus Time events where the account has them
+    auto_decline: str = "new"  # none | new | all
+    decline_message: str = ""
+    attempts: int = 4
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+
+class Session:
+    def __init__(
+        self, options: Options, credentials: Credentials, memo: Memo, *, on_refresh: Any = None
+    ) -> None:
+        self.options = options
+        self.credentials = credentials
+        self.memo = memo
+        self._on_refresh = on_refresh  # persists a refreshed access token
+        self._token = getattr(credentials, "token", None)
+        self.http = google_auth_httplib2.AuthorizedHttp(
+            credentials, http=httplib2.Http(timeout=options.timeout)
+        )
+        self._services: dict[str, Any] = {}
+        self.where = f"google:{options.name}"
+
+    # -- services
+
+    def _service(self, name: str, version: str, endpoint: str) -> Any:
+        if name not in self._services:
+            self._services[name] = build(
+                name,
+                version,
+                http=self.http,
+                static_discovery=True,  # no discovery request: the documents ship with it
+                cache_discovery=False,
+                num_retries=0,
+                client_options={"api_endpoint": endpoint},
+            )
+        return self._services[name]
+
+    @property
+    def calendar(self) -> Any:
+        root = self.options.api_root or GOOGLE_ROOT
+        return self._service("calendar", "v3", root + "calendar/v3/")
+
+    @property
+    def gmail(self) -> Any:
+        return self._service("gmail", "v1", self.options.api_root or GMAIL_ROOT)
+
+    def batch_uri(self, api: str) -> str:
+        if api == "calendar":
+            return (self.options.api_root or GOOGLE_ROOT) + "batch/calendar/v3"
+        return (self.options.api_root or GMAIL_ROOT) + "batch/gmail/v1"
+
+    # -- calls
+
+    def call(self, request: HttpRequest, *, etag: str = "") -> Any:
+        """Execute one request with retries. Raises providers.errors exceptions."""
+        if etag:
+            request.headers["If-Match"] = etag
+
+        def once() -> Any:
+            try:
+                # googleapiclient's own retries stay off: the policy here is the only one.
+                return request.execute(num_retries=0)
+            except Exception as exc:
+                raise translate(exc, where=self.where) from None
+
+        try:
+            return retry.call(once, attempts=self.options.attempts, sleep=self.options.sleep)
+        finally:
+            self._persist_token()
+
+    def batch(self, api: str, requests: Sequence[HttpRequest]) -> list[Any]:
+        """Send `requests` in as few batch requests as allowed; one result per request,
+        in order: the response, or the ProviderError it failed with. Parts that hit a
+        rate limit or a server error are sent again (only those), under the policy."""
+        results: list[Any] = [None] * len(requests)
+        pending = list(range(len(requests)))
+        limit = CALENDAR_BATCH_LIMIT if api == "calendar" else GMAIL_BATCH_LIMIT
+
+        def send() -> None:
+            nonlocal pending
+            todo, again = list(pending), []
+            while todo:
+                chunk, todo = todo[:limit], todo[limit:]
+                try:
+                    again += self._send_chunk(api, requests, chunk, results)
+                except ProviderError:
+                    pending = again + chunk + todo  # what succeeded is never sent twice
+                    raise
+            pending = again
+            if pending:
+                errors = [results[i] for i in pending]
+                waits = [e.retry_after for e in errors if isinstance(e, RateLimited)]
+                message = f"{len(pending)} of {len(requests)} batched calls must be retried"
+                known = [w for w in waits if w is not None]
+                if known:
+                    raise RateLimited(message, where=self.where, retry_after=max(known))
+                raise TransientError(message, where=self.where)
+
+        if not requests:
+            return []
+        try:
+            retry.call(send, attempts=self.options.attempts, sleep=self.options.sleep)
+        except (RateLimited, TransientError) as exc:
+            for i in pending:  # parts never answered carry the envelope's error
+                if results[i] is None:
+                    results[i] = exc
+        finally:
+            self._persist_token()
+        return results
+
+    def _send_chunk(
+        self, api: str, requests: Sequence[HttpRequest], chunk: list[int], results: list[Any]
+    ) -> list[int]:
+        """Send one batch; fill `results`; return the indexes worth sending again."""
+        again: list[int] = []
+
+        def done(request_id: str, response: Any, exception: BaseException | None) -> None:
+            i = int(request_id)
+            if exception is None:
+                results[i] = response
+                return
+            error = translate(exception, where=self.where)
+            results[i] = error
+            if isinstance(error, RateLimited | TransientError):
+                again.append(i)
+
+        batch = BatchHttpRequest(callback=done, batch_uri=self.batch_uri(api))
+        for i in chunk:
+            batch.add(requests[i], request_id=str(i))
+        try:
+            batch.execute(http=self.http)
+        except Exception as exc:  # the envelope itself failed: no part was answered
+            raise translate(exc, where=self.where) from None
+        return again
+
+    def _persist_token(self) -> None:
+        token = getattr(self.credentials, "token", None)
+        if token != self._token:
+            self._token = token
+            if self._on_refresh is not None:
+                self._on_refresh(self.credentials)
+
+
+def memo_path(state_dir: Path, name: str) -> Path:
+    return state_dir / "google" / f"{name}.json"

@@ -1,0 +1,99 @@
+"""The Google provider wired to the emulator: real client library, real sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+
+from providers.google.calendar import GoogleCalendar
+from providers.google.gmail import GmailMailbox
+from providers.google.memo import Memo
+from providers.google.session import Options, Session
+from tests.emulators.google import GoogleEmulator
+from worker.models import block_id
+
+ME = "rep@example.com"
+
+
+@dataclass
+class Sleeps:
+    """Stands in for time.sleep: records the waits the retry policy asked for."""
+
+    waits: list[float] = field(default_factory=list)
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.fixture
+def emulator() -> Iterator[GoogleEmulator]:
+    emu = GoogleEmulator(email=ME).start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+def session(emu: GoogleEmulator, memo: Path | None, sleeps: Sleeps, **options: object) -> Session:
+    opts = Options(name="rep", email=ME, api_root=emu.url, sleep=sleeps, **options)  # type: ignore[arg-type]
+    return Session(opts, AnonymousCredentials(), Memo(memo))
+
+
+def calendar(
+    emu: GoogleEmulator, memo: Path | None, sleeps: Sleeps, **options: object
+) -> GoogleCalendar:
+    return GoogleCalendar(session(emu, memo, sleeps, **options), name="rep")
+
+
+def mailbox(emu: GoogleEmulator, memo: Path | None, sleeps: Sleeps) -> GmailMailbox:
+    return GmailMailbox(session(emu, memo, sleeps), name="rep")
+
+
+def timed(moment: datetime) -> dict[str, str]:
+    return {"dateTime": moment.isoformat()}
+
+
+@dataclass
+class GoogleOutside:
+    """The user, in Google Calendar's own app, behind the worker's back."""
+
+    emu: GoogleEmulator
+
+    def add_event(self, uid: str, title: str, start: datetime, end: datetime) -> None:
+        self.emu.put_event({"id": uid, "summary": title, "start": timed(start), "end": timed(end)})
+
+    def move_block(self, key: str, start: datetime, end: datetime) -> None:
+        self.emu.patch_event(block_id(key), {"start": timed(start), "end": timed(end)})
+
+    def retitle_block(self, key: str, title: str) -> None:
+        self.emu.patch_event(block_id(key), {"summary": title})
+
+    def delete_block(self, key: str) -> None:
+        self.emu.delete_event(block_id(key))
+
+
+@dataclass
+class GmailOutside:
+    emu: GoogleEmulator
+
+    def arrive(self, sender: str, received: datetime, *, read: bool = False) -> str:
+        labels = ("INBOX",) if read else ("INBOX", "UNREAD")
+        return self.emu.arrive(sender=sender, received=received, labels=labels)
+
+    def flags(self, message_id: str) -> frozenset[str]:
+        labels = set(self.emu.message(message_id)["labelIds"])
+        return frozenset(labels & {"UNREAD", "STARRED", "IMPORTANT"})
+
+    def content(self, message_id: str) -> bytes:
+        raw: bytes = self.emu.message(message_id)["raw"]
+        return raw
