@@ -43,8 +43,8 @@ def connect(
     service_account_key: Path | None = None,
     subject: str = "",
     open_browser: bool = True,
-    say: Callable[[str], None] = print,
-    ask: Callable[[str], str] = input,
+    say: Callable[[str], None] | None = None,
+    ask: Callable[[str], str] | None = None,
 ) -> str:
     """Connect the account once and return its address.
 
@@ -56,7 +56,9 @@ def connect(
     if service_account_key is not None:
         document = auth.delegated(service_account_key, subject)
     elif client_secrets is not None:
-        document = auth.consent(client_secrets, open_browser=open_browser, say=say, ask=ask)
+        document = auth.consent(
+            client_secrets, open_browser=open_browser, say=say or print, ask=ask or input
+        )
     else:
         raise BadRequest("give --client-secrets FILE, or --service-account KEY --subject USER")
     # Try the grant on a real request before storing it over a working one.

@@ -1,0 +1,112 @@
+"""Whole cycles on the emulator with faults injected at a high rate end where the same
+cycles without faults end: no duplicate block, no foreign event touched, no mail lost."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from providers.errors import ProviderError
+from providers.google import mapping
+from tests.emulators.google import GoogleEmulator
+from tests.providers.google_fixtures import ME, Sleeps, calendar, mailbox, timed
+from worker.config import Hold, default_config
+from worker.cycle import rules_for, run_account
+from worker.inbox import run_hold
+from worker.state import State
+
+NY = ZoneInfo("America/New_York")
+MONDAY = datetime(2026, 11, 30, 7, 0, tzinfo=NY)
+FAULTS = ("429", "403-rate", "403-user-rate", "500", "503", "drop")
+
+
+def scenario(emu: GoogleEmulator) -> None:
+    for day in range(5):
+        start = MONDAY.replace(hour=11) + timedelta(days=day)
+        emu.put_event(
+            {
+                "id": f"meet{day}0",
+                "summary": f"Acme call {day}",
+                "start": timed(start),
+                "end": timed(start + timedelta(hours=1)),
+                "attendees": [{"email": "jane@acme.com"}, {"email": ME, "self": True}],
+            }
+        )
+    for i in range(12):
+        received = MONDAY.replace(hour=8, minute=40) + timedelta(minutes=i)
+        emu.arrive(sender=f"person{i}@vendor{i % 3}.com", received=received)
+    emu.arrive(sender="boss@example.com", received=MONDAY.replace(hour=8, minute=45))
+
+
+def cycles(emu: GoogleEmulator, tmp_path: Path, sleeps: Sleeps) -> list[str]:
+    """Monday's runs every 30 minutes from 07:00 to 18:00; return the errors seen."""
+    base = default_config()
+    config = dataclasses.replace(
+        base, timezone="America/New_York", hold=Hold(True, ("boss@example.com",), 0)
+    )
+    account = dataclasses.replace(base.accounts[0], name="rep", provider="google", email=ME)
+    state = State(tmp_path / "state.sqlite3")
+    rules = rules_for(config, account, NY)
+    errors: list[str] = []
+    try:
+        for step in range(23):
+            now = MONDAY + timedelta(minutes=30 * step)
+            cal = calendar(emu, tmp_path / "memo.json", sleeps)
+            box = mailbox(emu, tmp_path / "memo.json", sleeps)
+            outcome = None
+            try:
+                outcome = run_account(config, account, cal, state, now, apply=True)
+            except ProviderError as exc:
+                errors.append(f"calendar: {type(exc).__name__}")
+            try:
+                run_hold(config, account, box, outcome, rules, state, now, apply=True)
+            except ProviderError as exc:
+                errors.append(f"mail: {type(exc).__name__}")
+    finally:
+        state.close()
+    return errors
+
+
+def picture(emu: GoogleEmulator) -> tuple[Any, ...]:
+    """The account as its user sees it: blocks by key, other events, every message."""
+    blocks = sorted(
+        (e["extendedProperties"]["private"]["firstblock_key"], e["start"]["dateTime"])
+        for e in emu.events()
+        if mapping.is_owned(e) and e.get("status") != "cancelled"
+    )
+    others = sorted(
+        (e["id"], e["etag"], e.get("summary")) for e in emu.events() if not mapping.is_owned(e)
+    )
+    mail = sorted((m["id"], tuple(sorted(m["labelIds"]))) for m in emu.messages())
+    return tuple(blocks), tuple(others), tuple(mail)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_faults_at_30_percent_change_nothing_in_the_end(tmp_path: Path, seed: int) -> None:
+    calm, stormy = GoogleEmulator(email=ME).start(), GoogleEmulator(email=ME, seed=seed).start()
+    try:
+        for emu in (calm, stormy):
+            emu.clock = lambda: MONDAY  # same etags' inputs on both sides
+            scenario(emu)
+        assert cycles(calm, tmp_path / "calm", Sleeps()) == []
+        stormy.inject(0.3, FAULTS, retry_after=0.01)
+        errors = cycles(stormy, tmp_path / "stormy", Sleeps())
+        stormy.inject(0)
+        cycles(stormy, tmp_path / "stormy", Sleeps())  # the weather clears: one more day
+        blocks, others, mail = picture(stormy)
+        calm_blocks, calm_others, calm_mail = picture(calm)
+        assert blocks == calm_blocks
+        assert len({key for key, _ in blocks}) == len(blocks)
+        assert [(i, s) for i, _, s in others] == [(i, s) for i, _, s in calm_others]
+        assert mail == calm_mail
+        assert all("INBOX" in labels for _, labels in mail)  # released at the end of the day
+        assert len(stormy.requests) > len(calm.requests)  # faults were really injected
+        assert all(e.startswith(("calendar: ", "mail: ")) for e in errors)
+    finally:
+        calm.stop()
+        stormy.stop()

@@ -1,0 +1,276 @@
+"""A Google account end to end through the `firstblock` command, on the emulator:
+connect once (real OAuth flow, real token endpoint), run, hold, release, reconnect."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.emulators.google import GoogleEmulator
+from tests.test_cli import NOW, run
+from worker.models import block_id
+
+ME = "rep@example.com"
+CLIENT_ID, CLIENT_SECRET = "client-123.apps.example", "not-a-real-secret"
+
+
+@pytest.fixture
+def emu() -> Iterator[GoogleEmulator]:
+    emulator = GoogleEmulator(email=ME, require_auth=True).start()
+    emulator.client(CLIENT_ID, CLIENT_SECRET)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FIRSTBLOCK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("FIRSTBLOCK_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("FIRSTBLOCK_CONFIG", raising=False)
+    monkeypatch.delenv("FIRSTBLOCK_SECRET_KEY", raising=False)
+    return tmp_path
+
+
+def config(home: Path, emu: GoogleEmulator, *, local: bool = False) -> str:
+    path = home / "firstblock.toml"
+    text = (
+        'timezone = "America/New_York"\n'
+        '[hold]\nallow = ["boss@example.com"]\n'
+        f'[[accounts]]\nname = "work"\nprovider = "google"\napi_root = "{emu.url}"\n'
+    )
+    if local:
+        text += f'[[accounts]]\nname = "laptop"\ncalendar = "{home / "cal.ics"}"\n'
+    path.write_text(text)
+    return str(path)
+
+
+def secrets_file(home: Path, emu: GoogleEmulator) -> str:
+    path = home / "client_secret.json"
+    installed = {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "auth_uri": emu.auth_uri,
+        "token_uri": emu.token_uri,
+        "redirect_uris": ["http://localhost"],
+    }
+    path.write_text(json.dumps({"installed": installed}))
+    return str(path)
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def browser(capsys: pytest.CaptureFixture[str]) -> object:
+    """Stands in for the user: opens the printed address, consents, pastes the result."""
+
+    def answer(prompt: str) -> str:
+        printed = capsys.readouterr().out
+        [url] = re.findall(r"http://127\.0\.0\.1:\d+/o/oauth2/auth\?\S+", printed)
+        opener = urllib.request.build_opener(NoRedirect)
+        try:
+            opener.open(url)
+        except urllib.error.HTTPError as redirect:  # the 302 to the loopback address
+            return str(redirect.headers["Location"])
+        raise AssertionError("the consent page did not redirect")
+
+    return answer
+
+
+def connect(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    cfg: str,
+    home: Path,
+    emu: GoogleEmulator,
+) -> tuple[int, str, str]:
+    monkeypatch.setattr("builtins.input", browser(capsys))
+    argv = ["connect", "google", "--account", "work", "--config", cfg]
+    return run(capsys, *argv, "--client-secrets", secrets_file(home, emu), "--no-browser")
+
+
+def test_connect_once_then_run_with_silent_refresh(
+    home: Path,
+    emu: GoogleEmulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = config(home, emu)
+    code, out, err = connect(capsys, monkeypatch, cfg, home, emu)
+    assert (code, err) == (0, "")
+    assert f"connected {ME} as account work" in out
+    [grant] = emu.grants
+    assert sorted(grant["scopes"]) == sorted(
+        [
+            "https://www.googleapis.com/auth/calendar.events.owned",
+            "https://www.googleapis.com/auth/calendar.settings.readonly",
+            "https://www.googleapis.com/auth/gmail.modify",
+            "https://www.googleapis.com/auth/gmail.settings.basic",
+        ]
+    )
+    stored = home / "state" / "credentials" / "google-work.json"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert stat.S_IMODE(stored.parent.stat().st_mode) == 0o700
+    assert json.loads(stored.read_text())["refresh_token"] == grant["refresh_token"]
+
+    emu.expire_access_tokens()  # the next run must refresh on its own
+    code, out, err = run(capsys, "run", "--config", cfg, "--now", NOW, "--json")
+    assert (code, err) == (0, "")
+    [account] = json.loads(out)["accounts"]
+    assert account["timezone"] == "America/New_York"
+    assert {c["kind"] for c in account["changes"]} == {"prospecting", "deals", "prep", "admin"}
+    owned = [e for e in emu.events() if e.get("extendedProperties")]
+    assert len(owned) == len(account["changes"])
+    for secret in (grant["refresh_token"], CLIENT_SECRET):
+        assert secret not in out + err
+
+    code, out, _ = run(capsys, "status", "--config", cfg, "--now", NOW, "--json")
+    [row] = json.loads(out)["accounts"]
+    assert (code, row["health"], row["email"]) == (0, "ok", ME)
+    assert row["notes"] == ["blocks: Focus Time events that decline conflicting invitations"]
+
+
+def test_a_revoked_grant_says_reconnect_and_spares_the_other_accounts(
+    home: Path,
+    emu: GoogleEmulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = config(home, emu, local=True)
+    assert connect(capsys, monkeypatch, cfg, home, emu)[0] == 0
+    emu.revoke_all()
+    emu.expire_access_tokens()
+    code, out, err = run(capsys, "run", "--config", cfg, "--now", NOW)
+    assert code == 4
+    assert "account work: reconnect this account" in err
+    assert err.count("\n") == 1  # one line, no traceback
+    assert (home / "cal.ics").read_text().count("BEGIN:VEVENT") > 0  # the other ran
+    code, out, _ = run(capsys, "status", "--config", cfg, "--now", NOW, "--json")
+    rows = {r["account"]: r for r in json.loads(out)["accounts"]}
+    assert code == 4
+    assert "reconnect" in rows["work"]["error"] and rows["laptop"]["health"] == "ok"
+
+
+def test_an_account_never_connected_says_how(
+    home: Path, emu: GoogleEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "run", "--config", config(home, emu), "--now", NOW)
+    assert code == 4
+    assert "firstblock connect google --account work" in err
+
+
+def test_credentials_others_can_read_are_refused(
+    home: Path,
+    emu: GoogleEmulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = config(home, emu)
+    assert connect(capsys, monkeypatch, cfg, home, emu)[0] == 0
+    stored = home / "state" / "credentials" / "google-work.json"
+    stored.chmod(0o644)
+    code, _, err = run(capsys, "run", "--config", cfg, "--now", NOW)
+    assert code == 4
+    assert f"chmod 600 {stored}" in err
+
+
+def test_credentials_can_be_encrypted_at_rest(
+    home: Path,
+    emu: GoogleEmulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FIRSTBLOCK_SECRET_KEY", "correct horse battery staple, but longer")
+    cfg = config(home, emu)
+    assert connect(capsys, monkeypatch, cfg, home, emu)[0] == 0
+    stored = (home / "state" / "credentials" / "google-work.json").read_bytes()
+    assert emu.grants[0]["refresh_token"].encode() not in stored
+    assert run(capsys, "run", "--config", cfg, "--now", NOW)[0] == 0
+    monkeypatch.delenv("FIRSTBLOCK_SECRET_KEY")
+    code, _, err = run(capsys, "run", "--config", cfg, "--now", NOW)
+    assert code == 4 and "encrypted; set FIRSTBLOCK_SECRET_KEY" in err
+
+
+def test_a_workspace_service_account_connects_without_a_browser(
+    home: Path, emu: GoogleEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    robot = "firstblock@project.iam.gserviceaccount.com"
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    emu.register_service_account(robot, public)
+    key_file = home / "key.json"
+    key_file.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "client_email": robot,
+                "private_key": pem,
+                "private_key_id": "k1",
+                "client_id": "1",
+                "token_uri": emu.token_uri,
+            }
+        )
+    )
+    cfg = config(home, emu)
+    argv = ["connect", "google", "--account", "work", "--config", cfg]
+    code, out, _ = run(capsys, *argv, "--service-account", str(key_file), "--subject", ME)
+    assert code == 0 and f"connected {ME}" in out
+    assert run(capsys, "run", "--config", cfg, "--now", NOW)[0] == 0
+    assert emu.event(block_id("2026-11-30/prospecting/0")) is not None
+    code, _, err = run(
+        capsys, *argv, "--service-account", str(key_file), "--subject", "x@other.org"
+    )
+    # Google refuses to act for a user outside the delegation.
+    assert code == 4 and "account work: reconnect" in err
+
+
+def test_the_hold_and_release_in_gmail(
+    home: Path,
+    emu: GoogleEmulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import datetime
+
+    cfg = config(home, emu)
+    assert connect(capsys, monkeypatch, cfg, home, emu)[0] == 0
+    assert run(capsys, "run", "--config", cfg, "--now", NOW)[0] == 0  # before the workday
+    at_nine = datetime.fromisoformat("2026-11-30T09:00:00-05:00")
+    vendor = emu.arrive(sender="sales@vendor.com", received=at_nine)
+    boss = emu.arrive(sender="boss@example.com", received=at_nine)
+    code, out, _ = run(
+        capsys, "run", "--config", cfg, "--now", "2026-11-30T09:05:00-05:00", "--json"
+    )
+    hold = json.loads(out)["accounts"][0]["hold"]
+    assert (code, hold["state"], hold["held"]) == (0, "holding", 1)
+    assert "INBOX" not in emu.message(vendor)["labelIds"]
+    assert "INBOX" in emu.message(boss)["labelIds"]
+    [rule] = emu.filters()
+    late = emu.arrive(sender="news@vendor.com", received=at_nine)  # the filter holds it
+    assert "INBOX" not in emu.message(late)["labelIds"]
+    code, out, _ = run(capsys, "release", "--config", cfg, "--json")
+    assert code == 0 and json.loads(out)["accounts"] == [{"account": "work", "returned": 2}]
+    assert all("INBOX" in emu.message(m)["labelIds"] for m in (vendor, boss, late))
+    assert emu.filters() == []
+    assert rule["criteria"]["query"].startswith(f"-from:{ME}")
+    assert os.path.exists(home / "state" / "google" / "work.json")
