@@ -7,6 +7,7 @@ import json
 import os
 import re
 import stat
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -274,3 +275,29 @@ def test_the_hold_and_release_in_gmail(
     assert emu.filters() == []
     assert rule["criteria"]["query"].startswith(f"-from:{ME}")
     assert os.path.exists(home / "state" / "google" / "work.json")
+
+
+def test_connect_through_the_browser_on_a_loopback_redirect(
+    home: Path,
+    emu: GoogleEmulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    opened: list[str] = []
+
+    class Browser:
+        def open(self, url: str, new: int = 0, autoraise: bool = True) -> bool:
+            opened.append(url)
+            # The consent page redirects to firstblock's loopback server, which only
+            # starts answering once this returns: follow it from another thread.
+            threading.Thread(target=urllib.request.urlopen, args=(url,), daemon=True).start()
+            return True
+
+    monkeypatch.setattr("webbrowser.get", lambda using=None: Browser())
+    cfg = config(home, emu)
+    argv = ["connect", "google", "--account", "work", "--config", cfg]
+    code, out, _ = run(capsys, *argv, "--client-secrets", secrets_file(home, emu))
+    assert code == 0 and f"connected {ME}" in out
+    [url] = opened
+    assert url.startswith(emu.auth_uri) and "code_challenge=" in url and "prompt=consent" in url
+    assert (home / "state" / "credentials" / "google-work.json").exists()

@@ -116,6 +116,8 @@ def consent(
     with _loopback_allowed(token_uri):
         try:
             if open_browser:
+                say("Opening your browser on Google's sign-in page (waiting up to 10 minutes;")
+                say("on a machine without a browser, use --no-browser).")
                 flow.run_local_server(
                     port=0,
                     open_browser=True,
