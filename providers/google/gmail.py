@@ -40,6 +40,7 @@ class GmailMailbox(MailProvider):
         super().__init__(name=name)
         self.session = session
         self.memo = session.memo
+        self._looked = False  # history was checked in this run, and is still to be used
 
     @property
     def _users(self) -> Any:
@@ -154,15 +155,24 @@ class GmailMailbox(MailProvider):
         return self.session.batch("gmail", requests)
 
     def list_inbox(self, since: datetime | None) -> list[Message]:
-        # Gmail's after: counts whole seconds; the exact cut is made here.
-        query = {"q": f"after:{int(since.timestamp()) - 1}"} if since else {}
-        messages = self._read(self._refs(labelIds=["INBOX"], **query), held=False)
+        mail = self._check(consume=False)
+        key = int(since.timestamp()) if since else None
+        cached = mail.get("inbox")
+        if cached is None or cached.get("since") != key:
+            # Gmail's after: counts whole seconds; the exact cut is made below.
+            query = {"q": f"after:{key - 1}"} if key is not None else {}
+            cached = {"since": key, "refs": self._refs(labelIds=["INBOX"], **query)}
+            mail["inbox"] = cached
+            self._remember(mail)
+        messages = self._read(cached["refs"], held=False)
         return [m for m in messages if since is None or m.received >= since]
 
     def _held_refs(self) -> list[dict[str, str]]:
-        refs: list[dict[str, str]] = self._with_label(
-            HELD_LABEL, lambda label: self._refs(labelIds=[label])
-        )
+        mail = self._check(consume=True)
+        if "held" not in mail:
+            mail["held"] = self._with_label(HELD_LABEL, lambda label: self._refs(labelIds=[label]))
+            self._remember(mail)
+        refs: list[dict[str, str]] = mail["held"]
         return refs
 
     def list_held(self) -> list[Message]:
@@ -170,6 +180,46 @@ class GmailMailbox(MailProvider):
 
     def count_held(self) -> int:
         return len(self._held_refs())
+
+    def _check(self, *, consume: bool) -> dict[str, Any]:
+        """The remembered inbox and held lists, still valid when Gmail's history shows
+        no change since they were read: one small request instead of two lists.
+
+        A look serves the next `list_inbox` and `list_held` of the same run (the worker
+        asks for both in turn); `consume` marks the last use of it.
+        """
+        mail: dict[str, Any] = self.memo.get("mail") or {}
+        if self._looked:
+            self._looked = not consume
+            return mail
+        start, current = mail.get("history"), None
+        if start:
+            try:
+                answer = self.session.call(
+                    self._users.history().list(userId="me", startHistoryId=start, maxResults=1)
+                )
+            except NotFound:  # too old: Gmail keeps history for about a week
+                answer = {"history": ["expired"]}
+            current = answer.get("historyId")
+            if answer.get("history"):
+                mail = {}
+        if not current:
+            current = self.session.call(self._users.getProfile(userId="me")).get("historyId")
+            mail = {}
+        mail["history"] = str(current)
+        self._remember(mail)
+        self._looked = not consume
+        return mail
+
+    def _remember(self, mail: dict[str, Any]) -> None:
+        self.memo.set("mail", mail)
+        self.memo.save()
+
+    def _changed(self) -> None:
+        """This run moved or added mail: what was read before is stale."""
+        mail = self.memo.get("mail") or {}
+        self._remember({"history": mail["history"]} if "history" in mail else {})
+        self._looked = False
 
     # -- moving
 
@@ -218,6 +268,8 @@ class GmailMailbox(MailProvider):
 
     def _modify(self, ids: Iterable[str], *, add: list[str], remove: list[str]) -> int:
         unique = list(dict.fromkeys(ids))
+        if unique:
+            self._changed()
         for start in range(0, len(unique), MODIFY_LIMIT):
             body = {
                 "ids": unique[start : start + MODIFY_LIMIT],
@@ -240,6 +292,7 @@ class GmailMailbox(MailProvider):
         request = self._users.messages().insert(
             userId="me", body=body, internalDateSource="dateHeader"
         )
+        self._changed()
         self.session.call(request)
 
     # -- the filter
@@ -249,6 +302,8 @@ class GmailMailbox(MailProvider):
         current = self.memo.get("filter")  # {"id": ..., "query": ...}, or {} for none
         if current is None:
             current = self._adopt_filter()
+            self.memo.set("filter", current)
+            self.memo.save()
         wanted = None if allowed is None else self._query(allowed)
         if current.get("query") == wanted:
             return

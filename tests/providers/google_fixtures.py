@@ -59,6 +59,14 @@ def mailbox(emu: GoogleEmulator, memo: Path | None, sleeps: Sleeps) -> GmailMail
     return GmailMailbox(session(emu, memo, sleeps), name="rep")
 
 
+def connected(
+    emu: GoogleEmulator, memo: Path | None, sleeps: Sleeps
+) -> tuple[GoogleCalendar, GmailMailbox]:
+    """Calendar and mailbox on one session, as `providers.google.open_account` makes them."""
+    shared = session(emu, memo, sleeps)
+    return GoogleCalendar(shared, name="rep"), GmailMailbox(shared, name="rep")
+
+
 def timed(moment: datetime) -> dict[str, str]:
     return {"dateTime": moment.isoformat()}
 

@@ -372,3 +372,29 @@ def test_focus_mapping_keeps_blocks_out_of_events(sleeps: Sleeps) -> None:
     assert mapping.is_owned(item)
     found = mapping.to_block(item, zone)  # type: ignore[arg-type]
     assert replace(found, etag="") == replace(block(), written=block().fingerprint)
+
+
+def test_a_quiet_mailbox_costs_one_request_and_expired_history_means_a_relist(
+    emulator: GoogleEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    memo = tmp_path / "memo.json"
+    held = emulator.arrive(sender="a@x.com", received=T0)
+    box = mailbox(emulator, memo, sleeps)
+    box.hold([held])
+    since = T0 - timedelta(hours=1)
+    box = mailbox(emulator, memo, sleeps)  # each run makes its own provider
+    first = (box.list_inbox(since), box.list_held())
+    emulator.reset_log()
+    box = mailbox(emulator, memo, sleeps)
+    assert (box.list_inbox(since), box.list_held()) == first
+    assert calls(emulator) == ["GET /gmail/v1/users/me/history"]
+    new = emulator.arrive(sender="b@x.com", received=T0 + timedelta(minutes=5))
+    box = mailbox(emulator, memo, sleeps)
+    assert [m.id for m in box.list_inbox(since)] == [new]
+    assert [m.id for m in box.list_held()] == [held]
+    emulator.expire_history()
+    emulator.reset_log()
+    box = mailbox(emulator, memo, sleeps)
+    assert [m.id for m in box.list_inbox(since)] == [new]
+    assert [m.id for m in box.list_held()] == [held]
+    assert [r.status for r in emulator.requests][:2] == [404, 200]  # history, then profile

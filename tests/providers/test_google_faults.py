@@ -14,7 +14,7 @@ import pytest
 from providers.errors import ProviderError
 from providers.google import mapping
 from tests.emulators.google import GoogleEmulator
-from tests.providers.google_fixtures import ME, Sleeps, calendar, mailbox, timed
+from tests.providers.google_fixtures import ME, Sleeps, connected, timed
 from worker.config import Hold, default_config
 from worker.cycle import rules_for, run_account
 from worker.inbox import run_hold
@@ -56,8 +56,7 @@ def cycles(emu: GoogleEmulator, tmp_path: Path, sleeps: Sleeps) -> list[str]:
     try:
         for step in range(23):
             now = MONDAY + timedelta(minutes=30 * step)
-            cal = calendar(emu, tmp_path / "memo.json", sleeps)
-            box = mailbox(emu, tmp_path / "memo.json", sleeps)
+            cal, box = connected(emu, tmp_path / "memo.json", sleeps)
             outcome = None
             try:
                 outcome = run_account(config, account, cal, state, now, apply=True)

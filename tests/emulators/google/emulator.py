@@ -17,7 +17,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from . import batch, calendar_misc, discovery, gmail_settings, timeutil
+from . import batch, calendar_misc, discovery, gmail_history, gmail_settings, timeutil
 from .calendar import Calendar, Reply, merge
 from .discovery import Call
 from .faults import Faults, error_for
@@ -59,6 +59,7 @@ class GoogleEmulator:
             **calendar_misc.handlers(self.calendar),
             **self.gmail.handlers(),
             **gmail_settings.handlers(self.gmail),
+            **gmail_history.handlers(self.gmail),
         }
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
@@ -155,6 +156,11 @@ class GoogleEmulator:
     def events(self) -> list[dict[str, Any]]:
         with self.lock:
             return copy.deepcopy(list(self.calendar.events.values()))
+
+    def expire_history(self) -> None:
+        """Gmail history ids issued so far answer 404 from now on."""
+        with self.lock:
+            self.gmail.history_floor = self.gmail.history_id + 1
 
     def expire_sync_tokens(self) -> None:
         with self.lock:

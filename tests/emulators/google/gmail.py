@@ -78,6 +78,8 @@ class Gmail:
         self.messages: dict[str, dict[str, Any]] = {}
         self.next_message = 0
         self.history_id = 1000
+        self.history_floor = 1000  # history.list from before this answers 404 (expired)
+        self.changes: list[dict[str, Any]] = []  # one history record per change, in order
         self.filters: dict[str, dict[str, Any]] = {}
         self.next_filter = 0
 
@@ -114,8 +116,11 @@ class Gmail:
         labels = [i for i in rec["labelIds"] if i not in set(remove)]
         labels += [i for i in add if i not in labels]
         if labels != rec["labelIds"]:
+            added = [i for i in labels if i not in rec["labelIds"]]
+            removed = [i for i in rec["labelIds"] if i not in labels]
             rec["labelIds"] = labels
             rec["historyId"] = self.bump()
+            self.record(rec, labelsAdded=added, labelsRemoved=removed)
 
     def store(
         self, raw: bytes, labels: Iterable[str], thread_id: str | None, internal_ms: int
@@ -134,7 +139,20 @@ class Gmail:
             "snippet": mime.snippet(msg),
         }
         self.messages[msg_id] = rec
+        self.record(rec, messagesAdded=True)
         return rec
+
+    def record(self, rec: dict[str, Any], **what: Any) -> None:
+        """Note a change for history.list, in Gmail's record shape."""
+        ref = {"id": rec["id"], "threadId": rec["threadId"]}
+        entry: dict[str, Any] = {"id": str(self.history_id), "messages": [ref]}
+        message = {**ref, "labelIds": list(rec["labelIds"])}
+        if what.get("messagesAdded"):
+            entry["messagesAdded"] = [{"message": message}]
+        for kind in ("labelsAdded", "labelsRemoved"):
+            if what.get(kind):
+                entry[kind] = [{"message": message, "labelIds": what[kind]}]
+        self.changes.append(entry)
 
     def render(self, rec: dict[str, Any], fmt: str, wanted: list[str] | None) -> dict[str, Any]:
         out: dict[str, Any] = {"id": rec["id"], "threadId": rec["threadId"]}
