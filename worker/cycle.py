@@ -35,7 +35,9 @@ class Outcome:
 
 def resolve_zone(config: Config, provider: CalendarProvider) -> ZoneInfo:
     """The config's zone, else the calendar's, else this machine's, else UTC."""
-    for name in (config.timezone, provider.timezone(), system_zone()):
+    # Lazily: asking the calendar costs a request when the config already says.
+    for source in (lambda: config.timezone, provider.timezone, system_zone):
+        name = source()
         if name:
             try:
                 return ZoneInfo(name)

@@ -51,10 +51,10 @@ class GmailMailbox(MailProvider):
     def _label(self, name: str) -> str:
         """The id of the worker's label `name`: remembered, found by name, or created."""
         ids: dict[str, str] = self.memo.get("labels") or {}
-        if name in ids:
-            return ids[name]
-        label = self._find_label(name)
-        if label is None:
+        if name not in ids and not ids.get("looked"):
+            ids.update(self._find_labels())  # one look finds both of ours
+            ids["looked"] = "yes"
+        if name not in ids:
             body = {
                 "name": name,
                 "labelListVisibility": "labelShow",
@@ -62,21 +62,23 @@ class GmailMailbox(MailProvider):
             }
             try:
                 label = self.session.call(self._users.labels().create(userId="me", body=body))
+                ids[name] = str(label["id"])
             except Conflict:  # made meanwhile, by another run
-                label = self._find_label(name)
-                if label is None:
+                ids.update(self._find_labels())
+                if name not in ids:
                     raise
-        ids[name] = str(label["id"])
         self.memo.set("labels", ids)
         self.memo.save()
         return ids[name]
 
-    def _find_label(self, name: str) -> dict[str, Any] | None:
+    def _find_labels(self) -> dict[str, str]:
         answer = self.session.call(self._users.labels().list(userId="me"))
-        return next(
-            (x for x in answer.get("labels") or () if str(x.get("name")).lower() == name.lower()),
-            None,
-        )
+        ours = {n.lower(): n for n in (HELD_LABEL, ALERT_LABEL)}
+        return {
+            ours[str(x.get("name")).lower()]: str(x["id"])
+            for x in answer.get("labels") or ()
+            if str(x.get("name")).lower() in ours
+        }
 
     def _with_label(self, name: str, action: Any) -> Any:
         """Run action(label_id); a label deleted by the user is made again once."""
@@ -87,6 +89,7 @@ class GmailMailbox(MailProvider):
             if name not in labels:
                 raise
             labels.pop(name)
+            labels.pop("looked", None)  # look again before making it anew
             self.memo.set("labels", labels)
             return action(self._label(name))
 
@@ -182,8 +185,9 @@ class GmailMailbox(MailProvider):
         return len(self._held_refs())
 
     def _check(self, *, consume: bool) -> dict[str, Any]:
-        """The remembered inbox and held lists, still valid when Gmail's history shows
-        no change since they were read: one small request instead of two lists.
+        """The remembered inbox and held lists, still valid when Gmail's history since
+        they were read shows no change but this worker's own moves: one small request
+        instead of two lists.
 
         A look serves the next `list_inbox` and `list_held` of the same run (the worker
         asks for both in turn); `consume` marks the last use of it.
@@ -196,17 +200,19 @@ class GmailMailbox(MailProvider):
         if start:
             try:
                 answer = self.session.call(
-                    self._users.history().list(userId="me", startHistoryId=start, maxResults=1)
+                    self._users.history().list(userId="me", startHistoryId=start, maxResults=100)
                 )
             except NotFound:  # too old: Gmail keeps history for about a week
-                answer = {"history": ["expired"]}
+                answer = {"history": [{}]}
             current = answer.get("historyId")
-            if answer.get("history"):
+            records = answer.get("history") or []
+            if answer.get("nextPageToken") or not _only_ours(records, mail.get("ours") or {}):
                 mail = {}
         if not current:
             current = self.session.call(self._users.getProfile(userId="me")).get("historyId")
             mail = {}
         mail["history"] = str(current)
+        mail["ours"] = {}
         self._remember(mail)
         self._looked = not consume
         return mail
@@ -215,8 +221,26 @@ class GmailMailbox(MailProvider):
         self.memo.set("mail", mail)
         self.memo.save()
 
+    def _moved(self, refs: list[dict[str, str]], *, held: bool, label: str) -> None:
+        """This run moved these: keep the lists right and expect the history to say so."""
+        mail = self.memo.get("mail") or {}
+        moved = {r["id"] for r in refs}
+        ours = mail.setdefault("ours", {})
+        for r in refs:
+            ours[r["id"]] = [label, "INBOX"] if held else ["INBOX", label]  # [added, removed]
+        if "held" in mail:
+            kept = [r for r in mail["held"] if r["id"] not in moved]
+            mail["held"] = kept + (refs if held else [])
+        if "inbox" in mail:
+            if held:
+                mail["inbox"]["refs"] = [r for r in mail["inbox"]["refs"] if r["id"] not in moved]
+            else:
+                del mail["inbox"]  # mail from before `since` is back: list again
+        self._remember(mail)
+        self._looked = False
+
     def _changed(self) -> None:
-        """This run moved or added mail: what was read before is stale."""
+        """This run added mail: what was read before is stale."""
         mail = self.memo.get("mail") or {}
         self._remember({"history": mail["history"]} if "history" in mail else {})
         self._looked = False
@@ -225,34 +249,34 @@ class GmailMailbox(MailProvider):
 
     def hold(self, ids: Sequence[str]) -> int:
         """Every inbox message of the threads of `ids` leaves the inbox."""
-        threads = self._threads_of(ids)
         moving = [
-            str(m["id"])
-            for thread in threads
+            {"id": str(m["id"]), "threadId": str(thread["id"])}
+            for thread in self._threads_of(ids)
             for m in thread.get("messages") or ()
             if "INBOX" in (m.get("labelIds") or ())
         ]
-        moved: int = self._with_label(
-            HELD_LABEL, lambda label: self._modify(moving, add=[label], remove=["INBOX"])
-        )
-        return moved
+        return self._move(moving, held=True)
 
     def release(self, ids: Sequence[str]) -> int:
         """Every held message of the threads of `ids` returns to the inbox."""
         refs = self._held_refs()
         wanted = set(ids)
         threads = {r["threadId"] for r in refs if r["id"] in wanted}
-        moving = [r["id"] for r in refs if r["threadId"] in threads]
-        return self._release(moving)
+        return self._move([r for r in refs if r["threadId"] in threads], held=False)
 
     def release_all(self) -> int:
-        return self._release([r["id"] for r in self._held_refs()])
+        return self._move(list(self._held_refs()), held=False)
 
-    def _release(self, ids: list[str]) -> int:
-        moved: int = self._with_label(
-            HELD_LABEL, lambda label: self._modify(ids, add=["INBOX"], remove=[label])
-        )
-        return moved
+    def _move(self, refs: list[dict[str, str]], *, held: bool) -> int:
+        def move(label: str) -> int:
+            add, remove = ([label], ["INBOX"]) if held else (["INBOX"], [label])
+            moved = self._modify([r["id"] for r in refs], add=add, remove=remove)
+            if moved:
+                self._moved(refs, held=held, label=label)
+            return moved
+
+        count: int = self._with_label(HELD_LABEL, move)
+        return count
 
     def _threads_of(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         cache: dict[str, list[Any]] = self.memo.get("headers") or {}
@@ -268,8 +292,6 @@ class GmailMailbox(MailProvider):
 
     def _modify(self, ids: Iterable[str], *, add: list[str], remove: list[str]) -> int:
         unique = list(dict.fromkeys(ids))
-        if unique:
-            self._changed()
         for start in range(0, len(unique), MODIFY_LIMIT):
             body = {
                 "ids": unique[start : start + MODIFY_LIMIT],
@@ -355,6 +377,19 @@ class GmailMailbox(MailProvider):
             if label in ((f.get("action") or {}).get("addLabelIds") or ()):
                 self._delete_filter(str(f["id"]))
         return {}
+
+
+def _only_ours(records: list[dict[str, Any]], ours: dict[str, list[list[str]]]) -> bool:
+    """Whether these history records show nothing but moves this worker made."""
+    for record in records:
+        if set(record) - {"id", "messages", "labelsAdded", "labelsRemoved"}:
+            return False  # mail added or deleted: not ours
+        for kind, side in (("labelsAdded", 0), ("labelsRemoved", 1)):
+            for item in record.get(kind) or ():
+                expected = ours.get(str(item["message"]["id"]))
+                if expected is None or not set(item.get("labelIds") or ()) <= {expected[side]}:
+                    return False
+    return True
 
 
 def _answers(results: list[Any]) -> list[dict[str, Any]]:

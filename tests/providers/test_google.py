@@ -398,3 +398,39 @@ def test_a_quiet_mailbox_costs_one_request_and_expired_history_means_a_relist(
     assert [m.id for m in box.list_inbox(since)] == [new]
     assert [m.id for m in box.list_held()] == [held]
     assert [r.status for r in emulator.requests][:2] == [404, 200]  # history, then profile
+
+
+def test_after_its_own_moves_a_quiet_mailbox_still_costs_one_request(
+    emulator: GoogleEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    memo = tmp_path / "memo.json"
+    since = T0 - timedelta(hours=1)
+    a = emulator.arrive(sender="a@x.com", received=T0)
+    b = emulator.arrive(sender="b@x.com", received=T0)
+    box = mailbox(emulator, memo, sleeps)
+    box.list_inbox(since), box.list_held()
+    box.hold([a])
+    emulator.reset_log()
+    box = mailbox(emulator, memo, sleeps)
+    assert [m.id for m in box.list_inbox(since)] == [b]
+    assert [m.id for m in box.list_held()] == [a]
+    assert calls(emulator) == ["GET /gmail/v1/users/me/history"]
+    # The user takes a held message back: that is not the worker's move.
+    emulator.relabel(a, ["INBOX"], [_label(emulator, HELD_LABEL)])
+    box = mailbox(emulator, memo, sleeps)
+    assert {m.id for m in box.list_inbox(since)} == {a, b}
+    assert box.list_held() == []
+
+
+def test_a_zone_in_the_config_saves_the_settings_request(
+    emulator: GoogleEmulator, sleeps: Sleeps
+) -> None:
+    from worker.config import default_config
+    from worker.cycle import resolve_zone
+
+    config = replace(default_config(), timezone="Europe/Paris")
+    assert resolve_zone(config, calendar(emulator, None, sleeps)).key == "Europe/Paris"
+    assert emulator.requests == []
+    assert resolve_zone(default_config(), calendar(emulator, None, sleeps)).key == (
+        "America/New_York"
+    )

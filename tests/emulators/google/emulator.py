@@ -190,6 +190,11 @@ class GoogleEmulator:
                 body=body,
             )
 
+    def relabel(self, message_id: str, add: Sequence[str], remove: Sequence[str]) -> None:
+        """Change a message's labels as the user does in Gmail (history records it)."""
+        with self.lock:
+            self.gmail.relabel(self.gmail.messages[message_id], add, remove)
+
     def message(self, message_id: str) -> dict[str, Any]:
         with self.lock:
             rec = self.gmail.messages[message_id]
