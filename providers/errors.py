@@ -15,11 +15,14 @@ from __future__ import annotations
 
 
 class ProviderError(Exception):
-    """Base of every provider failure. `where` names the account, file or URL."""
+    """Base of every provider failure. `where` names the account, file or URL;
+    `status` and `reason` keep the provider's own HTTP status and error reason."""
 
-    def __init__(self, message: str, *, where: str = "") -> None:
+    def __init__(self, message: str, *, where: str = "", status: int = 0, reason: str = "") -> None:
         super().__init__(message)
         self.where = where
+        self.status = status
+        self.reason = reason
 
     def __str__(self) -> str:
         text = super().__str__()
@@ -39,8 +42,16 @@ class Conflict(ProviderError):
 
 
 class RateLimited(ProviderError):
-    def __init__(self, message: str, *, where: str = "", retry_after: float | None = None):
-        super().__init__(message, where=where)
+    def __init__(
+        self,
+        message: str,
+        *,
+        where: str = "",
+        retry_after: float | None = None,
+        status: int = 0,
+        reason: str = "",
+    ) -> None:
+        super().__init__(message, where=where, status=status, reason=reason)
         self.retry_after = retry_after
 
 

@@ -45,9 +45,15 @@ def mailbox_class(name: str) -> type:
     return cls
 
 
+CONNECTORS = {
+    "google": "providers.google:connect",
+    "outlook": "providers.outlook:connect",
+}
+
+
 def connector(name: str) -> Any:
     """`connect(spec, **how) -> address`: the one-time sign-in of a connected provider."""
-    return _load({k: v.replace(":open_account", ":connect") for k, v in ACCOUNTS.items()}, name)
+    return _load(CONNECTORS, name)
 
 
 def account_opener(name: str) -> Any:

@@ -124,7 +124,33 @@ def _parser() -> argparse.ArgumentParser:
         "--subject", metavar="USER", help="with --service-account: the user to act for"
     )
     connect.add_argument(
-        "--api-root", metavar="URL", help="the API root (default: the account's, else Google's)"
+        "--client-id", metavar="ID", help="Outlook: the app registration's application id"
+    )
+    connect.add_argument(
+        "--tenant", metavar="T", help="Outlook: tenant id or domain (default: organizations)"
+    )
+    connect.add_argument(
+        "--app-only",
+        action="store_true",
+        help="Outlook: the app acts for --user with admin consent, no sign-in",
+    )
+    connect.add_argument("--user", metavar="ADDRESS", help="with --app-only: the mailbox")
+    connect.add_argument(
+        "--client-secret-file", metavar="FILE", help="with --app-only: a file holding the secret"
+    )
+    connect.add_argument(
+        "--certificate", metavar="PEM", help="with --app-only: the certificate's private key"
+    )
+    connect.add_argument("--thumbprint", metavar="HEX", help="with --certificate: its thumbprint")
+    connect.add_argument(
+        "--api-root",
+        metavar="URL",
+        help="the API root (default: the account's, else the provider's)",
+    )
+    connect.add_argument(
+        "--login-root",
+        metavar="URL",
+        help="Outlook: the sign-in root (default: the account's, else login.microsoftonline.com)",
     )
     release = command("release", cmd_release, "return all held mail to the inbox now")
     release.add_argument("--account", metavar="NAME", help="only this account")
@@ -357,16 +383,9 @@ def cmd_connect(args: argparse.Namespace) -> int:
     if api_root and not api_root.endswith("/"):
         api_root += "/"
     spec = AccountSpec(name=args.account, state_dir=config.state_dir, api_root=api_root)
+    how = _connect_options(args, account)
     try:
-        address = connect(
-            spec,
-            client_secrets=Path(args.client_secrets).expanduser() if args.client_secrets else None,
-            service_account_key=(
-                Path(args.service_account).expanduser() if args.service_account else None
-            ),
-            subject=args.subject or "",
-            open_browser=not args.no_browser,
-        )
+        address = connect(spec, **how)
     except ProviderError as exc:
         raise from_provider(args.account, exc) from None
     print(f"connected {address} as account {args.account}")
@@ -377,6 +396,52 @@ def cmd_connect(args: argparse.Namespace) -> int:
             + (f'\napi_root = "{api_root}"' if api_root else "")
         )
     return 0
+
+
+GOOGLE_FLAGS = ("client_secrets", "service_account", "subject", "no_browser")
+OUTLOOK_FLAGS = (
+    "client_id",
+    "tenant",
+    "app_only",
+    "user",
+    "client_secret_file",
+    "certificate",
+    "thumbprint",
+    "login_root",
+)
+
+
+def _connect_options(args: argparse.Namespace, account: cfg.Account | None) -> dict[str, Any]:
+    """The provider's own connect options; another provider's flag is a usage error."""
+    theirs = OUTLOOK_FLAGS if args.provider == "google" else GOOGLE_FLAGS
+    stray = [f for f in theirs if getattr(args, f)]
+    if stray:
+        flag = "--" + stray[0].replace("_", "-")
+        raise ConfigError(f"connect {args.provider}: {flag} is not a {args.provider} option")
+
+    def path(value: str | None) -> Path | None:
+        return Path(value).expanduser() if value else None
+
+    if args.provider == "google":
+        return {
+            "client_secrets": path(args.client_secrets),
+            "service_account_key": path(args.service_account),
+            "subject": args.subject or "",
+            "open_browser": not args.no_browser,
+        }
+    login_root = args.login_root or (account.login_root if account else "")
+    if login_root and not login_root.endswith("/"):
+        login_root += "/"
+    return {
+        "client_id": args.client_id or "",
+        "tenant": args.tenant or "",
+        "login_root": login_root,
+        "app_only": args.app_only,
+        "user": args.user or "",
+        "client_secret_file": path(args.client_secret_file),
+        "certificate": path(args.certificate),
+        "thumbprint": args.thumbprint or "",
+    }
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

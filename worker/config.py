@@ -97,6 +97,7 @@ class Account:
     calendar: Path | None = None  # local provider: the .ics file
     maildir: Path | None = None  # local provider: the Maildir; None means no mail
     api_root: str = ""  # google/outlook: "" for the provider's own; a proxy otherwise
+    login_root: str = ""  # outlook: the sign-in root of a national cloud; "" for the global
 
 
 @dataclass(frozen=True)
@@ -355,7 +356,7 @@ def _blocks(r: _Reader) -> tuple[BlockPolicy, ...]:
 def _accounts(r: _Reader, base: Path) -> tuple[Account, ...]:
     accounts: list[Account] = []
     for a in r.tables("accounts"):
-        a.only("name", "provider", "email", "calendar", "maildir", "api_root")
+        a.only("name", "provider", "email", "calendar", "maildir", "api_root", "login_root")
         name = a.text("name", "")
         if not name:
             raise a.error("name", "every account needs a name")
@@ -377,9 +378,15 @@ def _accounts(r: _Reader, base: Path) -> tuple[Account, ...]:
             raise a.error("api_root", "must be an http(s) URL")
         if api_root and not api_root.endswith("/"):
             api_root += "/"
-        accounts.append(
-            Account(name, provider, a.text("email", "").lower(), calendar, maildir, api_root)
-        )
+        login_root = a.text("login_root", "")
+        if login_root and provider != "outlook":
+            raise a.error("login_root", "only outlook accounts have a sign-in root")
+        if login_root and not login_root.startswith("https://"):
+            raise a.error("login_root", "must be an https URL")
+        if login_root and not login_root.endswith("/"):
+            login_root += "/"
+        email = a.text("email", "").lower()
+        accounts.append(Account(name, provider, email, calendar, maildir, api_root, login_root))
     if not accounts:
         raise r.error("accounts", "list at least one account, or leave [[accounts]] out")
     return tuple(accounts)

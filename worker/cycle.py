@@ -96,7 +96,13 @@ def run_account(
                 raise
             continue
         if state:
-            state.remember(account.name, [c.block for c in applied if c.op is not Op.DELETE])
+            written = {c.block.key for c in applied}
+            # A create the provider skipped met a block the user had deleted (its id
+            # stays taken): remembered as known, the next read makes it a tombstone.
+            skipped = [c.block for c in changes if c.op is Op.CREATE and c.block.key not in written]
+            state.remember(
+                account.name, [c.block for c in applied if c.op is not Op.DELETE] + skipped
+            )
             _note_lost(state, account.name, applied)
         changes = applied
         break

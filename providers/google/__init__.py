@@ -11,8 +11,8 @@ from providers.errors import BadRequest
 from providers.google import auth
 from providers.google.calendar import GoogleCalendar
 from providers.google.gmail import GmailMailbox
-from providers.google.memo import Memo
 from providers.google.session import Options, Session, memo_path
+from providers.memo import Memo
 
 __all__ = ["GmailMailbox", "GoogleCalendar", "connect", "open_account", "session_for"]
 

@@ -90,7 +90,7 @@ class GoogleCalendar(CalendarProvider):
                     if _overlaps(block.start, block.end, window):
                         blocks.append(block)
                     continue
-            event = mapping.to_event(item, zone, window.start)
+            event = mapping.to_event(item, zone, window.start, self.session.options.email)
             if event.problem:
                 problems.append(f"{event.title or event.id}: {event.problem}")
             if event.problem or _overlaps(event.start, event.end, window):
@@ -107,13 +107,16 @@ class GoogleCalendar(CalendarProvider):
             except SyncStateExpired:
                 pass  # the documented answer: forget the cursor, list in full
             else:
-                items: dict[str, dict[str, Any]] = cache["items"]
-                for item in changed:
-                    _merge(items, item)
-                cache["token"] = token
-                self.memo.set("calendar", cache)
-                self.memo.save()
-                return items
+                # A changed series comes back as its new occurrences, while the old
+                # ones may never be cancelled: list the window again instead.
+                if not any(i.get("recurringEventId") or i.get("recurrence") for i in changed):
+                    items: dict[str, dict[str, Any]] = cache["items"]
+                    for item in changed:
+                        _merge(items, item)
+                    cache["token"] = token
+                    self.memo.set("calendar", cache)
+                    self.memo.save()
+                    return items
         start, end = window.start - PAD_BEFORE, window.end + PAD_AFTER
         listed, token = self._list(timeMin=_rfc3339(start), timeMax=_rfc3339(end))
         items = {str(i["id"]): _trim(i) for i in listed if i.get("status") != "cancelled"}
@@ -149,16 +152,20 @@ class GoogleCalendar(CalendarProvider):
         focus = self._focus()
         results = self._send([self._request(c, focus) for c in changes])
         if focus is not None:
+            # Google's answer to Focus Time on an account without it is a 400 (its
+            # reason is not documented): try those blocks as opaque events, and only
+            # when that works, remember that this account has no Focus Time.
             refused = [
                 i
                 for i, (c, r) in enumerate(zip(changes, results, strict=True))
-                if c.op is Op.CREATE and isinstance(r, BadRequest)
+                if c.op is Op.CREATE and isinstance(r, BadRequest) and r.status == 400
             ]
-            if refused:  # no Focus Time here: remember it, write opaque events instead
-                self.memo.set("focus_time", False)
+            if refused:
                 again = self._send([self._request(changes[i], None) for i in refused])
                 for i, r in zip(refused, again, strict=True):
                     results[i] = r
+                if any(isinstance(r, dict) for r in again):
+                    self.memo.set("focus_time", False)
             elif any(
                 c.op is Op.CREATE and isinstance(r, dict)
                 for c, r in zip(changes, results, strict=True)
@@ -300,8 +307,11 @@ def _merge(items: dict[str, dict[str, Any]], item: dict[str, Any]) -> None:
 
 
 def _trim(item: dict[str, Any]) -> dict[str, Any]:
-    """What the cache keeps: the fields the mapping reads, and only our private keys."""
+    """What the cache keeps: the fields the mapping reads, only our private keys, and
+    no one else's description (a meeting's notes stay with Google)."""
     keep = {k: item[k] for k in mapping.FIELDS.split(",") if k in item}
+    if not mapping.is_owned(item):
+        keep.pop("description", None)
     private = (item.get("extendedProperties") or {}).get("private") or {}
     ours = {k: v for k, v in private.items() if str(k).startswith(mapping.TAG)}
     keep.pop("extendedProperties", None)

@@ -117,7 +117,11 @@ class GmailMailbox(MailProvider):
             alert_label = self._label(ALERT_LABEL)
             gets = [
                 self._users.messages().get(
-                    userId="me", id=i, format="metadata", metadataHeaders=["From"]
+                    userId="me",
+                    id=i,
+                    format="metadata",
+                    metadataHeaders=["From"],
+                    fields="id,threadId,labelIds,internalDate,payload/headers",
                 )
                 for i in missing
             ]
@@ -282,10 +286,15 @@ class GmailMailbox(MailProvider):
         cache: dict[str, list[Any]] = self.memo.get("headers") or {}
         thread_ids = {str(cache[i][3]) for i in ids if i in cache and len(cache[i]) > 3}
         unknown = [i for i in ids if i not in cache or len(cache[i]) <= 3]
-        gets = [self._users.messages().get(userId="me", id=i, format="minimal") for i in unknown]
+        gets = [
+            self._users.messages().get(userId="me", id=i, format="minimal", fields="id,threadId")
+            for i in unknown
+        ]
         thread_ids |= {str(a["threadId"]) for a in _answers(self._each(gets)) if a.get("threadId")}
         reads = [
-            self._users.threads().get(userId="me", id=t, format="minimal")
+            self._users.threads().get(
+                userId="me", id=t, format="minimal", fields="id,messages(id,labelIds)"
+            )
             for t in sorted(thread_ids)
         ]
         return _answers(self._each(reads))
@@ -305,17 +314,26 @@ class GmailMailbox(MailProvider):
     # -- alerts
 
     def deliver(self, alert: Alert) -> None:
+        """Insert the alert into the inbox, once per key (its Message-ID derives from
+        the key, so even with state lost a second delivery finds the first)."""
         message_id = f"<{hashlib.sha256(alert.key.encode()).hexdigest()[:32]}@firstblock.invalid>"
-        if self._refs(q=f"rfc822msgid:{message_id}"):
-            return  # delivered before: one alert per key, even with state lost
-        label = self._label(ALERT_LABEL)
-        raw = _alert_message(alert, message_id, self.session.options.email)
-        body = {"raw": raw, "labelIds": ["INBOX", "UNREAD", label]}
-        request = self._users.messages().insert(
-            userId="me", body=body, internalDateSource="dateHeader"
-        )
-        self._changed()
-        self.session.call(request)
+        query = f"rfc822msgid:{message_id}"
+        found = self._refs(q=query)
+        if not found:
+            label = self._label(ALERT_LABEL)
+            raw = _alert_message(alert, message_id, self.session.options.email)
+            body = {"raw": raw, "labelIds": ["INBOX", "UNREAD", label]}
+            request = self._users.messages().insert(
+                userId="me", body=body, internalDateSource="dateHeader"
+            )
+            self._changed()
+            # Not idempotent: after a lost answer, the next run looks before trying again.
+            self.session.call(request, idempotent=False)
+            found = self._refs(q=query)
+        # httplib2 resends a request once when the connection closes unanswered (right
+        # for a stale connection, wrong when the server had stored it): keep one copy.
+        for extra in found[1:]:
+            self.session.call(self._users.messages().trash(userId="me", id=extra["id"]))
 
     # -- the filter
 

@@ -107,9 +107,10 @@ def to_block(item: dict[str, Any], zone: ZoneInfo) -> Block:
     )
 
 
-def to_event(item: dict[str, Any], zone: ZoneInfo, fallback: datetime) -> Event:
+def to_event(item: dict[str, Any], zone: ZoneInfo, fallback: datetime, me: str = "") -> Event:
     """Someone else's event. An event that cannot be read is kept, busy, with a
-    `problem` (at `fallback`, the window's start), never dropped."""
+    `problem` (at `fallback`, the window's start), never dropped. Google marks the
+    calendar owner's own entry `self`: it becomes `me`, even when invited by an alias."""
     ident = str(item.get("id", ""))
     title = str(item.get("summary", ""))
     try:
@@ -119,7 +120,7 @@ def to_event(item: dict[str, Any], zone: ZoneInfo, fallback: datetime) -> Event:
         return Event(ident, title, fallback, fallback, problem=f"unreadable time: {exc}")
     attendees = tuple(
         Attendee(
-            email=str(a.get("email", "")).lower(),
+            email=(me if me and a.get("self") else str(a.get("email", ""))).lower(),
             name=str(a.get("displayName", "")),
             response=RESPONSES.get(str(a.get("responseStatus")), Response.NEEDS_ACTION),
             resource=bool(a.get("resource", False)),
@@ -137,9 +138,15 @@ def to_event(item: dict[str, Any], zone: ZoneInfo, fallback: datetime) -> Event:
         transparent=item.get("transparency") == "transparent",
         event_type=EVENT_TYPES.get(str(item.get("eventType", "default")), EventType.DEFAULT),
         attendees=attendees,
-        organizer=str((item.get("organizer") or {}).get("email", "")).lower(),
+        organizer=_organizer(item.get("organizer") or {}, me),
         series_id=str(item.get("recurringEventId") or ident),
     )
+
+
+def _organizer(organizer: dict[str, Any], me: str) -> str:
+    if me and organizer.get("self"):
+        return me.lower()
+    return str(organizer.get("email", "")).lower()
 
 
 def block_body(block: Block, *, focus: dict[str, str] | None) -> dict[str, Any]:

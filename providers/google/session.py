@@ -22,7 +22,7 @@ from googleapiclient.http import BatchHttpRequest, HttpRequest
 from providers import retry
 from providers.errors import ProviderError, RateLimited, TransientError
 from providers.google.errors import translate
-from providers.google.memo import Memo
+from providers.memo import Memo
 
 # httplib2 silently sends a request again when sending it fails, which would double the
 # policy's retries: off. (It still resends once on a stale keep-alive connection.)
@@ -95,20 +95,25 @@ class Session:
 
     # -- calls
 
-    def call(self, request: HttpRequest, *, etag: str = "") -> Any:
-        """Execute one request with retries. Raises providers.errors exceptions."""
+    def call(self, request: HttpRequest, *, etag: str = "", idempotent: bool = True) -> Any:
+        """Execute one request, with retries when it is idempotent (a retry of a call
+        whose answer was lost must not do it twice). Raises providers.errors."""
         if etag:
             request.headers["If-Match"] = etag
 
         def once() -> Any:
             try:
                 # googleapiclient's own retries stay off: the policy here is the only one.
-                return request.execute(num_retries=0)
+                answer = request.execute(num_retries=0)
             except Exception as exc:
                 raise translate(exc, where=self.where) from None
+            if isinstance(answer, str) and answer.strip():  # not JSON: a proxy's page
+                raise TransientError("unreadable answer (not JSON)", where=self.where)
+            return answer
 
         try:
-            return retry.call(once, attempts=self.options.attempts, sleep=self.options.sleep)
+            attempts = self.options.attempts if idempotent else 1
+            return retry.call(once, attempts=attempts, sleep=self.options.sleep)
         finally:
             self._persist_token()
 

@@ -12,8 +12,8 @@ from google.auth.credentials import AnonymousCredentials
 
 from providers.google.calendar import GoogleCalendar
 from providers.google.gmail import GmailMailbox
-from providers.google.memo import Memo
 from providers.google.session import Options, Session
+from providers.memo import Memo
 from tests.emulators.google import GoogleEmulator
 from worker.models import block_id
 

@@ -434,3 +434,114 @@ def test_a_zone_in_the_config_saves_the_settings_request(
     assert resolve_zone(default_config(), calendar(emulator, None, sleeps)).key == (
         "America/New_York"
     )
+
+
+# -- what the review found
+
+
+def test_a_moved_series_leaves_no_ghost_meetings(
+    emulator: GoogleEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    memo = tmp_path / "memo.json"
+    daily = {
+        "id": "standup0",
+        "summary": "Stand-up",
+        "start": {"dateTime": "2026-11-30T10:00:00", "timeZone": "America/New_York"},
+        "end": {"dateTime": "2026-11-30T10:15:00", "timeZone": "America/New_York"},
+        "recurrence": ["RRULE:FREQ=DAILY;COUNT=5"],
+    }
+    emulator.put_event(daily)
+    calendar(emulator, memo, sleeps).fetch(WINDOW)
+    emulator.patch_event(
+        "standup0",
+        {
+            "start": {"dateTime": "2026-11-30T14:00:00", "timeZone": "America/New_York"},
+            "end": {"dateTime": "2026-11-30T14:15:00", "timeZone": "America/New_York"},
+        },
+    )
+    events = calendar(emulator, memo, sleeps).fetch(WINDOW).events
+    assert {e.start.hour for e in events} == {14}
+    assert len(events) == 5
+
+
+def test_an_alert_whose_answer_was_lost_is_not_delivered_twice(
+    emulator: GoogleEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    alert = Alert("gap:acme:1", "Book the next meeting with Acme", "text", T0)
+    box = mailbox(emulator, tmp_path / "memo.json", sleeps)
+    box.deliver(Alert("warm-up", "labels exist", "text", T0))
+    # httplib2 resends once on a connection closed unanswered: both sends are inserts.
+    emulator.fail_next("drop-after", count=2, path_contains="/messages", method="POST")
+    with pytest.raises(TransientError):  # the insert happened; its answer did not come
+        box.deliver(alert)
+    box.deliver(alert)  # the next run looks first
+    alerts = [m for m in box.list_inbox(None) if m.alert]
+    assert len(alerts) == 2  # the warm-up and this one, once
+
+
+def test_a_block_insert_whose_answer_was_lost_is_not_written_twice(
+    emulator: GoogleEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    emulator.fail_next("drop-after", path_contains="/events")
+    [applied] = calendar(emulator, tmp_path / "memo.json", sleeps).apply(
+        [Change(Op.CREATE, block())]
+    )
+    assert len([e for e in emulator.events() if mapping.is_owned(e)]) == 1
+    assert applied.block.etag == emulator.event(block().id)["etag"]  # type: ignore[index]
+
+
+def test_a_refusal_that_is_not_about_focus_time_keeps_focus_time(
+    emulator: GoogleEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    cal = calendar(emulator, tmp_path / "memo.json", sleeps)
+    emulator.fail_next("403-quota", count=8, path_contains="/events")
+    with pytest.raises(RateLimited):
+        cal.apply([Change(Op.CREATE, block())])
+    assert cal.memo.get("focus_time") is None
+    assert "not tried yet" in cal.notes()[0]
+
+
+def test_a_token_endpoint_outage_is_not_a_revoked_grant() -> None:
+    from google.auth import exceptions
+
+    outage = exceptions.RefreshError("token endpoint returned 503", retryable=True)
+    revoked = exceptions.RefreshError("invalid_grant: Token has been expired or revoked.")
+    assert isinstance(gerrors.translate(outage, where="x"), TransientError)
+    assert isinstance(gerrors.translate(revoked, where="x"), AuthError)
+
+
+def test_the_owners_own_entry_is_recognised_under_an_alias(sleeps: Sleeps) -> None:
+    item = {
+        "id": "x1234",
+        "start": timed(at(9)),
+        "end": timed(at(10)),
+        "attendees": [
+            {"email": "rep.alias@example.com", "self": True, "responseStatus": "declined"},
+            {"email": "jane@acme.com", "responseStatus": "accepted"},
+        ],
+        "organizer": {"email": "jane@acme.com"},
+    }
+    event = mapping.to_event(item, WINDOW.start.tzinfo, at(0), ME)  # type: ignore[arg-type]
+    assert event.response_of(ME) is Response.DECLINED
+
+
+def test_other_peoples_meeting_notes_stay_out_of_the_memo(
+    emulator: GoogleEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    memo = tmp_path / "memo.json"
+    emulator.put_event(
+        {
+            "id": "secret0",
+            "summary": "Board call",
+            "description": "dial-in passcode 99887766",
+            "start": timed(at(9)),
+            "end": timed(at(10)),
+        }
+    )
+    cal = calendar(emulator, memo, sleeps)
+    cal.fetch(WINDOW)
+    cal.apply([Change(Op.CREATE, block(start=11, end=12))])
+    calendar(emulator, memo, sleeps).fetch(WINDOW)
+    text = memo.read_text()
+    assert "99887766" not in text
+    assert "Protected time." in text  # the worker's own block keeps its description

@@ -576,6 +576,7 @@ def test_cassettes_hold_no_secrets() -> None:
     for f in files:
         text = f.read_text(encoding="utf-8")
         assert SECRET.search(text) is None, f"{f.name}: {SECRET.search(text)}"
+        assert "snippet" not in text, f"{f.name}: message text (a snippet) was recorded"
         assert "127.0.0.1" not in text, f"{f.name} names the emulator's port"
 
 

@@ -17,12 +17,13 @@ from tests.emulators.google import GoogleEmulator
 from tests.providers.google_fixtures import ME, Sleeps, connected, timed
 from worker.config import Hold, default_config
 from worker.cycle import rules_for, run_account
+from worker.gapcheck import run_gaps
 from worker.inbox import run_hold
 from worker.state import State
 
 NY = ZoneInfo("America/New_York")
 MONDAY = datetime(2026, 11, 30, 7, 0, tzinfo=NY)
-FAULTS = ("429", "403-rate", "403-user-rate", "500", "503", "drop")
+FAULTS = ("429", "403-rate", "403-user-rate", "500", "503", "drop", "drop-after")
 
 
 def scenario(emu: GoogleEmulator) -> None:
@@ -37,6 +38,16 @@ def scenario(emu: GoogleEmulator) -> None:
                 "attendees": [{"email": "jane@acme.com"}, {"email": ME, "self": True}],
             }
         )
+    friday = MONDAY.replace(hour=15) - timedelta(days=3)  # a client meeting with no next one
+    emu.put_event(
+        {
+            "id": "globex0",
+            "summary": "Globex review",
+            "start": timed(friday),
+            "end": timed(friday + timedelta(hours=1)),
+            "attendees": [{"email": "bob@globex.com"}, {"email": ME, "self": True}],
+        }
+    )
     for i in range(12):
         received = MONDAY.replace(hour=8, minute=40) + timedelta(minutes=i)
         emu.arrive(sender=f"person{i}@vendor{i % 3}.com", received=received)
@@ -66,6 +77,11 @@ def cycles(emu: GoogleEmulator, tmp_path: Path, sleeps: Sleeps) -> list[str]:
                 run_hold(config, account, box, outcome, rules, state, now, apply=True)
             except ProviderError as exc:
                 errors.append(f"mail: {type(exc).__name__}")
+            if outcome is not None:
+                try:
+                    run_gaps(config, account, outcome, rules, box, None, state, now, apply=True)
+                except ProviderError as exc:
+                    errors.append(f"alerts: {type(exc).__name__}")
     finally:
         state.close()
     return errors
@@ -81,8 +97,14 @@ def picture(emu: GoogleEmulator) -> tuple[Any, ...]:
     others = sorted(
         (e["id"], e["etag"], e.get("summary")) for e in emu.events() if not mapping.is_owned(e)
     )
-    mail = sorted((m["id"], tuple(sorted(m["labelIds"]))) for m in emu.messages())
-    return tuple(blocks), tuple(others), tuple(mail)
+    kept = [m for m in emu.messages() if "TRASH" not in m["labelIds"]]
+    alerts = sorted(m["raw"].split(b"Subject: ")[1].split(b"\n")[0] for m in kept if _alert(m))
+    mail = sorted((m["id"], tuple(sorted(m["labelIds"]))) for m in kept if not _alert(m))
+    return tuple(blocks), tuple(others), tuple(mail), tuple(alerts)
+
+
+def _alert(message: dict[str, Any]) -> bool:
+    return b"X-Firstblock-Alert: 1" in message["raw"]
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -97,15 +119,17 @@ def test_faults_at_30_percent_change_nothing_in_the_end(tmp_path: Path, seed: in
         errors = cycles(stormy, tmp_path / "stormy", Sleeps())
         stormy.inject(0)
         cycles(stormy, tmp_path / "stormy", Sleeps())  # the weather clears: one more day
-        blocks, others, mail = picture(stormy)
-        calm_blocks, calm_others, calm_mail = picture(calm)
+        blocks, others, mail, alerts = picture(stormy)
+        calm_blocks, calm_others, calm_mail, calm_alerts = picture(calm)
+        assert len(calm_alerts) == 2  # the Globex gap, once, and the day's digest
+        assert alerts == calm_alerts
         assert blocks == calm_blocks
         assert len({key for key, _ in blocks}) == len(blocks)
         assert [(i, s) for i, _, s in others] == [(i, s) for i, _, s in calm_others]
         assert mail == calm_mail
         assert all("INBOX" in labels for _, labels in mail)  # released at the end of the day
         assert len(stormy.requests) > len(calm.requests)  # faults were really injected
-        assert all(e.startswith(("calendar: ", "mail: ")) for e in errors)
+        assert all(e.startswith(("calendar: ", "mail: ", "alerts: ")) for e in errors)
     finally:
         calm.stop()
         stormy.stop()

@@ -17,7 +17,15 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from . import batch, calendar_misc, discovery, gmail_history, gmail_settings, timeutil
+from . import (
+    batch,
+    calendar_misc,
+    discovery,
+    fields,
+    gmail_history,
+    gmail_settings,
+    timeutil,
+)
 from .calendar import Calendar, Reply, merge
 from .discovery import Call
 from .faults import Faults, error_for
@@ -241,9 +249,10 @@ class GoogleEmulator:
         count: int = 1,
         retry_after: float | None = None,
         path_contains: str = "",
+        method: str = "",
     ) -> None:
         with self.lock:
-            self.faults.fail_next(kind, count, retry_after, path_contains)
+            self.faults.fail_next(kind, count, retry_after, path_contains, method)
 
     def inject(
         self,
@@ -285,17 +294,24 @@ class GoogleEmulator:
             return self._batch(req, BATCH_PATHS[req.path])
         return self._api(req)
 
-    def _apply_fault(self, req: Request, api: str, *, envelope: bool = False) -> None:
+    def _apply_fault(self, req: Request, api: str, *, envelope: bool = False) -> bool:
+        """Raise the fault picked for this request; True: do the work, then drop the
+        connection (the client never learns that it succeeded)."""
         with self.lock:
-            fault = self.faults.pick(req.path, part=req.batch_part, envelope=envelope)
+            fault = self.faults.pick(
+                req.path, part=req.batch_part, envelope=envelope, method=req.method
+            )
         if fault is None:
-            return
+            return False
         if fault.kind == "slow":
             time.sleep(fault.slow_seconds)
         elif fault.kind == "drop":
             raise Drop()
+        elif fault.kind == "drop-after":
+            return True
         else:
             raise error_for(fault, api)
+        return False
 
     def _error(self, req: Request, err: ApiError, api: str) -> Response:
         if api == "gmail":
@@ -311,7 +327,7 @@ class GoogleEmulator:
                 self.faults.arrival(req.headers.get("authorization", ""))
         try:
             method, path_params = discovery.match(req.method, req.path)
-            self._apply_fault(req, api)
+            drop_after = self._apply_fault(req, api)
             if self.require_auth:
                 with self.lock:
                     self.oauth.check(req.headers, req.query)
@@ -321,7 +337,12 @@ class GoogleEmulator:
                 raise ApiError(501, "notImplemented", f"emulator: {method.id} is not implemented")
             with self.lock:
                 status, obj = handler(call)
-                return json_response(status, obj)  # serialised under the lock: obj is live state
+                if "fields" in call.params and status < 300 and obj is not None:
+                    obj = fields.apply(obj, fields.parse(call.params["fields"]))
+                answer = json_response(status, obj)  # serialised under the lock: live state
+            if drop_after:
+                raise Drop()
+            return answer
         except ApiError as err:
             return self._error(req, err, api)
         except Drop:

@@ -16,7 +16,19 @@ from dataclasses import dataclass
 from .oauth import unauthenticated
 from .wire import ApiError
 
-KINDS = ("429", "403-rate", "403-user-rate", "403-quota", "500", "503", "slow", "drop", "401")
+# "drop-after" does the work, then drops the connection: the reply is lost.
+KINDS = (
+    "429",
+    "403-rate",
+    "403-user-rate",
+    "403-quota",
+    "500",
+    "503",
+    "slow",
+    "drop",
+    "drop-after",
+    "401",
+)
 DEFAULT_RETRY_AFTER = 1.0
 
 
@@ -26,6 +38,7 @@ class Scripted:
     count: int
     retry_after: float | None
     path_contains: str
+    method: str = ""  # "" for any
 
 
 @dataclass
@@ -100,11 +113,11 @@ class Faults:
         self.early_retries = 0
 
     def fail_next(
-        self, kind: str, count: int, retry_after: float | None, path_contains: str
+        self, kind: str, count: int, retry_after: float | None, path_contains: str, method: str = ""
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; known: {KINDS}")
-        self.scripted.append(Scripted(kind, count, retry_after, path_contains))
+        self.scripted.append(Scripted(kind, count, retry_after, path_contains, method.upper()))
 
     def inject(
         self,
@@ -128,10 +141,12 @@ class Faults:
         if time.monotonic() < self.deadlines.get(client, 0.0):
             self.early_retries += 1
 
-    def pick(self, path: str, *, part: bool, envelope: bool = False) -> Fault | None:
+    def pick(
+        self, path: str, *, part: bool, envelope: bool = False, method: str = ""
+    ) -> Fault | None:
         """The fault for this request, if any; scripted faults come first, in FIFO order."""
         for entry in self.scripted:
-            if entry.path_contains in path:
+            if entry.path_contains in path and entry.method in ("", method):
                 entry.count -= 1
                 if entry.count <= 0:
                     self.scripted.remove(entry)

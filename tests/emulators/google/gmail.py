@@ -272,6 +272,11 @@ class Gmail:
             "labelIds": list(rec["labelIds"]),
         }
 
+    def trash_message(self, call: Call) -> Reply:
+        rec = self._get(call)
+        self.relabel(rec, ["TRASH"], ["INBOX", "UNREAD"])
+        return 200, self.render(rec, "minimal", None)
+
     def batch_modify(self, call: Call) -> Reply:
         self.check_user(call.params["userId"])
         body = call.body or {}
@@ -343,6 +348,7 @@ class Gmail:
             prefix + "messages.send": self.send_message,
             prefix + "messages.modify": self.modify_message,
             prefix + "messages.batchModify": self.batch_modify,
+            prefix + "messages.trash": self.trash_message,
             prefix + "threads.get": self.get_thread,
             prefix + "threads.modify": self.modify_thread,
             prefix + "threads.list": self.list_threads,

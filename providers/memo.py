@@ -1,9 +1,9 @@
-"""What a Google account's provider remembers between runs, in one small JSON file.
+"""What a connected account's provider remembers between runs, in one small JSON file.
 
-Only things that save requests or that were learnt once: the calendar's zone, whether
-Focus Time works, label and filter ids, the calendar sync cursor with the events it
-covers, and message headers already read. Losing it is safe: everything is read
-again from Google (DESIGN.md 2.3). The version guards against a stale layout.
+Only things that save requests or that were learnt once: the calendar's zone, ids of
+the worker's labels, folders and rules, sync cursors with what they cover, message
+headers already read. Losing it is safe: everything is read again from the provider
+(DESIGN.md 2.3). The version guards against a stale layout.
 """
 
 from __future__ import annotations
