@@ -242,11 +242,13 @@ class GoogleCalendar(CalendarProvider):
         """A create whose id exists: our earlier write, a retired block, or a tombstone."""
         block, where = change.block, self.session.where
         item = self._get(block.id)
+        cancelled = item is not None and item.get("status") == "cancelled"
+        if cancelled and not mapping.is_retired(item or {}):
+            # The user deleted it: it stays deleted. (Google promises only the id of a
+            # deleted event; without the worker's mark, it counts as the user's delete.)
+            return None
         if item is None or not mapping.is_owned(item):
             raise Conflict(f"id of block {block.key} is taken", where=where)
-        cancelled = item.get("status") == "cancelled"
-        if cancelled and not mapping.is_retired(item):
-            return None  # the user deleted it: it stays deleted
         if not cancelled:
             found = mapping.to_block(item, ZoneInfo("UTC"))
             if found.touched:

@@ -545,3 +545,13 @@ def test_other_peoples_meeting_notes_stay_out_of_the_memo(
     text = memo.read_text()
     assert "99887766" not in text
     assert "Protected time." in text  # the worker's own block keeps its description
+
+
+def test_a_deleted_block_whose_tag_google_dropped_stays_deleted(
+    emulator: GoogleEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    calendar(emulator, tmp_path / "a.json", sleeps).apply([Change(Op.CREATE, block())])
+    GoogleOutside(emulator).delete_block(block().key)
+    emulator.patch_event(block().id, {"extendedProperties": None})  # only the id is promised
+    assert emulator.event(block().id)["status"] == "cancelled"  # type: ignore[index]
+    assert calendar(emulator, tmp_path / "b.json", sleeps).apply([Change(Op.CREATE, block())]) == []
