@@ -1,0 +1,200 @@
+"""Connecting a Microsoft 365 account once, and the access tokens every run uses.
+
+Two ways in, both through MSAL: a person signs in with the device-code flow (works on
+a machine with no browser), or an organisation's app registration acts for one
+mailbox with app-only access (client secret or certificate, admin consent). Either
+is stored as one document in the SecretStore: MSAL's token cache for a person, the
+app's credential for app-only. Tokens are refreshed silently by MSAL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msal
+import requests
+
+from providers.credentials import SecretStore
+from providers.errors import AuthError, BadRequest, TransientError
+
+LOGIN_ROOT = "https://login.microsoftonline.com/"
+GRAPH_ROOT = "https://graph.microsoft.com/"
+# Delegated permissions, the fewest that do the job; the README says why each is needed.
+SCOPES = (
+    "Calendars.ReadWrite",  # read the calendar, write the blocks
+    "Mail.ReadWrite",  # list mail, move it into the held folder and back
+    "Mail.Send",  # alerts, sent to yourself
+    "MailboxSettings.ReadWrite",  # time zone, working hours, the inbox rule
+    "User.Read",  # who signed in
+)
+
+
+def secret_name(account: str) -> str:
+    return f"outlook-{account}"
+
+
+def scopes_for(api_root: str) -> list[str]:
+    """Short names mean Graph's global cloud; a national cloud (or a test emulator)
+    needs its own resource in front."""
+    if not api_root or api_root == GRAPH_ROOT:
+        return list(SCOPES)
+    return [api_root + s for s in SCOPES]
+
+
+@dataclass
+class Grant:
+    token: Callable[[bool], str]  # token(force_refresh) -> access token
+    email: str  # the mailbox
+    app_only: bool  # paths go through /users/{email} instead of /me
+
+
+def load(store: SecretStore, account: str, *, api_root: str, session: requests.Session) -> Grant:
+    """The account's token source. Raises AuthError when it is not connected or its
+    grant is gone, TransientError when the sign-in service cannot be reached."""
+    doc = store.load(secret_name(account))
+    if doc is None:
+        raise AuthError(
+            f"not connected: run `firstblock connect outlook --account {account} --client-id ID`"
+        )
+    if doc.get("type") == "app":
+        app = _confidential(doc, session)
+        resource = [(api_root or GRAPH_ROOT) + ".default"]
+        return Grant(
+            lambda force: _token(app.acquire_token_for_client(resource)), doc["user"], True
+        )
+
+    cache = msal.SerializableTokenCache()
+    cache.deserialize(doc.get("cache", ""))
+    app = _public(doc, session, cache)
+
+    def token(force: bool) -> str:
+        accounts = _call(lambda: app.get_accounts(username=doc.get("username")))
+        if not accounts:
+            raise AuthError("no signed-in account in the stored grant; connect again")
+        result = _call(
+            lambda: app.acquire_token_silent_with_error(
+                scopes_for(api_root), accounts[0], force_refresh=force
+            )
+        )
+        if cache.has_state_changed:  # a refreshed token: keep it for the next run
+            doc["cache"] = cache.serialize()
+            store.save(secret_name(account), doc)
+        return _token(result)
+
+    return Grant(token, str(doc.get("email") or doc.get("username", "")), False)
+
+
+def _token(result: dict[str, Any] | None) -> str:
+    if not result:
+        raise AuthError("Microsoft has no valid grant for this account")
+    if "access_token" in result:
+        return str(result["access_token"])
+    # invalid_grant (revoked, password changed), interaction_required, consent missing…
+    raise AuthError(f"Microsoft refused the grant ({result.get('error', 'unknown')})")
+
+
+def _call(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except requests.RequestException as exc:
+        raise TransientError(f"cannot reach Microsoft's sign-in ({type(exc).__name__})") from None
+    except ValueError as exc:  # MSAL's answer to a malformed authority or response
+        raise AuthError(f"sign-in failed ({exc})") from None
+
+
+def _public(doc: dict[str, Any], session: requests.Session, cache: Any = None) -> Any:
+    return _call(
+        lambda: msal.PublicClientApplication(
+            doc["client_id"],
+            authority=doc["authority"],
+            token_cache=cache,
+            http_client=session,
+            instance_discovery=_discovery(doc["authority"]),
+        )
+    )
+
+
+def _confidential(doc: dict[str, Any], session: requests.Session) -> Any:
+    credential: Any = doc.get("secret") or {
+        "private_key": doc["certificate"]["private_key"],
+        "thumbprint": doc["certificate"]["thumbprint"],
+    }
+    return _call(
+        lambda: msal.ConfidentialClientApplication(
+            doc["client_id"],
+            client_credential=credential,
+            authority=doc["authority"],
+            http_client=session,
+            instance_discovery=_discovery(doc["authority"]),
+        )
+    )
+
+
+def _discovery(authority_url: str) -> bool | None:
+    # MSAL validates authorities it knows; a custom root (a proxy, the test emulator)
+    # would fail that check, so it is skipped there.
+    return None if authority_url.startswith(LOGIN_ROOT) else False
+
+
+def authority(login_root: str, tenant: str) -> str:
+    return (login_root or LOGIN_ROOT) + (tenant or "organizations")
+
+
+def device_code(
+    client_id: str,
+    authority_url: str,
+    *,
+    api_root: str,
+    session: requests.Session,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """Sign a person in with the device-code flow; return the document to store."""
+    cache = msal.SerializableTokenCache()
+    doc: dict[str, Any] = {"type": "delegated", "client_id": client_id, "authority": authority_url}
+    app = _public(doc, session, cache)
+    flow = _call(lambda: app.initiate_device_flow(scopes=scopes_for(api_root)))
+    if "user_code" not in flow:
+        raise AuthError(f"Microsoft refused to start the sign-in ({flow.get('error', 'unknown')})")
+    say(str(flow["message"]))
+    result = _call(lambda: app.acquire_token_by_device_flow(flow))
+    _token(result)
+    claims = result.get("id_token_claims") or {}
+    doc["username"] = str(claims.get("preferred_username", ""))
+    doc["cache"] = cache.serialize()
+    return doc
+
+
+def app_only(
+    client_id: str,
+    authority_url: str,
+    user: str,
+    *,
+    secret_file: Path | None,
+    certificate: Path | None,
+    thumbprint: str,
+) -> dict[str, Any]:
+    """The document for an app registration acting for `user` (admin consent needed)."""
+    if "@" not in user:
+        raise BadRequest(f"--user {user!r}: expected the mailbox's address")
+    doc: dict[str, Any] = {
+        "type": "app",
+        "client_id": client_id,
+        "authority": authority_url,
+        "user": user.lower(),
+    }
+    try:
+        if secret_file is not None:
+            doc["secret"] = secret_file.read_text(encoding="utf-8").strip()
+        elif certificate is not None and thumbprint:
+            key = certificate.read_text(encoding="utf-8")
+            doc["certificate"] = {"private_key": key, "thumbprint": thumbprint}
+        else:
+            raise BadRequest(
+                "--app-only needs --client-secret-file FILE, or --certificate PEM --thumbprint HEX"
+            )
+    except OSError as exc:
+        raise BadRequest(f"cannot read {exc.filename}: {exc.strerror}") from None
+    return doc

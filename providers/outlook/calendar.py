@@ -1,0 +1,314 @@
+"""Blocks in a Microsoft 365 calendar (the mailbox's primary calendar).
+
+Reading: the window's calendar view (recurrences expanded, the worker's property
+expanded) is kept with a delta link over the same window; later runs ask the delta
+link what changed, so a run in which nothing changed costs one request. Changes that
+are only the worker's own writes are already known; others mean a fresh view. An
+expired delta (410 or syncStateNotFound) means a fresh start.
+
+Writing: blocks are busy events with a category per kind, no attendees, no reminder.
+A create carries a transactionId, so Graph drops a retried POST, and is preceded by a
+$filter lookup of the block's key (belt and braces: the transactionId's window is
+undocumented). Updates and deletes carry the change key (If-Match): a block the user
+just edited is never overwritten (412: re-read, re-plan).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from providers.base import CalendarProvider
+from providers.errors import Conflict, NotFound, ProviderError, SyncStateExpired
+from providers.outlook import mapping
+from providers.outlook.session import Call, Session
+from worker.models import Block, Change, Event, Op, Snapshot, Window
+
+PAD_BEFORE, PAD_AFTER = timedelta(days=1), timedelta(days=7)
+SELECT = (
+    "subject,body,start,end,isAllDay,isCancelled,showAs,responseStatus,attendees,"
+    "organizer,seriesMasterId,type,changeKey"
+)
+EXPAND = f"singleValueExtendedProperties($filter=id eq '{mapping.BLOCK_PROP}')"
+PAGE = "odata.maxpagesize=200"
+
+
+class OutlookCalendar(CalendarProvider):
+    supports_incremental = True
+
+    def __init__(self, session: Session, *, name: str) -> None:
+        super().__init__(name=name)
+        self.session = session
+        self.memo = session.memo
+        self.user = session.user
+
+    def owner(self) -> str:
+        return self.session.email
+
+    def notes(self) -> list[str]:
+        notes = ["blocks: busy events with a category per kind (Outlook has no Focus Time)"]
+        if self.memo.get("custom_zone"):
+            notes.append(
+                f"the mailbox's time zone {self.memo.get('custom_zone')!r} has no IANA name;"
+                " set `timezone` in the config"
+            )
+        return notes
+
+    def timezone(self) -> str | None:
+        if "timezone" not in self.memo.data:
+            settings = self.session.call(Call("GET", f"{self.user}/mailboxSettings"))
+            raw = str(settings.get("timeZone") or "")
+            hours = (settings.get("workingHours") or {}).get("timeZone") or {}
+            zone = mapping.iana(raw) or mapping.iana(str(hours.get("name") or ""))
+            self.memo.set("custom_zone", None if zone else raw or None)
+            self.memo.data["timezone"] = zone
+            self.memo.save()
+        zone_name: str | None = self.memo.data["timezone"]
+        return zone_name
+
+    # -- reading
+
+    def fetch(self, window: Window) -> Snapshot:
+        zone = ZoneInfo(window.zone)
+        events: list[Event] = []
+        blocks: list[Block] = []
+        problems: list[str] = []
+        me = self.session.email.lower()
+        ids = self._ids()
+        for item in self._items(window).values():
+            if item.get("isCancelled") and not mapping.is_owned(item):
+                continue
+            if mapping.is_owned(item):
+                try:
+                    block = mapping.to_block(item)
+                except (KeyError, ValueError, TypeError) as exc:
+                    problems.append(f"a block with a damaged tag ({exc}) is treated as busy")
+                else:
+                    ids[block.key] = str(item["id"])  # Graph's id: updates need it
+                    if _overlaps(block.start, block.end, window):
+                        blocks.append(block)
+                    continue
+            event = mapping.to_event(item, zone, me, window.start)
+            if event.problem:
+                problems.append(f"{event.title or event.id}: {event.problem}")
+            if event.problem or _overlaps(event.start, event.end, window):
+                events.append(event)
+        events.sort(key=lambda e: (e.start, e.id))
+        blocks.sort(key=lambda b: (b.start, b.key))
+        return Snapshot(tuple(events), tuple(blocks), tuple(problems))
+
+    def _items(self, window: Window) -> dict[str, dict[str, Any]]:
+        cache = self.memo.get("calendar")
+        link = None
+        if cache and cache.get("delta") and _covers(cache, window):
+            try:
+                changed, link = self._delta(Call("GET", cache["delta"], prefer=PAGE))
+            except SyncStateExpired:
+                link = None  # documented: start again with a full sync
+            else:
+                written: dict[str, str] = cache.get("written") or {}
+                if all(written.get(str(c.get("id"))) == _version(c) for c in changed):
+                    cache.update(delta=link, written={})  # nothing, or only our own writes
+                    self._remember(cache)
+                    items: dict[str, dict[str, Any]] = cache["items"]
+                    return items
+        start, end = window.start - PAD_BEFORE, window.end + PAD_AFTER
+        span = {"startDateTime": _iso(start), "endDateTime": _iso(end)}
+        if link is None:
+            _, link = self._delta(Call("GET", f"{self.user}/calendarView/delta", span, prefer=PAGE))
+        view = self.session.pages(
+            Call(
+                "GET",
+                f"{self.user}/calendar/calendarView",
+                {**span, "$select": SELECT, "$expand": EXPAND, "$top": "500"},
+            )
+        )
+        items = {str(i["id"]): _trim(i) for i in view}
+        cache = {"start": _iso(start), "end": _iso(end), "delta": link, "items": items}
+        self._remember(cache)
+        return items
+
+    def _delta(self, first: Call) -> tuple[list[dict[str, Any]], str]:
+        changed: list[dict[str, Any]] = []
+        answer = self.session.call(first)
+        while True:
+            changed += answer.get("value") or []
+            if answer.get("@odata.deltaLink"):
+                return changed, str(answer["@odata.deltaLink"])
+            link = answer.get("@odata.nextLink")
+            if not link:
+                raise SyncStateExpired("a delta page with no link", where=self.session.where)
+            answer = self.session.call(Call("GET", str(link), prefer=PAGE))
+
+    def _remember(self, cache: dict[str, Any]) -> None:
+        self.memo.set("calendar", cache)
+        self.memo.save()
+
+    # -- writing
+
+    def _apply(self, changes: Sequence[Change]) -> list[Change]:
+        existing = self._lookup([c.block for c in changes if c.op is Op.CREATE])
+        ids = self._ids()
+        results: dict[Change, Any] = {
+            c: NotFound("no such block here", where=self.session.where)
+            for c in changes
+            if c.op is not Op.CREATE and c.block.key not in ids
+        }
+        sent = [
+            c
+            for c in changes
+            if c not in results and not (c.op is Op.CREATE and c.block.key in existing)
+        ]
+        results |= dict(zip(sent, self._send([self._call(c) for c in sent]), strict=True))
+        applied: list[Change] = []
+        first_error: ProviderError | None = None
+        for change in changes:
+            try:
+                if change in results:
+                    done = self._settle(change, results[change])
+                else:
+                    done = self._settle_existing(change, existing[change.block.key])
+            except ProviderError as exc:
+                first_error = first_error or exc
+                continue
+            if done is not None:
+                applied.append(done)
+        self.memo.save()
+        if first_error is not None:
+            raise first_error
+        return applied
+
+    def _lookup(self, blocks: list[Block]) -> dict[str, dict[str, Any]]:
+        """Blocks of these keys that exist already (anywhere in the calendar)."""
+        lookups = [
+            Call(
+                "GET",
+                f"{self.user}/events",
+                {
+                    "$filter": "singleValueExtendedProperties/Any(ep: ep/id eq "
+                    f"'{mapping.KEY_PROP}' and ep/value eq '{_quote(b.key)}')",
+                    "$expand": EXPAND,
+                    "$select": SELECT,
+                },
+            )
+            for b in blocks
+        ]
+        found: dict[str, dict[str, Any]] = {}
+        for block, answer in zip(blocks, self._send(lookups), strict=True):
+            if isinstance(answer, ProviderError):
+                raise answer
+            items = [i for i in (answer or {}).get("value") or () if mapping.is_owned(i)]
+            if items:
+                found[block.key] = items[0]
+        return found
+
+    def _call(self, change: Change) -> Call:
+        block = change.block
+        if change.op is Op.CREATE:
+            return Call("POST", f"{self.user}/events", body=mapping.block_body(block, create=True))
+        assert change.before is not None  # the base class checked
+        path = f"{self.user}/events/{self._ids()[change.before.key]}"
+        if change.op is Op.UPDATE:
+            body = mapping.block_body(block, create=False)
+            return Call("PATCH", path, body=body, etag=change.before.etag)
+        return Call("DELETE", path, etag=change.before.etag)
+
+    def _send(self, calls: list[Call]) -> list[Any]:
+        if len(calls) > 1:
+            return self.session.batch(calls)
+        try:
+            return [self.session.call(c) for c in calls]
+        except ProviderError as exc:
+            return [exc]
+
+    def _settle(self, change: Change, result: Any) -> Change | None:
+        where = self.session.where
+        if isinstance(result, ProviderError):
+            if change.op is Op.DELETE and isinstance(result, NotFound):
+                self._forget(change.before)
+                return change  # gone already: deleting twice is fine
+            if change.op is Op.UPDATE and isinstance(result, NotFound):
+                raise Conflict(f"block {change.block.key} is gone", where=where)
+            raise result
+        if change.op is Op.DELETE:
+            self._forget(change.before)
+            return change
+        return self._written(change, result or {})
+
+    def _settle_existing(self, change: Change, item: dict[str, Any]) -> Change | None:
+        """A block of this key is there already: an earlier run's, or changed by the user."""
+        found = mapping.to_block(item)
+        if found.touched:
+            raise Conflict(
+                f"block {change.block.key} was changed meanwhile", where=self.session.where
+            )
+        if found.fingerprint == change.block.fingerprint:
+            return self._written(change, item)
+        path = f"{self.user}/events/{item['id']}"
+        body = mapping.block_body(change.block, create=False)
+        return self._written(
+            change, self.session.call(Call("PATCH", path, body=body, etag=found.etag))
+        )
+
+    def _written(self, change: Change, item: dict[str, Any]) -> Change:
+        """Remember the write, so the next delta does not read it back as news."""
+        block = mapping.block_body(change.block, create=False)
+        item = {**item, "singleValueExtendedProperties": block["singleValueExtendedProperties"]}
+        item.setdefault("body", block["body"])
+        cache = self.memo.get("calendar")
+        if cache and item.get("id"):
+            cache["items"][str(item["id"])] = item
+            cache.setdefault("written", {})[str(item["id"])] = _version(item)
+        etag = str(item.get("@odata.etag") or item.get("changeKey") or "")
+        written = replace(change.block, written=change.block.fingerprint, etag=etag)
+        self._ids()[change.block.key] = str(item.get("id", ""))
+        return replace(change, block=written)
+
+    def _forget(self, block: Block | None) -> None:
+        cache = self.memo.get("calendar")
+        ident = self._ids().pop(block.key, "") if block else ""
+        if cache and ident:
+            cache["items"].pop(ident, None)
+            cache.setdefault("written", {})[ident] = "removed"
+
+    def _ids(self) -> dict[str, str]:
+        """Block key to Graph event id: Graph chooses ids, the plan names keys."""
+        ids: dict[str, str] = self.memo.data.setdefault("block_ids", {})
+        return ids
+
+
+def _trim(item: dict[str, Any]) -> dict[str, Any]:
+    """What the cache keeps: other people's event bodies stay with Microsoft."""
+    if mapping.is_owned(item):
+        return item
+    return {k: v for k, v in item.items() if k != "body"}
+
+
+def _version(item: dict[str, Any]) -> str:
+    if "@removed" in item:
+        return "removed"
+    return str(item.get("changeKey") or "")
+
+
+def _overlaps(start: datetime, end: datetime, window: Window) -> bool:
+    return start < window.end and (end > window.start or (start == end and start >= window.start))
+
+
+def _covers(cache: dict[str, Any], window: Window) -> bool:
+    try:
+        start = datetime.fromisoformat(cache["start"])
+        end = datetime.fromisoformat(cache["end"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return start <= window.start and window.end <= end
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "''")  # OData string literal

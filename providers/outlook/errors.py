@@ -1,0 +1,76 @@
+"""The one place Microsoft Graph's failures become `providers.errors` (DESIGN.md 2.2).
+
+Graph explains an error in `error.code`; the status alone is not enough (an expired
+delta token can come back as 410 or as a 400 `syncStateNotFound`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import requests
+
+from providers.errors import (
+    AuthError,
+    BadRequest,
+    Conflict,
+    NotFound,
+    ProviderError,
+    RateLimited,
+    SyncStateExpired,
+    TransientError,
+)
+
+SYNC_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
+
+
+def code_of(body: object) -> tuple[str, str]:
+    """(code, message) from a Graph error body (bytes, text or parsed)."""
+    try:
+        data = json.loads(body) if isinstance(body, bytes | str) else body
+        error = data["error"]  # type: ignore[index]
+        return str(error.get("code", "")), str(error.get("message", ""))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return "", ""
+
+
+def from_status(
+    status: int, body: object, headers: Mapping[str, str], *, where: str
+) -> ProviderError:
+    code, message = code_of(body)
+    text = f"Graph answered {status}" + (f" {code}" if code else "")
+    text += f": {message[:200]}" if message else ""
+    retry_after = _retry_after(headers)
+    if status == 401:
+        return AuthError(text, where=where)
+    if status == 429 or (status == 503 and retry_after is not None):
+        return RateLimited(text, where=where, retry_after=retry_after)
+    if status == 410 or code.lower() in SYNC_CODES:
+        return SyncStateExpired(text, where=where)
+    if status == 404:
+        return NotFound(text, where=where)
+    if status in (409, 412):
+        return Conflict(text, where=where)
+    if status >= 500 or status in (408, 424):  # 424: a batched request it depended on failed
+        return TransientError(text, where=where)
+    return BadRequest(text, where=where)
+
+
+def translate(exc: BaseException, *, where: str) -> ProviderError:
+    """A transport failure from `requests`, as one of ours."""
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, requests.Timeout | requests.ConnectionError):
+        return TransientError(f"network: {type(exc).__name__}", where=where)
+    if isinstance(exc, requests.RequestException):
+        return TransientError(f"network: {type(exc).__name__}: {exc}", where=where)
+    raise exc
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    lowered = {k.lower(): v for k, v in headers.items()}
+    try:
+        return max(0.0, float(lowered.get("retry-after", "")))  # may be fractional
+    except ValueError:
+        return None

@@ -1,0 +1,280 @@
+"""The inbox hold in Outlook, which has no snooze in Graph.
+
+Holding moves a message into the worker's own folder ("Held by firstblock", beside
+the Inbox); releasing moves it back. Every request asks for immutable ids, so a
+message keeps its id through the moves, and held mail is found again by listing the
+folder. An inbox rule moves new mail there at arrival during the hold window, except
+from allowed senders and from the user's own address; the worker's alerts are sent
+from that address to itself, so they always land in the inbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from providers.base import Alert, MailProvider, Message
+from providers.errors import BadRequest, Conflict, NotFound, ProviderError
+from providers.outlook import mapping
+from providers.outlook.session import Call, Session
+
+HELD_FOLDER = "Held by firstblock"
+RULE_NAME = "firstblock: hold until admin time"
+SELECT = "id,from,sender,receivedDateTime"
+EXPAND = f"singleValueExtendedProperties($filter=id eq '{mapping.ALERT_PROP}')"
+
+
+class OutlookMailbox(MailProvider):
+    supports_hold_rule = True
+
+    def __init__(self, session: Session, *, name: str) -> None:
+        super().__init__(name=name)
+        self.session = session
+        self.memo = session.memo
+        self.user = session.user
+        self._held: list[Message] | None = None  # read with the inbox, for list_held
+
+    # -- the folder
+
+    def _folder(self) -> str:
+        """The held folder's id: remembered, found by name, or created."""
+        known = self.memo.get("held_folder")
+        if known:
+            return str(known)
+        found = self._find_folder()
+        if found is None:
+            try:
+                created = self.session.call(
+                    Call("POST", f"{self.user}/mailFolders", body={"displayName": HELD_FOLDER})
+                )
+                found = str(created["id"])
+            except Conflict:  # ErrorFolderExists: made meanwhile by another run
+                found = self._find_folder()
+                if found is None:
+                    raise
+        self.memo.set("held_folder", found)
+        self.memo.save()
+        return found
+
+    def _find_folder(self) -> str | None:
+        answer = self.session.call(
+            Call(
+                "GET",
+                f"{self.user}/mailFolders",
+                {"$filter": f"displayName eq '{HELD_FOLDER}'", "$select": "id,displayName"},
+            )
+        )
+        for f in answer.get("value") or ():
+            if f.get("displayName") == HELD_FOLDER:
+                return str(f["id"])
+        return None
+
+    def _listing(self, folder: str, since: datetime | None) -> Call:
+        params = {"$select": SELECT, "$expand": EXPAND, "$top": "500"}
+        if since is not None:
+            params["$filter"] = f"receivedDateTime ge {_utc(since)}"
+        return Call("GET", f"{self.user}/mailFolders/{folder}/messages", params)
+
+    # -- reading
+
+    def list_inbox(self, since: datetime | None) -> list[Message]:
+        """The inbox, and the held folder with it in the same $batch: the worker asks
+        for both in turn, so one request serves both."""
+        inbox, held = self.session.batch(
+            [self._listing("inbox", since), self._listing(self._folder(), None)]
+        )
+        if isinstance(held, NotFound):  # the folder was deleted: make it again next time
+            self.memo.set("held_folder", None)
+            held = {"value": []}
+        for answer in (inbox, held):
+            if isinstance(answer, ProviderError):
+                raise answer
+        messages = self._all(inbox, held=False)
+        self._held = self._all(held, held=True)
+        return [m for m in messages if since is None or m.received >= since]
+
+    def _all(self, answer: dict[str, Any], *, held: bool) -> list[Message]:
+        items = list(answer.get("value") or ())
+        link = answer.get("@odata.nextLink")
+        while link:
+            page = self.session.call(Call("GET", str(link)))
+            items += page.get("value") or []
+            link = page.get("@odata.nextLink")
+        return [mapping.to_message(i, held=held) for i in items]
+
+    def list_held(self) -> list[Message]:
+        if self._held is not None:
+            held, self._held = self._held, None
+            return held
+        try:
+            answer = self.session.call(self._listing(self._folder(), None))
+        except NotFound:
+            self.memo.set("held_folder", None)
+            return []
+        return self._all(answer, held=True)
+
+    # -- moving
+
+    def hold(self, ids: Sequence[str]) -> int:
+        return self._move(ids, self._folder())
+
+    def release(self, ids: Sequence[str]) -> int:
+        return self._move(ids, "inbox")
+
+    def _move(self, ids: Sequence[str], destination: str) -> int:
+        """Move each message; one already there, or gone, is skipped. Where each one is
+        comes first: with immutable ids, a move that timed out is safe to repeat."""
+        self._held = None
+        if not ids:
+            return 0
+        target = self._folder_id(destination)
+        looks = [
+            Call("GET", f"{self.user}/messages/{i}", {"$select": "id,parentFolderId"}) for i in ids
+        ]
+        moving = [
+            i
+            for i, found in zip(ids, self._each(looks), strict=True)
+            if _raise_unless_gone(found) and found.get("parentFolderId") != target
+        ]
+        calls = [
+            Call("POST", f"{self.user}/messages/{i}/move", body={"destinationId": destination})
+            for i in moving
+        ]
+        moved = 0
+        for result in self._each(calls):
+            if _raise_unless_gone(result):
+                moved += 1
+        return moved
+
+    def _each(self, calls: list[Call]) -> list[Any]:
+        if len(calls) > 1:
+            return self.session.batch(calls)
+        out: list[Any] = []
+        for c in calls:
+            try:
+                out.append(self.session.call(c))
+            except ProviderError as exc:
+                out.append(exc)
+        return out
+
+    def _folder_id(self, name: str) -> str:
+        if name != "inbox":
+            return name
+        known = self.memo.get("inbox_folder")
+        if not known:
+            known = str(
+                self.session.call(Call("GET", f"{self.user}/mailFolders/inbox", {"$select": "id"}))[
+                    "id"
+                ]
+            )
+            self.memo.set("inbox_folder", known)
+            self.memo.save()
+        return str(known)
+
+    # -- alerts
+
+    def deliver(self, alert: Alert) -> None:
+        """Sent from the user to the user, tagged with its key: the rule lets mail from
+        the user through, and the tag makes a second delivery of one key a no-op."""
+        key = alert.key.replace("'", "''")
+        lookup = Call(
+            "GET",
+            f"{self.user}/messages",
+            {
+                "$filter": "singleValueExtendedProperties/Any(ep: ep/id eq "
+                f"'{mapping.ALERT_PROP}' and ep/value eq '{key}')",
+                "$select": "id",
+            },
+        )
+        if self.session.call(lookup).get("value"):
+            return
+        me = self.session.email
+        message = {
+            "subject": alert.subject,
+            "body": {
+                "contentType": "html" if alert.html else "text",
+                "content": alert.html or alert.text,
+            },
+            "toRecipients": [{"emailAddress": {"address": me}}],
+            "singleValueExtendedProperties": [{"id": mapping.ALERT_PROP, "value": alert.key}],
+        }
+        self._held = None
+        self.session.call(
+            Call(
+                "POST", f"{self.user}/sendMail", body={"message": message, "saveToSentItems": False}
+            )
+        )
+
+    # -- the rule
+
+    def set_hold_rule(self, allowed: Sequence[str] | None) -> None:
+        """One inbox rule moves mail from everyone but `allowed` (and the user) into the
+        held folder; None switches it off. Nothing is sent when it is as wanted."""
+        rule = self.memo.get("rule")  # {"id", "allowed", "enabled"}
+        if rule is None:
+            rule = self._find_rule()
+        wanted = None if allowed is None else sorted(set(allowed))
+        if (wanted is None and (not rule or not rule.get("enabled"))) or (
+            wanted is not None and rule and rule.get("enabled") and rule.get("allowed") == wanted
+        ):
+            self.memo.set("rule", rule or {})
+            self.memo.save()
+            return
+        path = f"{self.user}/mailFolders/inbox/messageRules"
+        if wanted is None:
+            body: dict[str, Any] = {"isEnabled": False}
+        else:
+            body = {"isEnabled": True, "exceptions": self._exceptions(wanted)}
+        if rule and rule.get("id"):
+            try:
+                self.session.call(Call("PATCH", f"{path}/{rule['id']}", body=body))
+            except NotFound:
+                rule = {}
+        if not rule or not rule.get("id"):
+            if wanted is None:
+                self.memo.set("rule", {})
+                self.memo.save()
+                return
+            body |= {
+                "displayName": RULE_NAME,
+                "sequence": 1,
+                "actions": {"moveToFolder": self._folder(), "stopProcessingRules": True},
+            }
+            rule = {"id": str(self.session.call(Call("POST", path, body=body))["id"])}
+        self.memo.set("rule", {"id": rule["id"], "allowed": wanted, "enabled": wanted is not None})
+        self.memo.save()
+
+    def _exceptions(self, allowed: list[str]) -> dict[str, Any]:
+        addresses = [a for a in allowed if not a.startswith("@")]
+        if self.session.email:
+            addresses.append(self.session.email)  # the user's own mail, alerts included
+        out: dict[str, Any] = {
+            "fromAddresses": [{"emailAddress": {"address": a}} for a in sorted(set(addresses))]
+        }
+        # "acme.com" without the @: a sender at sales.acme.com is allowed too.
+        domains = sorted({a[1:] for a in allowed if a.startswith("@")})
+        if domains:
+            out["senderContains"] = domains
+        return out
+
+    def _find_rule(self) -> dict[str, Any] | None:
+        """With nothing remembered: the worker's rule, found by its name."""
+        answer = self.session.call(Call("GET", f"{self.user}/mailFolders/inbox/messageRules"))
+        for r in answer.get("value") or ():
+            if r.get("displayName") == RULE_NAME:
+                return {"id": str(r["id"]), "enabled": bool(r.get("isEnabled")), "allowed": None}
+        return None
+
+
+def _raise_unless_gone(result: Any) -> bool:
+    """False for a message that is gone (skipped); raise any other failure."""
+    if isinstance(result, NotFound | BadRequest):
+        return False  # gone, or an id Graph no longer knows
+    if isinstance(result, ProviderError):
+        raise result
+    return True
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,197 @@
+"""Microsoft Graph JSON in, our domain types out (and blocks back in).
+
+Every read asks for times in UTC (`Prefer: outlook.timezone="UTC"`), so a dateTime
+here is UTC unless its timeZone says otherwise. Nothing else in the code base sees
+Graph's JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tzlocal.windows_tz import win_tz
+
+from worker.models import Attendee, Block, BlockKind, Event, EventType, Message, Response, Status
+from worker.timeutil import at
+
+# Named extended properties in firstblock's own property set (a fixed GUID).
+_SET = "{5b6f0c4e-7a2d-4c1b-9e1f-3d8a6b2c9f10}"
+KEY_PROP = f"String {_SET} Name firstblock.key"  # the block key: found again by $filter
+BLOCK_PROP = f"String {_SET} Name firstblock.block"  # what the worker wrote, as JSON
+ALERT_PROP = f"String {_SET} Name firstblock.alert"  # the alert key on the worker's mail
+
+# showAs: free is transparent, tentative is tentative, busy and unknown take the time.
+EVENT_TYPES = {"oof": EventType.OUT_OF_OFFICE, "workingElsewhere": EventType.WORKING_LOCATION}
+RESPONSES = {
+    "accepted": Response.ACCEPTED,
+    "organizer": Response.ACCEPTED,
+    "tentativelyAccepted": Response.TENTATIVE,
+    "declined": Response.DECLINED,
+    "notResponded": Response.NEEDS_ACTION,
+    "none": Response.NEEDS_ACTION,
+}
+CATEGORIES = {
+    BlockKind.PROSPECTING: "Prospecting",
+    BlockKind.DEALS: "Deals",
+    BlockKind.PREP: "Prep",
+    BlockKind.ADMIN: "Admin",
+}
+
+
+def iana(zone: str) -> str | None:
+    """An IANA name for a mailbox's zone: Windows names through CLDR's mapping (the one
+    tzlocal maintains), IANA names as they are, None for a custom zone."""
+    if not zone:
+        return None
+    name = win_tz.get(zone, zone)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
+
+
+def when(value: dict[str, Any] | None, all_day: bool, zone: ZoneInfo) -> datetime:
+    """A Graph dateTimeTimeZone as an aware datetime; all-day dates are midnights in
+    the user's zone, as calendar apps show them. Raises ValueError."""
+    value = value or {}
+    text = str(value["dateTime"])
+    if all_day:
+        return at(date.fromisoformat(text[:10]), time(0), zone)
+    moment = datetime.fromisoformat(text[:26])  # Graph sends seven fractional digits
+    if moment.tzinfo is None:
+        source = iana(str(value.get("timeZone") or "UTC")) or "UTC"
+        moment = moment.replace(tzinfo=ZoneInfo(source))
+    return moment
+
+
+def _prop(item: dict[str, Any], prop: str) -> str | None:
+    for p in item.get("singleValueExtendedProperties") or ():
+        if str(p.get("id", "")).lower() == prop.lower():
+            return str(p.get("value", ""))
+    return None
+
+
+def is_owned(item: dict[str, Any]) -> bool:
+    return _prop(item, BLOCK_PROP) is not None
+
+
+def to_block(item: dict[str, Any]) -> Block:
+    """One of our blocks. Raises ValueError or KeyError when its tag is damaged."""
+    meta = json.loads(_prop(item, BLOCK_PROP) or "")
+    utc = ZoneInfo("UTC")
+    written = str(meta.get("description", ""))
+    body = str((item.get("body") or {}).get("content", ""))
+    # Outlook may re-wrap a text body; what the worker wrote counts as unchanged.
+    description = written if _same_text(body, written) else body
+    return Block(
+        key=str(meta["key"]),
+        kind=BlockKind(meta["kind"]),
+        day=date.fromisoformat(meta["day"]),
+        start=when(item.get("start"), False, utc),
+        end=when(item.get("end"), False, utc),
+        title=str(item.get("subject") or ""),
+        description=description,
+        meeting_id=str(meta.get("meeting", "")),
+        written=str(meta.get("written", "")),
+        etag=str(item.get("@odata.etag") or item.get("changeKey") or ""),
+    )
+
+
+def _same_text(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
+
+
+def to_event(item: dict[str, Any], zone: ZoneInfo, me: str, fallback: datetime) -> Event:
+    """Someone else's event; one that cannot be read is kept, busy, with a problem."""
+    ident, title = str(item.get("id", "")), str(item.get("subject") or "")
+    all_day = bool(item.get("isAllDay"))
+    try:
+        start = when(item.get("start"), all_day, zone)
+        end = when(item.get("end"), all_day, zone)
+    except (KeyError, ValueError) as exc:
+        return Event(ident, title, fallback, fallback, problem=f"unreadable time: {exc}")
+    show = str(item.get("showAs") or "busy")
+    attendees = [
+        Attendee(
+            email=str((a.get("emailAddress") or {}).get("address", "")).lower(),
+            name=str((a.get("emailAddress") or {}).get("name", "")),
+            response=RESPONSES.get(
+                str((a.get("status") or {}).get("response")), Response.NEEDS_ACTION
+            ),
+            resource=a.get("type") == "resource",
+        )
+        for a in item.get("attendees") or ()
+        if isinstance(a, dict)
+    ]
+    mine = RESPONSES.get(str((item.get("responseStatus") or {}).get("response")))
+    if me and mine is not None:
+        # The mailbox's own answer lives in responseStatus, not among the attendees.
+        attendees = [a for a in attendees if a.email != me] + [Attendee(me, response=mine)]
+    status = Status.CANCELLED if item.get("isCancelled") else Status.CONFIRMED
+    if show == "tentative" and status is Status.CONFIRMED:
+        status = Status.TENTATIVE
+    return Event(
+        id=ident,
+        title=title,
+        start=start,
+        end=max(start, end),
+        all_day=all_day,
+        status=status,
+        transparent=show == "free",
+        event_type=EVENT_TYPES.get(show, EventType.DEFAULT),
+        attendees=tuple(attendees),
+        organizer=str(
+            ((item.get("organizer") or {}).get("emailAddress") or {}).get("address", "")
+        ).lower(),
+        series_id=str(item.get("seriesMasterId") or ident),
+    )
+
+
+def block_body(block: Block, *, create: bool) -> dict[str, Any]:
+    """The event that represents `block`: busy, no attendees, no reminder, tagged."""
+    meta = {
+        "key": block.key,
+        "kind": block.kind.value,
+        "day": block.day.isoformat(),
+        "meeting": block.meeting_id,
+        "written": block.fingerprint,
+        "description": block.description,
+    }
+    body: dict[str, Any] = {
+        "subject": block.title,
+        "body": {"contentType": "text", "content": block.description},
+        "start": _utc(block.start),
+        "end": _utc(block.end),
+        "showAs": "busy",
+        "isReminderOn": False,
+        "categories": [CATEGORIES[block.kind]],
+        "singleValueExtendedProperties": [
+            {"id": KEY_PROP, "value": block.key},
+            {"id": BLOCK_PROP, "value": json.dumps(meta, sort_keys=True)},
+        ],
+    }
+    if create:
+        # Graph drops a repeated POST with the same transactionId: a retried create
+        # cannot make a second copy.
+        body["transactionId"] = block.id
+    return body
+
+
+def _utc(moment: datetime) -> dict[str, str]:
+    return {"dateTime": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"}
+
+
+def to_message(item: dict[str, Any], *, held: bool) -> Message:
+    sender = (item.get("from") or item.get("sender") or {}).get("emailAddress") or {}
+    received = datetime.fromisoformat(str(item["receivedDateTime"]).replace("Z", "+00:00"))
+    return Message(
+        id=str(item["id"]),
+        sender=str(sender.get("address", "")).lower(),
+        received=received,
+        held=held,
+        alert=_prop(item, ALERT_PROP) is not None,
+    )

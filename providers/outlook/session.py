@@ -1,0 +1,199 @@
+"""One connected Microsoft 365 account: its token, its HTTP session, its Graph calls.
+
+Every request goes through `call` or `batch`, so every one is retried by the shared
+policy and every failure comes out as a `providers.errors` exception. Every request
+asks for immutable ids, so a message keeps its id when it moves between folders.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import requests
+
+from providers import retry
+from providers.errors import AuthError, ProviderError, RateLimited, TransientError
+from providers.memo import Memo
+from providers.outlook.auth import GRAPH_ROOT, Grant
+from providers.outlook.errors import from_status, translate
+
+BATCH_LIMIT = 20  # Graph's documented maximum per $batch
+PREFER = 'IdType="ImmutableId", outlook.timezone="UTC", outlook.body-content-type="text"'
+
+
+@dataclass
+class Options:
+    name: str
+    api_root: str = ""  # "" for Graph's global cloud; a national cloud or proxy otherwise
+    timeout: float = 30.0
+    attempts: int = 4
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One Graph request, for `call` or as one part of a `$batch`."""
+
+    method: str
+    path: str  # relative to the version root, e.g. "me/events"; or an absolute nextLink
+    params: Mapping[str, str] | None = None
+    body: Any = None
+    etag: str = ""
+    prefer: str = ""  # added to the Prefer header, e.g. odata.maxpagesize=200
+
+
+class Session:
+    def __init__(
+        self, options: Options, grant: Grant, memo: Memo, http: requests.Session | None = None
+    ) -> None:
+        self.options = options
+        self.grant = grant
+        self.memo = memo
+        self.http = http or requests.Session()
+        self.root = (options.api_root or GRAPH_ROOT) + "v1.0/"
+        self.user = f"users/{grant.email}" if grant.app_only else "me"
+        self.where = f"outlook:{options.name}"
+
+    @property
+    def email(self) -> str:
+        return self.grant.email
+
+    def _headers(self, c: Call, *, force: bool = False) -> dict[str, str]:
+        try:
+            token = self.grant.token(force)
+        except ProviderError as exc:
+            exc.where = exc.where or self.where
+            raise
+        headers = {"Authorization": f"Bearer {token}", "Prefer": _prefer(c)}
+        if c.etag:
+            headers["If-Match"] = c.etag
+        return headers
+
+    def call(self, c: Call) -> Any:
+        """One request with retries; the parsed answer (None when it has no body)."""
+
+        def once() -> Any:
+            refreshed = False
+            while True:
+                url = c.path if c.path.startswith("https://") else self.root + c.path
+                try:
+                    response = self.http.request(
+                        c.method,
+                        url,
+                        params=c.params,
+                        json=c.body,
+                        headers=self._headers(c, force=refreshed),
+                        timeout=self.options.timeout,
+                    )
+                except Exception as exc:
+                    raise translate(exc, where=self.where) from None
+                if response.status_code == 401 and not refreshed:
+                    refreshed = True  # an access token revoked early: refresh once
+                    continue
+                if response.status_code >= 400:
+                    raise from_status(
+                        response.status_code,
+                        response.content,
+                        response.headers,
+                        where=self.where,
+                    )
+                return response.json() if response.content else None
+
+        return retry.call(once, attempts=self.options.attempts, sleep=self.options.sleep)
+
+    def pages(self, c: Call) -> list[dict[str, Any]]:
+        """Every item of a collection, following @odata.nextLink."""
+        items: list[dict[str, Any]] = []
+        answer = self.call(c)
+        while True:
+            items += answer.get("value") or []
+            link = answer.get("@odata.nextLink")
+            if not link:
+                return items
+            answer = self.call(Call("GET", link))
+
+    def batch(self, calls: Sequence[Call]) -> list[Any]:
+        """Send `calls` in `$batch` requests of up to 20; one result per call, in order:
+        the parsed answer, or the ProviderError it failed with. Parts that hit a rate
+        limit or a server error are sent again (only those), under the policy."""
+        results: list[Any] = [None] * len(calls)
+        pending = list(range(len(calls)))
+
+        def send() -> None:
+            nonlocal pending
+            todo, again = list(pending), []
+            while todo:
+                chunk, todo = todo[:BATCH_LIMIT], todo[BATCH_LIMIT:]
+                try:
+                    again += self._send(calls, chunk, results)
+                except ProviderError:
+                    pending = again + chunk + todo  # what succeeded is never sent twice
+                    raise
+            pending = again
+            if pending:
+                waits = [e.retry_after for e in map(results.__getitem__, pending)]
+                known = [w for w in waits if w is not None]
+                message = f"{len(pending)} of {len(calls)} batched calls must be retried"
+                if known:
+                    raise RateLimited(message, where=self.where, retry_after=max(known))
+                raise TransientError(message, where=self.where)
+
+        if not calls:
+            return []
+        try:
+            retry.call(send, attempts=self.options.attempts, sleep=self.options.sleep)
+        except (RateLimited, TransientError) as exc:
+            for i in pending:
+                if results[i] is None:
+                    results[i] = exc
+        return results
+
+    def _send(self, calls: Sequence[Call], chunk: list[int], results: list[Any]) -> list[int]:
+        parts = []
+        for i in chunk:
+            c = calls[i]
+            url = "/" + c.path + (_query(c.params) if c.params else "")
+            part: dict[str, Any] = {"id": str(i), "method": c.method, "url": url}
+            headers = {"Prefer": _prefer(c)} | ({"If-Match": c.etag} if c.etag else {})
+            if c.body is not None:
+                part["body"] = c.body
+                headers["Content-Type"] = "application/json"
+            part["headers"] = headers
+            parts.append(part)
+        answer = self.call(Call("POST", "$batch", body={"requests": parts}))
+        again: list[int] = []
+        for item in answer.get("responses") or ():
+            i = int(item["id"])
+            status = int(item.get("status", 500))
+            if status < 400:
+                results[i] = item.get("body")
+                continue
+            error = from_status(
+                status, item.get("body"), item.get("headers") or {}, where=self.where
+            )
+            if isinstance(error, AuthError):
+                raise error
+            results[i] = error
+            if isinstance(error, RateLimited | TransientError):
+                again.append(i)
+        for i in chunk:  # a part with no answer at all
+            if results[i] is None and i not in again and str(i) not in _ids(answer):
+                results[i] = TransientError("no answer in the batch", where=self.where)
+                again.append(i)
+        return again
+
+
+def _prefer(c: Call) -> str:
+    return f"{PREFER}, {c.prefer}" if c.prefer else PREFER
+
+
+def _ids(answer: Any) -> set[str]:
+    return {str(item.get("id")) for item in (answer or {}).get("responses") or ()}
+
+
+def _query(params: Mapping[str, str]) -> str:
+    return "?" + urlencode(params, safe="$(),'/:", quote_via=quote)

@@ -1,0 +1,94 @@
+"""The Outlook provider wired to the Graph emulator: real requests, real TLS sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from providers.memo import Memo
+from providers.outlook.auth import Grant
+from providers.outlook.calendar import OutlookCalendar
+from providers.outlook.mail import OutlookMailbox
+from providers.outlook.session import Options, Session
+from tests.emulators.graph import GraphEmulator
+from tests.providers.google_fixtures import Sleeps
+
+ME = "rep@contoso.com"
+
+__all__ = ["ME", "Sleeps", "graph", "outlook"]
+
+
+@pytest.fixture
+def graph() -> Iterator[GraphEmulator]:
+    emu = GraphEmulator(require_auth=False).start()
+    emu.user(ME, timezone="Eastern Standard Time")
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+def session(emu: GraphEmulator, memo: Path | None, sleeps: Sleeps) -> Session:
+    http = emu.http_client()  # trusts the emulator's CA, whatever the environment says
+    grant = Grant(lambda force: "emulator-accepts-any-token", ME, False)
+    return Session(Options(name="rep", api_root=emu.url, sleep=sleeps), grant, Memo(memo), http)
+
+
+def outlook(
+    emu: GraphEmulator, memo: Path | None, sleeps: Sleeps
+) -> tuple[OutlookCalendar, OutlookMailbox]:
+    shared = session(emu, memo, sleeps)
+    return OutlookCalendar(shared, name="rep"), OutlookMailbox(shared, name="rep")
+
+
+def timed(moment: datetime) -> dict[str, str]:
+    return {"dateTime": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"}
+
+
+@dataclass
+class OutlookOutside:
+    """The user, in Outlook, behind the worker's back."""
+
+    emu: GraphEmulator
+
+    def _id(self, key: str) -> str:
+        for e in self.emu.events():
+            for p in e.get("singleValueExtendedProperties") or ():
+                if p.get("id", "").endswith("firstblock.key") and p.get("value") == key:
+                    return str(e["id"])
+        raise KeyError(key)
+
+    def add_event(self, uid: str, title: str, start: datetime, end: datetime) -> None:
+        self.emu.put_event({"id": uid, "subject": title, "start": timed(start), "end": timed(end)})
+
+    def move_block(self, key: str, start: datetime, end: datetime) -> None:
+        self.emu.patch_event(self._id(key), {"start": timed(start), "end": timed(end)})
+
+    def retitle_block(self, key: str, title: str) -> None:
+        self.emu.patch_event(self._id(key), {"subject": title})
+
+    def delete_block(self, key: str) -> None:
+        self.emu.delete_event(self._id(key))
+
+
+@dataclass
+class OutlookMailOutside:
+    emu: GraphEmulator
+
+    def arrive(self, sender: str, received: datetime, *, read: bool = False) -> str:
+        return self.emu.arrive(sender=sender, received=received, is_read=read)
+
+    def flags(self, message_id: str) -> frozenset[str]:
+        m = self.emu.message(message_id)
+        flags = {"read"} if m.get("isRead") else set()
+        if (m.get("flag") or {}).get("flagStatus") == "flagged":
+            flags.add("flagged")
+        return frozenset(flags | {f"category:{c}" for c in m.get("categories") or ()})
+
+    def content(self, message_id: str) -> bytes:
+        m = self.emu.message(message_id)
+        return repr((m.get("subject"), m.get("body"))).encode()

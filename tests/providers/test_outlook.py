@@ -1,0 +1,163 @@
+"""The Outlook provider on the Graph emulator: the contracts, then what is Outlook's own."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from providers.outlook.calendar import OutlookCalendar
+from providers.outlook.mail import HELD_FOLDER, OutlookMailbox
+from tests.contract.calendar import WINDOW, CalendarContract, at, block
+from tests.contract.mail import T0, MailContract
+from tests.emulators.graph import GraphEmulator
+from tests.providers.outlook_fixtures import (
+    ME,
+    OutlookMailOutside,
+    OutlookOutside,
+    Sleeps,
+    graph,
+    outlook,
+    timed,
+)
+from worker.models import Alert, Change, EventType, Op, Response, Status
+
+__all__ = ["graph"]  # a fixture, imported for pytest
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+class TestOutlookCalendarContract(CalendarContract):
+    @pytest.fixture
+    def calendar(self, graph: GraphEmulator, sleeps: Sleeps, tmp_path: Path) -> OutlookCalendar:
+        return outlook(graph, tmp_path / "memo.json", sleeps)[0]
+
+    @pytest.fixture
+    def outside(self, graph: GraphEmulator) -> OutlookOutside:
+        return OutlookOutside(graph)
+
+
+class TestOutlookMailContract(MailContract):
+    @pytest.fixture
+    def mailbox(self, graph: GraphEmulator, sleeps: Sleeps, tmp_path: Path) -> OutlookMailbox:
+        return outlook(graph, tmp_path / "memo.json", sleeps)[1]
+
+    @pytest.fixture
+    def outside(self, graph: GraphEmulator) -> OutlookMailOutside:
+        return OutlookMailOutside(graph)
+
+
+def calls(emu: GraphEmulator) -> list[str]:
+    return [f"{r.method} {r.path}" for r in emu.requests if not r.batch_part]
+
+
+def test_show_as_answers_and_types_map_to_the_domain(graph: GraphEmulator, sleeps: Sleeps) -> None:
+    def put(ident: str, **fields: object) -> None:
+        graph.put_event(
+            {"id": ident, "subject": ident, "start": timed(at(9)), "end": timed(at(10)), **fields}
+        )
+
+    put("oof", showAs="oof")
+    put("elsewhere", showAs="workingElsewhere")
+    put("free", showAs="free")
+    put("maybe", showAs="tentative")
+    put("declined", responseStatus={"response": "declined"})
+    put("cancelled", isCancelled=True)
+    put(
+        "room",
+        attendees=[
+            {
+                "type": "resource",
+                "emailAddress": {"address": "room1@contoso.com"},
+                "status": {"response": "accepted"},
+            }
+        ],
+    )
+    events = {e.id: e for e in outlook(graph, None, sleeps)[0].fetch(WINDOW).events}
+    assert events["oof"].event_type is EventType.OUT_OF_OFFICE
+    assert events["elsewhere"].event_type is EventType.WORKING_LOCATION
+    assert events["free"].transparent
+    assert events["maybe"].status is Status.TENTATIVE
+    assert events["declined"].response_of(ME) is Response.DECLINED
+    assert "cancelled" not in events
+    assert events["room"].attendees[0].resource
+
+
+def test_the_time_zone_comes_from_mailbox_settings_in_windows_names(
+    graph: GraphEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    memo = tmp_path / "memo.json"
+    assert outlook(graph, memo, sleeps)[0].timezone() == "America/New_York"
+    graph.reset_log()
+    assert outlook(graph, memo, sleeps)[0].timezone() == "America/New_York"
+    assert graph.requests == []
+
+
+def test_blocks_are_busy_tagged_and_written_in_one_batch(
+    graph: GraphEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    cal = outlook(graph, tmp_path / "memo.json", sleeps)[0]
+    cal.fetch(WINDOW)
+    graph.reset_log()
+    cal.apply([Change(Op.CREATE, block(f"k{i}", 9 + i, 10 + i)) for i in range(3)])
+    assert calls(graph) == ["POST /v1.0/$batch", "POST /v1.0/$batch"]  # lookups, then creates
+    [stored] = [e for e in graph.events() if e.get("subject") == "Prospecting" and "k0" in str(e)]
+    assert stored["showAs"] == "busy"
+    assert stored["isReminderOn"] is False
+    assert stored["categories"] == ["Prospecting"]
+    assert not stored.get("attendees")
+    assert stored["transactionId"] == block("k0").id
+
+
+def test_a_quiet_calendar_costs_one_request_and_an_expired_delta_a_full_view(
+    graph: GraphEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    memo = tmp_path / "memo.json"
+    OutlookOutside(graph).add_event("acme", "Acme", at(14), at(15))
+    cal = outlook(graph, memo, sleeps)[0]
+    first = cal.fetch(WINDOW)
+    cal.apply([Change(Op.CREATE, block())])
+    graph.reset_log()
+    again = outlook(graph, memo, sleeps)[0].fetch(WINDOW)
+    assert len(graph.requests) == 1  # the delta link: only our own write came back
+    assert again.events == first.events and len(again.blocks) == 1
+    graph.expire_delta("410")
+    graph.reset_log()
+    assert outlook(graph, memo, sleeps)[0].fetch(WINDOW) == again
+    assert graph.requests[0].status == 410
+
+
+def test_the_hold_folder_and_rule(graph: GraphEmulator, sleeps: Sleeps, tmp_path: Path) -> None:
+    box = outlook(graph, tmp_path / "memo.json", sleeps)[1]
+    box.set_hold_rule(["boss@contoso.com", "@fabrikam.com"])
+    [rule] = graph.rules()
+    held = graph.arrive(sender="spam@vendor.com", received=T0)
+    boss = graph.arrive(sender="boss@contoso.com", received=T0)
+    client = graph.arrive(sender="jane@sales.fabrikam.com", received=T0)
+    assert [m.id for m in box.list_held()] == [held]
+    assert {m.id for m in box.list_inbox(None)} == {boss, client}
+    box.deliver(Alert("gap:acme:1", "Book the next meeting with Acme", "text", T0))
+    assert any(m.alert for m in box.list_inbox(None))
+    graph.reset_log()
+    box.set_hold_rule(["@fabrikam.com", "boss@contoso.com"])
+    assert graph.requests == []
+    box.set_hold_rule(None)
+    assert [r["isEnabled"] for r in graph.rules()] == [False]
+    assert graph.message(held)["folder"] == HELD_FOLDER
+    assert rule["actions"]["stopProcessingRules"] is True
+
+
+def test_a_quiet_mailbox_costs_one_request(
+    graph: GraphEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    box = outlook(graph, tmp_path / "memo.json", sleeps)[1]
+    graph.arrive(sender="a@x.com", received=T0)
+    box.list_inbox(T0 - timedelta(hours=1))
+    graph.reset_log()
+    box = outlook(graph, tmp_path / "memo.json", sleeps)[1]
+    box.list_inbox(T0 - timedelta(hours=1)), box.list_held()
+    assert calls(graph) == ["POST /v1.0/$batch"]
