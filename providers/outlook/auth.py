@@ -36,12 +36,24 @@ def secret_name(account: str) -> str:
     return f"outlook-{account}"
 
 
+# National clouds are resources of their own; a proxy in front of the global Graph
+# (or the test emulator) is not, so its tokens are asked for Graph itself.
+NATIONAL_ROOTS = (
+    "https://graph.microsoft.us/",
+    "https://dod-graph.microsoft.us/",
+    "https://microsoftgraph.chinacloudapi.cn/",
+)
+
+
+def resource(api_root: str) -> str:
+    return api_root if api_root in NATIONAL_ROOTS else GRAPH_ROOT
+
+
 def scopes_for(api_root: str) -> list[str]:
-    """Short names mean Graph's global cloud; a national cloud (or a test emulator)
-    needs its own resource in front."""
-    if not api_root or api_root == GRAPH_ROOT:
+    """Short names mean Graph's global cloud; a national cloud needs its own prefix."""
+    if resource(api_root) == GRAPH_ROOT:
         return list(SCOPES)
-    return [api_root + s for s in SCOPES]
+    return [resource(api_root) + s for s in SCOPES]
 
 
 @dataclass

@@ -42,19 +42,25 @@ def from_status(
     text = f"Graph answered {status}" + (f" {code}" if code else "")
     text += f": {message[:200]}" if message else ""
     retry_after = _retry_after(headers)
-    if status == 401:
-        return AuthError(text, where=where)
+
+    def kept(cls: type[ProviderError]) -> ProviderError:
+        return cls(text, where=where, status=status, reason=code)
+
+    if status in (401, 403):
+        # Graph throttles with 429, never 403: a 403 is a missing permission, consent or
+        # an administrator's access policy. Connecting again (or an admin) fixes it.
+        return kept(AuthError)
     if status == 429 or (status == 503 and retry_after is not None):
-        return RateLimited(text, where=where, retry_after=retry_after)
+        return RateLimited(text, where=where, retry_after=retry_after, status=status, reason=code)
     if status == 410 or code.lower() in SYNC_CODES:
-        return SyncStateExpired(text, where=where)
+        return kept(SyncStateExpired)
     if status == 404:
-        return NotFound(text, where=where)
+        return kept(NotFound)
     if status in (409, 412):
-        return Conflict(text, where=where)
+        return kept(Conflict)
     if status >= 500 or status in (408, 424):  # 424: a batched request it depended on failed
-        return TransientError(text, where=where)
-    return BadRequest(text, where=where)
+        return kept(TransientError)
+    return kept(BadRequest)
 
 
 def translate(exc: BaseException, *, where: str) -> ProviderError:

@@ -101,7 +101,12 @@ class Session:
                         response.headers,
                         where=self.where,
                     )
-                return response.json() if response.content else None
+                if not response.content:
+                    return None
+                try:
+                    return response.json()
+                except ValueError:  # not JSON: a proxy's or captive portal's page
+                    raise TransientError("unreadable answer (not JSON)", where=self.where) from None
 
         return retry.call(once, attempts=self.options.attempts, sleep=self.options.sleep)
 
@@ -135,7 +140,8 @@ class Session:
                     raise
             pending = again
             if pending:
-                waits = [e.retry_after for e in map(results.__getitem__, pending)]
+                errors = [results[i] for i in pending]
+                waits = [e.retry_after for e in errors if isinstance(e, RateLimited)]
                 known = [w for w in waits if w is not None]
                 message = f"{len(pending)} of {len(calls)} batched calls must be retried"
                 if known:
