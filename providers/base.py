@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from providers.errors import BadRequest
-from worker.models import Alert, Change, Message, Op, Snapshot, Window
+from worker.models import Alert, Change, Message, Op, Snapshot, Window, WorkHours
 
 __all__ = ["AccountSpec", "Alert", "CalendarProvider", "MailProvider", "Message"]
 
@@ -58,6 +58,11 @@ class CalendarProvider(abc.ABC):
     def owner(self) -> str:
         """The address of the calendar's owner when the provider knows it, else ""."""
         return ""
+
+    def working_hours(self) -> WorkHours | None:
+        """The working hours the calendar's settings declare, if it has such settings.
+        Raises what `fetch` does."""
+        return None
 
     @abc.abstractmethod
     def fetch(self, window: Window) -> Snapshot:

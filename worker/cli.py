@@ -22,7 +22,14 @@ from worker import __version__, followups
 from worker import config as cfg
 from worker.alerts import one_line
 from worker.clock import Clock, FixedClock, SystemClock
-from worker.cycle import Outcome, log, rules_for, run_account, system_zone
+from worker.cycle import (
+    Outcome,
+    log,
+    rules_for,
+    run_account,
+    system_zone,
+    with_calendar_hours,
+)
 from worker.errors import ConfigError, WorkerError, from_provider
 from worker.gapcheck import GapOutcome, gap_rules, run_gaps
 from worker.inbox import HoldOutcome, run_hold
@@ -256,6 +263,7 @@ class AccountResult:
     gaps: GapOutcome | None = None
     errors: list[WorkerError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    config: cfg.Config | None = None  # as it applied to this account (its working hours)
 
 
 def _run_accounts(
@@ -283,6 +291,8 @@ def _cycle(
     try:
         account, calendar, mailbox = _open(config, account, clock)
         result.account = account
+        config = with_calendar_hours(config, calendar)
+        result.config = config
         result.outcome = run_account(config, account, calendar, state, started, apply=apply)
         result.notes = calendar.notes()
     except ProviderError as exc:
@@ -485,6 +495,7 @@ def _print_result(config: cfg.Config, r: AccountResult, *, apply: bool) -> None:
             )
         return
     zone = ZoneInfo(o.timezone)
+    config = r.config or config
     rules = rules_for(config, r.account, zone)
     source = r.account.calendar or r.account.email
     where = f" ({source})" if source else ""

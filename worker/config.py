@@ -113,6 +113,7 @@ class Config:
     timezone: str = ""  # "" means: the calendar's zone, else the system's
     state_dir: Path = field(default_factory=lambda: default_state_dir())
     source: Path | None = None  # the file it came from; None for the built-in default
+    workday_set: bool = False  # [workday] was given: it wins over a calendar's own hours
 
     def policy(self, kind: BlockKind) -> BlockPolicy | None:
         return next((p for p in self.blocks if p.kind is kind), None)
@@ -294,6 +295,7 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
         tz,
         state_dir,
         source,
+        workday_set="workday" in raw,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,7 +13,7 @@ from providers.base import CalendarProvider
 from providers.errors import Conflict
 from worker import planner, reconcile
 from worker.clients import People
-from worker.config import Account, Config
+from worker.config import Account, Config, Workday
 from worker.models import Block, BlockKind, Change, Event, Op, Window
 from worker.state import Run, State
 
@@ -51,6 +51,18 @@ def system_zone() -> str:
         return str(tzlocal.get_localzone_name() or "")
     except Exception:
         return ""
+
+
+def with_calendar_hours(config: Config, provider: CalendarProvider) -> Config:
+    """The config, with the calendar's own working hours when [workday] does not say.
+
+    Raises providers.errors.ProviderError."""
+    if config.workday_set:
+        return config
+    hours = provider.working_hours()
+    if hours is None or not hours.days or hours.end <= hours.start:
+        return config  # none, or a night shift the planner does not support
+    return replace(config, workday=Workday(hours.days, hours.start, hours.end))
 
 
 def rules_for(config: Config, account: Account, zone: ZoneInfo) -> planner.Rules:

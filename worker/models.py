@@ -9,7 +9,7 @@ import enum
 import hashlib
 from base64 import b32hexencode
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 
 class Response(enum.Enum):
@@ -129,6 +129,15 @@ def fingerprint(start: datetime, end: datetime, title: str, description: str) ->
     # same moment must not look like a user edit.
     text = "\x1f".join([str(int(start.timestamp())), str(int(end.timestamp())), title, description])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class WorkHours:
+    """Working hours as a calendar's settings declare them (Outlook's mailbox settings)."""
+
+    days: frozenset[int]  # 0 = Monday
+    start: time
+    end: time
 
 
 @dataclass(frozen=True)

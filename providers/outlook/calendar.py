@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,7 @@ from providers.base import CalendarProvider
 from providers.errors import Conflict, NotFound, ProviderError, SyncStateExpired
 from providers.outlook import mapping
 from providers.outlook.session import Call, Session
-from worker.models import Block, Change, Event, Op, Snapshot, Window
+from worker.models import Block, Change, Event, Op, Snapshot, Window, WorkHours
 
 PAD_BEFORE, PAD_AFTER = timedelta(days=1), timedelta(days=7)
 SELECT = (
@@ -50,24 +50,41 @@ class OutlookCalendar(CalendarProvider):
 
     def notes(self) -> list[str]:
         notes = ["blocks: busy events with a category per kind (Outlook has no Focus Time)"]
-        if self.memo.get("custom_zone"):
+        custom = (self.memo.get("settings") or {}).get("custom_zone")
+        if custom:
             notes.append(
-                f"the mailbox's time zone {self.memo.get('custom_zone')!r} has no IANA name;"
-                " set `timezone` in the config"
+                f"the mailbox's time zone {custom!r} has no IANA name; set `timezone` in the config"
             )
         return notes
 
     def timezone(self) -> str | None:
-        if "timezone" not in self.memo.data:
-            settings = self.session.call(Call("GET", f"{self.user}/mailboxSettings"))
-            raw = str(settings.get("timeZone") or "")
-            hours = (settings.get("workingHours") or {}).get("timeZone") or {}
-            zone = mapping.iana(raw) or mapping.iana(str(hours.get("name") or ""))
-            self.memo.set("custom_zone", None if zone else raw or None)
-            self.memo.data["timezone"] = zone
+        zone: str | None = self._settings().get("timezone")
+        return zone
+
+    def working_hours(self) -> WorkHours | None:
+        hours = self._settings().get("hours")
+        if not hours:
+            return None
+        return WorkHours(
+            frozenset(hours["days"]),
+            time.fromisoformat(hours["start"]),
+            time.fromisoformat(hours["end"]),
+        )
+
+    def _settings(self) -> dict[str, Any]:
+        """The mailbox's zone and working hours, read once and remembered."""
+        settings: dict[str, Any] | None = self.memo.get("settings")
+        if settings is None:
+            answer = self.session.call(Call("GET", f"{self.user}/mailboxSettings"))
+            raw = str(answer.get("timeZone") or "")
+            hours = answer.get("workingHours") or {}
+            hours_zone = str((hours.get("timeZone") or {}).get("name") or "")
+            zone = mapping.iana(raw) or mapping.iana(hours_zone)
+            settings = {"timezone": zone, "custom_zone": None if zone else raw or None}
+            settings["hours"] = mapping.work_hours(hours)
+            self.memo.set("settings", settings)
             self.memo.save()
-        zone_name: str | None = self.memo.data["timezone"]
-        return zone_name
+        return settings
 
     # -- reading
 
@@ -115,7 +132,15 @@ class OutlookCalendar(CalendarProvider):
                     self._remember(cache)
                     items: dict[str, dict[str, Any]] = cache["items"]
                     return items
-        start, end = window.start - PAD_BEFORE, window.end + PAD_AFTER
+        if link is not None:
+            # The delta link goes on covering the span it was made for: read that span
+            # again, so the two never drift apart.
+            start, end = (
+                datetime.fromisoformat(cache["start"]),
+                datetime.fromisoformat(cache["end"]),
+            )
+        else:
+            start, end = window.start - PAD_BEFORE, window.end + PAD_AFTER
         span = {"startDateTime": _iso(start), "endDateTime": _iso(end)}
         if link is None:
             _, link = self._delta(Call("GET", f"{self.user}/calendarView/delta", span, prefer=PAGE))

@@ -21,7 +21,7 @@ from providers.outlook.session import Call, Session
 
 HELD_FOLDER = "Held by firstblock"
 RULE_NAME = "firstblock: hold until admin time"
-SELECT = "id,from,sender,receivedDateTime"
+SELECT = "id,from,sender,receivedDateTime,parentFolderId"
 EXPAND = f"singleValueExtendedProperties($filter=id eq '{mapping.ALERT_PROP}')"
 
 
@@ -34,6 +34,7 @@ class OutlookMailbox(MailProvider):
         self.memo = session.memo
         self.user = session.user
         self._held: list[Message] | None = None  # read with the inbox, for list_held
+        self._where: dict[str, str] = {}  # message id -> folder id, from this run's listings
 
     # -- the folder
 
@@ -101,6 +102,7 @@ class OutlookMailbox(MailProvider):
             page = self.session.call(Call("GET", str(link)))
             items += page.get("value") or []
             link = page.get("@odata.nextLink")
+        self._where |= {str(i["id"]): str(i.get("parentFolderId", "")) for i in items}
         return [mapping.to_message(i, held=held) for i in items]
 
     def list_held(self) -> list[Message]:
@@ -129,22 +131,26 @@ class OutlookMailbox(MailProvider):
         if not ids:
             return 0
         target = self._folder_id(destination)
+        # Where each one is: known from this run's listing, else asked (a move is only
+        # repeated safely when the message is known not to be there already).
+        unknown = [i for i in ids if not self._where.get(i)]
         looks = [
-            Call("GET", f"{self.user}/messages/{i}", {"$select": "id,parentFolderId"}) for i in ids
+            Call("GET", f"{self.user}/messages/{i}", {"$select": "id,parentFolderId"})
+            for i in unknown
         ]
-        moving = [
-            i
-            for i, found in zip(ids, self._each(looks), strict=True)
-            if _raise_unless_gone(found) and found.get("parentFolderId") != target
-        ]
+        for i, found in zip(unknown, self._each(looks), strict=True):
+            if _raise_unless_gone(found):
+                self._where[i] = str(found.get("parentFolderId", ""))
+        moving = [i for i in ids if self._where.get(i) and self._where[i] != target]
         calls = [
             Call("POST", f"{self.user}/messages/{i}/move", body={"destinationId": destination})
             for i in moving
         ]
         moved = 0
-        for result in self._each(calls):
+        for i, result in zip(moving, self._each(calls), strict=True):
             if _raise_unless_gone(result):
                 moved += 1
+                self._where[i] = target
         return moved
 
     def _each(self, calls: list[Call]) -> list[Any]:

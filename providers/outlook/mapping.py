@@ -54,6 +54,23 @@ def iana(zone: str) -> str | None:
     return name
 
 
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def work_hours(hours: dict[str, Any]) -> dict[str, Any] | None:
+    """A mailbox's workingHours as {days, start, end} (JSON-friendly), or None when
+    it says nothing usable. Its zone is the mailbox's own."""
+    days = sorted({DAYS.index(d) for d in hours.get("daysOfWeek") or () if d in DAYS})
+    try:
+        start = time.fromisoformat(str(hours["startTime"])[:8])
+        end = time.fromisoformat(str(hours["endTime"])[:8])
+    except (KeyError, ValueError):
+        return None
+    if not days or end <= start:
+        return None
+    return {"days": days, "start": start.isoformat(), "end": end.isoformat()}
+
+
 def when(value: dict[str, Any] | None, all_day: bool, zone: ZoneInfo) -> datetime:
     """A Graph dateTimeTimeZone as an aware datetime; all-day dates are midnights in
     the user's zone, as calendar apps show them. Raises ValueError."""

@@ -161,3 +161,75 @@ def test_a_quiet_mailbox_costs_one_request(
     box = outlook(graph, tmp_path / "memo.json", sleeps)[1]
     box.list_inbox(T0 - timedelta(hours=1)), box.list_held()
     assert calls(graph) == ["POST /v1.0/$batch"]
+
+
+def test_working_hours_come_from_the_mailbox_unless_the_config_says(
+    sleeps: Sleeps, tmp_path: Path
+) -> None:
+    from datetime import time
+
+    from worker.config import default_config, parse
+    from worker.cycle import with_calendar_hours
+
+    emu = GraphEmulator(require_auth=False).start()
+    try:
+        hours = {
+            "daysOfWeek": ["monday", "tuesday", "wednesday", "thursday"],
+            "startTime": "07:00:00.0000000",
+            "endTime": "15:30:00.0000000",
+            "timeZone": {"name": "Eastern Standard Time"},
+        }
+        emu.user(ME, timezone="Eastern Standard Time", working_hours=hours)
+        cal = outlook(emu, tmp_path / "memo.json", sleeps)[0]
+        workday = with_calendar_hours(default_config(), cal).workday
+        assert (workday.days, workday.start, workday.end) == (
+            frozenset({0, 1, 2, 3}),
+            time(7),
+            time(15, 30),
+        )
+        mine = parse({"workday": {"start": "09:00", "end": "17:00"}})
+        assert with_calendar_hours(mine, cal).workday.start == time(9)
+    finally:
+        emu.stop()
+
+
+def test_a_custom_time_zone_is_reported_not_guessed(sleeps: Sleeps, tmp_path: Path) -> None:
+    emu = GraphEmulator(require_auth=False).start()
+    try:
+        emu.user(
+            ME,
+            timezone="Customized Time Zone",
+            working_hours={"timeZone": {"name": "Customized Time Zone"}},
+        )
+        cal = outlook(emu, tmp_path / "memo.json", sleeps)[0]
+        assert cal.timezone() is None  # the config's zone, else this machine's, is used
+        assert "Customized Time Zone" in cal.notes()[1]
+    finally:
+        emu.stop()
+
+
+def test_the_delta_link_and_the_cached_span_never_drift_apart(
+    graph: GraphEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    from dataclasses import replace as rebuild
+
+    memo = tmp_path / "memo.json"
+    graph.put_event(
+        {"id": "other", "subject": "Other", "start": timed(at(12)), "end": timed(at(13))}
+    )
+    for day in range(12):  # a run each morning, and someone changes something each day
+        if day:
+            graph.patch_event("other", {"subject": f"Other {day}"})
+        shift = timedelta(days=day)
+        window = rebuild(WINDOW, start=WINDOW.start + shift, end=WINDOW.end + shift + timedelta(30))
+        outlook(graph, memo, sleeps)[0].fetch(window)
+    late = window.end - timedelta(days=1)  # inside today's window, past the first span
+    graph.put_event(
+        {
+            "id": "late",
+            "subject": "Late",
+            "start": timed(late),
+            "end": timed(late + timedelta(hours=1)),
+        }
+    )
+    assert "late" in {e.id for e in outlook(graph, memo, sleeps)[0].fetch(window).events}
