@@ -64,8 +64,9 @@ def allow_list(
     now: datetime,
     meeting_days: int,
 ) -> AllowList:
-    """Configured senders, plus the people in the user's meetings of the next days."""
-    addresses, domains = set(), set()
+    """Configured senders, the user's own address (mail to self, the worker's own
+    alerts), plus the people in the user's meetings of the next days."""
+    addresses, domains = {me.lower()} if me else set(), set()
     for entry in configured:
         entry = entry.strip().lower()
         if "@" in entry and not entry.startswith("@"):

@@ -99,6 +99,7 @@ class Block:
     meeting_id: str = ""  # set for client-meeting prep
     written: str = ""  # fingerprint at the last write by the worker; "" for a desired block
     etag: str = ""  # provider concurrency token, opaque
+    ref: str = ""  # the provider's own id when it chooses ids itself (Graph), opaque
 
     @property
     def id(self) -> str:

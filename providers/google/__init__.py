@@ -70,4 +70,6 @@ def connect(
     if session.credentials.token and document.get("type") == "authorized_user":
         document["token"] = session.credentials.token
     SecretStore(spec.state_dir / "credentials").save(auth.secret_name(spec.name), document)
+    # Another account under this name must not inherit the last one's memory.
+    memo_path(spec.state_dir, spec.name).unlink(missing_ok=True)
     return str(document["email"])

@@ -362,7 +362,7 @@ class GmailMailbox(MailProvider):
     def _query(self, allowed: Sequence[str]) -> str:
         me = self.session.options.email
         parts = [f"-from:{me}"] if me else []
-        parts += [f"-from:{a.lstrip('@')}" for a in sorted(set(allowed))]
+        parts += [f"-from:{a.lstrip('@')}" for a in sorted(set(allowed) - {me})]
         return " ".join(parts) or "-from:nobody.invalid"
 
     def _create_filter(self, query: str, label: str) -> str:

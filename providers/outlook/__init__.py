@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -78,10 +79,18 @@ def connect(
         grant = auth.load(trial, spec.name, api_root=spec.api_root, session=http)
         options = Options(name=spec.name, api_root=spec.api_root)
         session = Session(options, grant, Memo(None), http)
-        me = session.call(Call("GET", session.user, {"$select": "mail,userPrincipalName"}))
+        if grant.app_only:
+            # What the worker will do, with only the permissions it asks for (reading
+            # users/{id} itself would need User.Read.All).
+            session.object(Call("GET", f"{session.user}/mailboxSettings"))
+            me: dict[str, Any] = {"mail": grant.email}
+        else:
+            me = session.object(Call("GET", session.user, {"$select": "mail,userPrincipalName"}))
     finally:
         trial.delete(auth.secret_name(spec.name))
     address = str(me.get("mail") or me.get("userPrincipalName") or grant.email).lower()
+    # Another mailbox under this name must not inherit the last one's memory.
+    (spec.state_dir / "outlook" / f"{spec.name}.json").unlink(missing_ok=True)
     document["email"] = address
     SecretStore(spec.state_dir / "credentials").save(auth.secret_name(spec.name), document)
     return address

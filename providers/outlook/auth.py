@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import msal
+import msal.exceptions
 import requests
 
 from providers.credentials import SecretStore
@@ -71,6 +72,19 @@ def load(store: SecretStore, account: str, *, api_root: str, session: requests.S
         raise AuthError(
             f"not connected: run `firstblock connect outlook --account {account} --client-id ID`"
         )
+    try:
+        return _grant(store, account, doc, api_root, session)
+    except (KeyError, TypeError) as exc:
+        raise AuthError(f"stored credentials are incomplete ({exc}); connect again") from None
+
+
+def _grant(
+    store: SecretStore,
+    account: str,
+    doc: dict[str, Any],
+    api_root: str,
+    session: requests.Session,
+) -> Grant:
     if doc.get("type") == "app":
         app = _confidential(doc, session)
         resource = [(api_root or GRAPH_ROOT) + ".default"]
@@ -99,13 +113,22 @@ def load(store: SecretStore, account: str, *, api_root: str, session: requests.S
     return Grant(token, str(doc.get("email") or doc.get("username", "")), False)
 
 
+# Answers that only the user (or an administrator) can fix; anything else is an outage.
+REFUSALS = frozenset(
+    {"invalid_grant", "interaction_required", "consent_required", "invalid_client",
+     "unauthorized_client", "invalid_scope", "login_required"}
+)  # fmt: skip
+
+
 def _token(result: dict[str, Any] | None) -> str:
     if not result:
         raise AuthError("Microsoft has no valid grant for this account")
     if "access_token" in result:
         return str(result["access_token"])
-    # invalid_grant (revoked, password changed), interaction_required, consent missing…
-    raise AuthError(f"Microsoft refused the grant ({result.get('error', 'unknown')})")
+    error = str(result.get("error", "unknown"))
+    if error in REFUSALS:  # revoked, password changed, consent withdrawn, policy…
+        raise AuthError(f"Microsoft refused the grant ({error})")
+    raise TransientError(f"Microsoft's sign-in failed ({error}); try later")
 
 
 def _call(fn: Callable[[], Any]) -> Any:
@@ -113,7 +136,9 @@ def _call(fn: Callable[[], Any]) -> Any:
         return fn()
     except requests.RequestException as exc:
         raise TransientError(f"cannot reach Microsoft's sign-in ({type(exc).__name__})") from None
-    except ValueError as exc:  # MSAL's answer to a malformed authority or response
+    except msal.exceptions.MsalServiceError as exc:  # a 5xx or an unreadable answer
+        raise TransientError(f"Microsoft's sign-in failed ({exc.error})") from None
+    except ValueError as exc:  # MSAL's answer to an authority it cannot use
         raise AuthError(f"sign-in failed ({exc})") from None
 
 

@@ -81,7 +81,10 @@ class OutlookCalendar(CalendarProvider):
             hours_zone = str((hours.get("timeZone") or {}).get("name") or "")
             zone = mapping.iana(raw) or mapping.iana(hours_zone)
             settings = {"timezone": zone, "custom_zone": None if zone else raw or None}
-            settings["hours"] = mapping.work_hours(hours)
+            # Hours in another zone than the mailbox's would need converting per date;
+            # rare enough to leave to [workday] in the config.
+            same_zone = not hours_zone or mapping.iana(hours_zone) == zone
+            settings["hours"] = mapping.work_hours(hours) if same_zone else None
             self.memo.set("settings", settings)
             self.memo.save()
         return settings
@@ -94,7 +97,8 @@ class OutlookCalendar(CalendarProvider):
         blocks: list[Block] = []
         problems: list[str] = []
         me = self.session.email.lower()
-        ids = self._ids()
+        seen: set[str] = set()
+        copies: set[str] = set()
         for item in self._items(window).values():
             if item.get("isCancelled") and not mapping.is_owned(item):
                 continue
@@ -104,7 +108,12 @@ class OutlookCalendar(CalendarProvider):
                 except (KeyError, ValueError, TypeError) as exc:
                     problems.append(f"a block with a damaged tag ({exc}) is treated as busy")
                 else:
-                    ids[block.key] = str(item["id"])  # Graph's id: updates need it
+                    if block.key in seen:
+                        # Two events with one key (a copy the user made): the worker
+                        # touches neither, both stay busy, and the user is told.
+                        problems.append(f"two events carry block {block.key}; leaving both")
+                        copies.add(block.key)
+                    seen.add(block.key)
                     if _overlaps(block.start, block.end, window):
                         blocks.append(block)
                     continue
@@ -114,6 +123,8 @@ class OutlookCalendar(CalendarProvider):
             if event.problem or _overlaps(event.start, event.end, window):
                 events.append(event)
         events.sort(key=lambda e: (e.start, e.id))
+        # A copied block counts as the user's: "touched", so never moved or deleted.
+        blocks = [replace(b, written="copied") if b.key in copies else b for b in blocks]
         blocks.sort(key=lambda b: (b.start, b.key))
         return Snapshot(tuple(events), tuple(blocks), tuple(problems))
 
@@ -142,6 +153,7 @@ class OutlookCalendar(CalendarProvider):
         else:
             start, end = window.start - PAD_BEFORE, window.end + PAD_AFTER
         span = {"startDateTime": _iso(start), "endDateTime": _iso(end)}
+        link_is_new = link is None
         if link is None:
             _, link = self._delta(Call("GET", f"{self.user}/calendarView/delta", span, prefer=PAGE))
         view = self.session.pages(
@@ -152,6 +164,8 @@ class OutlookCalendar(CalendarProvider):
             )
         )
         items = {str(i["id"]): _trim(i) for i in view}
+        if link_is_new:
+            self.memo.set("settings", None)  # read the zone and hours again, about weekly
         cache = {"start": _iso(start), "end": _iso(end), "delta": link, "items": items}
         self._remember(cache)
         return items
@@ -176,11 +190,10 @@ class OutlookCalendar(CalendarProvider):
 
     def _apply(self, changes: Sequence[Change]) -> list[Change]:
         existing = self._lookup([c.block for c in changes if c.op is Op.CREATE])
-        ids = self._ids()
         results: dict[Change, Any] = {
             c: NotFound("no such block here", where=self.session.where)
             for c in changes
-            if c.op is not Op.CREATE and c.block.key not in ids
+            if c.op is not Op.CREATE and not (c.before and c.before.ref)
         }
         sent = [
             c
@@ -235,7 +248,7 @@ class OutlookCalendar(CalendarProvider):
         if change.op is Op.CREATE:
             return Call("POST", f"{self.user}/events", body=mapping.block_body(block, create=True))
         assert change.before is not None  # the base class checked
-        path = f"{self.user}/events/{self._ids()[change.before.key]}"
+        path = f"{self.user}/events/{change.before.ref}"
         if change.op is Op.UPDATE:
             body = mapping.block_body(block, create=False)
             return Call("PATCH", path, body=body, etag=change.before.etag)
@@ -288,21 +301,16 @@ class OutlookCalendar(CalendarProvider):
             cache["items"][str(item["id"])] = item
             cache.setdefault("written", {})[str(item["id"])] = _version(item)
         etag = str(item.get("@odata.etag") or item.get("changeKey") or "")
-        written = replace(change.block, written=change.block.fingerprint, etag=etag)
-        self._ids()[change.block.key] = str(item.get("id", ""))
+        written = replace(
+            change.block, written=change.block.fingerprint, etag=etag, ref=str(item.get("id", ""))
+        )
         return replace(change, block=written)
 
     def _forget(self, block: Block | None) -> None:
         cache = self.memo.get("calendar")
-        ident = self._ids().pop(block.key, "") if block else ""
-        if cache and ident:
-            cache["items"].pop(ident, None)
-            cache.setdefault("written", {})[ident] = "removed"
-
-    def _ids(self) -> dict[str, str]:
-        """Block key to Graph event id: Graph chooses ids, the plan names keys."""
-        ids: dict[str, str] = self.memo.data.setdefault("block_ids", {})
-        return ids
+        if cache and block and block.ref:
+            cache["items"].pop(block.ref, None)
+            cache.setdefault("written", {})[block.ref] = "removed"
 
 
 def _trim(item: dict[str, Any]) -> dict[str, Any]:

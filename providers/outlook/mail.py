@@ -38,12 +38,17 @@ class OutlookMailbox(MailProvider):
 
     # -- the folder
 
-    def _folder(self) -> str:
-        """The held folder's id: remembered, found by name, or created."""
-        known = self.memo.get("held_folder")
-        if known:
+    def _folder(self, *, create: bool = True) -> str:
+        """The held folder's id: remembered, found by name, or created ("" when it does
+        not exist and `create` is off: reading, as in a dry run, writes nothing)."""
+        known = self.memo.get("held_folder")  # None: not looked for; "": there is none
+        if known or (known == "" and not create):
             return str(known)
-        found = self._find_folder()
+        found = None if known == "" else self._find_folder()
+        if found is None and not create:
+            self.memo.set("held_folder", "")
+            self.memo.save()
+            return ""
         if found is None:
             try:
                 created = self.session.call(
@@ -82,8 +87,13 @@ class OutlookMailbox(MailProvider):
     def list_inbox(self, since: datetime | None) -> list[Message]:
         """The inbox, and the held folder with it in the same $batch: the worker asks
         for both in turn, so one request serves both."""
+        folder = self._folder(create=False)
+        if not folder:
+            inbox = self.session.object(self._listing("inbox", since))
+            self._held = []
+            return [m for m in self._all(inbox, held=False) if since is None or m.received >= since]
         inbox, held = self.session.batch(
-            [self._listing("inbox", since), self._listing(self._folder(), None)]
+            [self._listing("inbox", since), self._listing(folder, None)]
         )
         if isinstance(held, NotFound):  # the folder was deleted: make it again next time
             self.memo.set("held_folder", None)
@@ -109,8 +119,11 @@ class OutlookMailbox(MailProvider):
         if self._held is not None:
             held, self._held = self._held, None
             return held
+        folder = self._folder(create=False)
+        if not folder:
+            return []
         try:
-            answer = self.session.call(self._listing(self._folder(), None))
+            answer = self.session.object(self._listing(folder, None))
         except NotFound:
             self.memo.set("held_folder", None)
             return []
@@ -206,49 +219,46 @@ class OutlookMailbox(MailProvider):
             "singleValueExtendedProperties": [{"id": mapping.ALERT_PROP, "value": alert.key}],
         }
         self._held = None
-        self.session.call(
-            Call(
-                "POST", f"{self.user}/sendMail", body={"message": message, "saveToSentItems": False}
-            )
-        )
+        # Not idempotent: after a lost answer, the next run's lookup finds it.
+        send = {"message": message, "saveToSentItems": False}
+        self.session.call(Call("POST", f"{self.user}/sendMail", body=send, idempotent=False))
 
     # -- the rule
 
     def set_hold_rule(self, allowed: Sequence[str] | None) -> None:
         """One inbox rule moves mail from everyone but `allowed` (and the user) into the
-        held folder; None switches it off. Nothing is sent when it is as wanted."""
-        rule = self.memo.get("rule")  # {"id", "allowed", "enabled"}
-        if rule is None:
-            rule = self._find_rule()
+        held folder; None switches it off. Nothing is sent when it is as wanted; at each
+        change, the rules are looked up by name, so a copy made by a create whose
+        answer was lost is found, and removed, rather than left holding mail."""
+        known = self.memo.get("rule")  # {"enabled": bool, "allowed": [...] | None}
         wanted = None if allowed is None else sorted(set(allowed))
-        if (wanted is None and (not rule or not rule.get("enabled"))) or (
-            wanted is not None and rule and rule.get("enabled") and rule.get("allowed") == wanted
-        ):
-            self.memo.set("rule", rule or {})
-            self.memo.save()
+        as_wanted = known is not None and known.get("enabled") == (wanted is not None)
+        if as_wanted and (wanted is None or known.get("allowed") == wanted):
             return
         path = f"{self.user}/mailFolders/inbox/messageRules"
+        ours = self._our_rules()
         if wanted is None:
-            body: dict[str, Any] = {"isEnabled": False}
+            for r in ours:
+                if r.get("isEnabled"):
+                    self.session.call(Call("PATCH", f"{path}/{r['id']}", body={"isEnabled": False}))
         else:
-            body = {"isEnabled": True, "exceptions": self._exceptions(wanted)}
-        if rule and rule.get("id"):
-            try:
-                self.session.call(Call("PATCH", f"{path}/{rule['id']}", body=body))
-            except NotFound:
-                rule = {}
-        if not rule or not rule.get("id"):
-            if wanted is None:
-                self.memo.set("rule", {})
-                self.memo.save()
-                return
-            body |= {
+            body = {
                 "displayName": RULE_NAME,
-                "sequence": 1,
-                "actions": {"moveToFolder": self._folder(), "stopProcessingRules": True},
+                # Last, and letting later rules run: the user's own filing rules go first.
+                "sequence": 999,
+                "isEnabled": True,
+                "exceptions": self._exceptions(wanted),
+                "actions": {"moveToFolder": self._folder(), "stopProcessingRules": False},
             }
-            rule = {"id": str(self.session.call(Call("POST", path, body=body))["id"])}
-        self.memo.set("rule", {"id": rule["id"], "allowed": wanted, "enabled": wanted is not None})
+            for extra in ours[1:]:
+                self.session.call(Call("DELETE", f"{path}/{extra['id']}"))
+            if ours:
+                self.session.call(Call("PATCH", f"{path}/{ours[0]['id']}", body=body))
+            else:
+                self.memo.set("rule", None)  # until it is known to exist: look it up
+                self.memo.save()
+                self.session.call(Call("POST", path, body=body, idempotent=False))
+        self.memo.set("rule", {"enabled": wanted is not None, "allowed": wanted})
         self.memo.save()
 
     def _exceptions(self, allowed: list[str]) -> dict[str, Any]:
@@ -264,13 +274,13 @@ class OutlookMailbox(MailProvider):
             out["senderContains"] = domains
         return out
 
-    def _find_rule(self) -> dict[str, Any] | None:
-        """With nothing remembered: the worker's rule, found by its name."""
-        answer = self.session.call(Call("GET", f"{self.user}/mailFolders/inbox/messageRules"))
-        for r in answer.get("value") or ():
-            if r.get("displayName") == RULE_NAME:
-                return {"id": str(r["id"]), "enabled": bool(r.get("isEnabled")), "allowed": None}
-        return None
+    def _our_rules(self) -> list[dict[str, Any]]:
+        answer = self.session.object(Call("GET", f"{self.user}/mailFolders/inbox/messageRules"))
+        return [
+            r
+            for r in answer.get("value") or ()
+            if isinstance(r, dict) and r.get("displayName") == RULE_NAME
+        ]
 
 
 def _raise_unless_gone(result: Any) -> bool:

@@ -93,7 +93,12 @@ def _prop(item: dict[str, Any], prop: str) -> str | None:
 
 
 def is_owned(item: dict[str, Any]) -> bool:
-    return _prop(item, BLOCK_PROP) is not None
+    """A block: tagged, and a single event. A tagged series (the user made a block
+    recur) or an occurrence of one is the user's own."""
+    return _prop(item, BLOCK_PROP) is not None and item.get("type", "singleInstance") in (
+        "singleInstance",
+        None,
+    )
 
 
 def to_block(item: dict[str, Any]) -> Block:
@@ -115,6 +120,7 @@ def to_block(item: dict[str, Any]) -> Block:
         meeting_id=str(meta.get("meeting", "")),
         written=str(meta.get("written", "")),
         etag=str(item.get("@odata.etag") or item.get("changeKey") or ""),
+        ref=str(item.get("id", "")),
     )
 
 

@@ -22,6 +22,7 @@ from providers.outlook.auth import GRAPH_ROOT, Grant
 from providers.outlook.errors import from_status, translate
 
 BATCH_LIMIT = 20  # Graph's documented maximum per $batch
+LANES = 4  # Outlook's limit of concurrent requests per mailbox
 PREFER = 'IdType="ImmutableId", outlook.timezone="UTC", outlook.body-content-type="text"'
 
 
@@ -44,6 +45,7 @@ class Call:
     body: Any = None
     etag: str = ""
     prefer: str = ""  # added to the Prefer header, e.g. odata.maxpagesize=200
+    idempotent: bool = True  # False: sent once; a lost answer must not make it happen twice
 
 
 class Session:
@@ -108,18 +110,26 @@ class Session:
                 except ValueError:  # not JSON: a proxy's or captive portal's page
                     raise TransientError("unreadable answer (not JSON)", where=self.where) from None
 
-        return retry.call(once, attempts=self.options.attempts, sleep=self.options.sleep)
+        attempts = self.options.attempts if c.idempotent else 1
+        return retry.call(once, attempts=attempts, sleep=self.options.sleep)
+
+    def object(self, c: Call) -> dict[str, Any]:
+        """`call`, for an answer that must be a JSON object."""
+        answer = self.call(c)
+        if not isinstance(answer, dict):
+            raise TransientError("unreadable answer (not a JSON object)", where=self.where)
+        return answer
 
     def pages(self, c: Call) -> list[dict[str, Any]]:
         """Every item of a collection, following @odata.nextLink."""
         items: list[dict[str, Any]] = []
-        answer = self.call(c)
+        answer = self.object(c)
         while True:
-            items += answer.get("value") or []
+            items += [i for i in answer.get("value") or () if isinstance(i, dict)]
             link = answer.get("@odata.nextLink")
             if not link:
                 return items
-            answer = self.call(Call("GET", link))
+            answer = self.object(Call("GET", str(link)))
 
     def batch(self, calls: Sequence[Call]) -> list[Any]:
         """Send `calls` in `$batch` requests of up to 20; one result per call, in order:
@@ -160,7 +170,7 @@ class Session:
 
     def _send(self, calls: Sequence[Call], chunk: list[int], results: list[Any]) -> list[int]:
         parts = []
-        for i in chunk:
+        for k, i in enumerate(chunk):
             c = calls[i]
             url = "/" + c.path + (_query(c.params) if c.params else "")
             part: dict[str, Any] = {"id": str(i), "method": c.method, "url": url}
@@ -169,11 +179,19 @@ class Session:
                 part["body"] = c.body
                 headers["Content-Type"] = "application/json"
             part["headers"] = headers
+            if k >= LANES:
+                # Four lanes: Outlook takes at most four requests at once per mailbox.
+                part["dependsOn"] = [str(chunk[k - LANES])]
             parts.append(part)
-        answer = self.call(Call("POST", "$batch", body={"requests": parts}))
+        answer = self.object(Call("POST", "$batch", body={"requests": parts}))
         again: list[int] = []
         for item in answer.get("responses") or ():
-            i = int(item["id"])
+            try:
+                i = int(item["id"])
+                if i not in chunk:
+                    continue
+            except (KeyError, TypeError, ValueError):
+                continue  # not ours to read: its part counts as unanswered below
             status = int(item.get("status", 500))
             if status < 400:
                 results[i] = item.get("body")
@@ -198,7 +216,8 @@ def _prefer(c: Call) -> str:
 
 
 def _ids(answer: Any) -> set[str]:
-    return {str(item.get("id")) for item in (answer or {}).get("responses") or ()}
+    items = (answer or {}).get("responses") or ()
+    return {str(item.get("id")) for item in items if isinstance(item, dict)}
 
 
 def _query(params: Mapping[str, str]) -> str:

@@ -148,7 +148,7 @@ def test_the_hold_folder_and_rule(graph: GraphEmulator, sleeps: Sleeps, tmp_path
     box.set_hold_rule(None)
     assert [r["isEnabled"] for r in graph.rules()] == [False]
     assert graph.message(held)["folder"] == HELD_FOLDER
-    assert rule["actions"]["stopProcessingRules"] is True
+    assert (rule["sequence"], rule["actions"]["stopProcessingRules"]) == (999, False)
 
 
 def test_a_quiet_mailbox_costs_one_request(
@@ -156,11 +156,17 @@ def test_a_quiet_mailbox_costs_one_request(
 ) -> None:
     box = outlook(graph, tmp_path / "memo.json", sleeps)[1]
     graph.arrive(sender="a@x.com", received=T0)
-    box.list_inbox(T0 - timedelta(hours=1))
+    box.list_inbox(T0 - timedelta(hours=1))  # a dry run: no held folder is made
+    assert HELD_FOLDER not in {f["displayName"] for f in graph.folders()}
     graph.reset_log()
     box = outlook(graph, tmp_path / "memo.json", sleeps)[1]
     box.list_inbox(T0 - timedelta(hours=1)), box.list_held()
-    assert calls(graph) == ["POST /v1.0/$batch"]
+    assert calls(graph) == ["GET /v1.0/me/mailFolders/inbox/messages"]
+    box.hold([m.id for m in box.list_inbox(None)])  # the folder exists from now on
+    graph.reset_log()
+    box = outlook(graph, tmp_path / "memo.json", sleeps)[1]
+    box.list_inbox(T0 - timedelta(hours=1)), box.list_held()
+    assert calls(graph) == ["POST /v1.0/$batch"]  # the inbox and the held folder at once
 
 
 def test_working_hours_come_from_the_mailbox_unless_the_config_says(
@@ -233,3 +239,71 @@ def test_the_delta_link_and_the_cached_span_never_drift_apart(
         }
     )
     assert "late" in {e.id for e in outlook(graph, memo, sleeps)[0].fetch(window).events}
+
+
+def test_a_rule_copied_by_a_lost_answer_never_keeps_holding(
+    graph: GraphEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    from providers.outlook.mail import RULE_NAME
+    from providers.outlook.session import Call
+
+    box = outlook(graph, tmp_path / "memo.json", sleeps)[1]
+    box.set_hold_rule(["boss@contoso.com"])
+    [rule] = graph.rules()
+    copy = {k: rule[k] for k in ("displayName", "sequence", "isEnabled", "exceptions", "actions")}
+    box.session.call(Call("POST", "me/mailFolders/inbox/messageRules", body=copy))
+    assert [r["displayName"] for r in graph.rules()] == [RULE_NAME, RULE_NAME]
+    box.set_hold_rule(None)  # release: every rule of ours goes off
+    assert [r["isEnabled"] for r in graph.rules()] == [False, False]
+    late = graph.arrive(sender="news@vendor.com", received=T0)
+    assert graph.message(late)["folder"] == "inbox"
+    box.set_hold_rule(["boss@contoso.com"])  # next morning: one rule again
+    assert [r["isEnabled"] for r in graph.rules()] == [True]
+
+
+def test_a_block_made_into_a_series_or_copied_is_the_users(
+    graph: GraphEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    cal = outlook(graph, tmp_path / "memo.json", sleeps)[0]
+    cal.fetch(WINDOW)
+    [made] = cal.apply([Change(Op.CREATE, block())])
+    [other] = cal.apply([Change(Op.CREATE, block("k2", 11, 12))])
+    stored = graph.event(other.block.ref)
+    assert stored is not None
+    copy = {k: stored[k] for k in ("subject", "start", "end", "singleValueExtendedProperties")}
+    graph.put_event({**copy, "start": timed(at(15)), "end": timed(at(16))})  # the user's copy
+    recurrence = {
+        "pattern": {"type": "daily", "interval": 1},
+        "range": {"type": "numbered", "startDate": "2026-11-30", "numberOfOccurrences": 3},
+    }
+    graph.patch_event(made.block.ref, {"recurrence": recurrence})
+    snap = outlook(graph, tmp_path / "memo.json", sleeps)[0].fetch(WINDOW)
+    assert [(b.key, b.touched) for b in snap.blocks] == [("k2", True), ("k2", True)]
+    assert any("two events carry block k2" in p for p in snap.problems)
+    series = [e for e in snap.events if e.title == "Prospecting"]
+    assert len(series) == 3  # the occurrences are busy events, never the worker's
+
+
+def test_an_expired_delta_in_either_form_means_a_fresh_start(
+    graph: GraphEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    memo = tmp_path / "memo.json"
+    OutlookOutside(graph).add_event("acme", "Acme", at(14), at(15))
+    first = outlook(graph, memo, sleeps)[0].fetch(WINDOW)
+    for kind, status in (("syncStateNotFound", 400), ("410", 410)):
+        graph.expire_delta(kind)
+        graph.reset_log()
+        assert outlook(graph, memo, sleeps)[0].fetch(WINDOW) == first
+        assert graph.requests[0].status == status
+        assert len(graph.requests) == 3  # the old link, a new delta round, the view
+
+
+def test_sign_in_answers_are_told_apart() -> None:
+    from providers.errors import AuthError, TransientError
+    from providers.outlook import auth
+
+    with pytest.raises(AuthError):
+        auth._token({"error": "invalid_grant", "error_description": "AADSTS50173: revoked"})
+    with pytest.raises(TransientError):
+        auth._token({"error": "temporarily_unavailable"})
+    assert auth._token({"access_token": "t"}) == "t"

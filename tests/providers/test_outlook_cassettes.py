@@ -403,17 +403,16 @@ def test_hold_start(account: Account) -> None:
     with pin("hold_start", account.emu) as tape:
         held = account.hold(outcome, at(9))
     assert tape.lines() == [
-        f"GET /v1.0/me/mailFolders $filter=displayName eq '{HELD_FOLDER}'",
-        "POST /v1.0/me/mailFolders",  # not found: made, and remembered
-        "POST /v1.0/$batch"  # the inbox since Friday 17:30, and the held folder, together
-        " [1 x GET /me/mailFolders/inbox/messages $filter=receivedDateTime ge 2026-11-27T22:30:00Z,"
-        " 1 x GET /me/mailFolders/{id}/messages]",
+        f"GET /v1.0/me/mailFolders $filter=displayName eq '{HELD_FOLDER}'",  # none yet
+        "GET /v1.0/me/mailFolders/inbox/messages"  # the inbox since Friday 17:30
+        " $filter=receivedDateTime ge 2026-11-27T22:30:00Z",
         "GET /v1.0/me/mailFolders/inbox/messageRules",  # an earlier install's rule, by name
+        "POST /v1.0/me/mailFolders",  # the folder, made now that something is held
         "POST /v1.0/me/mailFolders/inbox/messageRules",
         "POST /v1.0/$batch [3 x POST /me/messages/{id}/move]",  # where: from the listing
     ]
     assert (held.phase, held.moved_out) == (Phase.HOLDING, 3)  # news, and the vendor twice
-    folder = _json(tape.requests[1])
+    folder = _json(tape.requests[3])
     assert folder == {"displayName": HELD_FOLDER}
     rule = _json(tape.requests[4])
     assert (rule["displayName"], rule["isEnabled"]) == (RULE_NAME, True)
@@ -430,14 +429,15 @@ def test_release(account: Account) -> None:
     with pin("release", account.emu) as tape:
         released = account.hold(outcome, at(16, 45))
     assert tape.lines() == [
+        "GET /v1.0/me/mailFolders/inbox/messageRules",  # every rule of ours, by name
         "PATCH /v1.0/me/mailFolders/inbox/messageRules/{id}",  # off first: nothing new held
         "GET /v1.0/me/mailFolders/{id}/messages",  # the held folder
         "GET /v1.0/me/mailFolders/inbox",  # the inbox's id, once; remembered
         "POST /v1.0/$batch [3 x POST /me/messages/{id}/move]",
     ]
     assert (released.phase, released.returned) == (Phase.RELEASED, 3)
-    assert _json(tape.requests[0]) == {"isEnabled": False}
-    back = [p["body"]["destinationId"] for p in _parts(tape.requests[3])]
+    assert _json(tape.requests[1]) == {"isEnabled": False}
+    back = [p["body"]["destinationId"] for p in _parts(tape.requests[4])]
     assert back == ["inbox"] * 3
 
 
