@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from worker.models import Window
 
 VERSION = 1
 
@@ -55,3 +58,13 @@ class Memo:
             self._saved = text
         except OSError:
             pass
+
+
+def covers(cache: dict[str, Any], window: Window) -> bool:
+    """Whether a remembered listing's span ("start", "end") covers `window`."""
+    try:
+        start = datetime.fromisoformat(cache["start"])
+        end = datetime.fromisoformat(cache["end"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return start <= window.start and window.end <= end

@@ -26,8 +26,8 @@ class MemoryCalendar(CalendarProvider):
         return self.zone
 
     def fetch(self, window: Window) -> Snapshot:
-        events = tuple(e for e in self.events if _overlaps(e.start, e.end, window))
-        blocks = tuple(b for b in self.blocks.values() if _overlaps(b.start, b.end, window))
+        events = tuple(e for e in self.events if window.overlaps(e.start, e.end))
+        blocks = tuple(b for b in self.blocks.values() if window.overlaps(b.start, b.end))
         return Snapshot(events, blocks)
 
     def _apply(self, changes: Sequence[Change]) -> list[Change]:
@@ -69,10 +69,6 @@ class MemoryCalendar(CalendarProvider):
 
     def user_delete(self, key: str) -> None:
         self.blocks = {i: b for i, b in self.blocks.items() if b.key != key}
-
-
-def _overlaps(start: datetime, end: datetime, window: Window) -> bool:
-    return start < window.end and (end > window.start or (start == end and start >= window.start))
 
 
 class MemoryMailbox(MailProvider):

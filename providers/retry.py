@@ -10,11 +10,11 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import tenacity
 
-from providers.errors import RateLimited, TransientError
+from providers.errors import ProviderError, RateLimited, TransientError
 
 T = TypeVar("T")
 
@@ -57,3 +57,55 @@ def call(
         reraise=True,
     )
     return retrying(fn)
+
+
+def batched(
+    count: int,
+    limit: int,
+    send: Callable[[list[int], list[Any]], list[int]],
+    *,
+    where: str,
+    attempts: int = 4,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Any]:
+    """Send `count` calls in batches of `limit`, under the policy, and return one
+    result per call: its answer, or the ProviderError it failed with.
+
+    `send(chunk, results)` sends one batch of call indexes, fills `results` and returns
+    the indexes worth sending again (rate limited, transient). Only those are sent
+    again; what succeeded never is. A batch that fails as a whole raises.
+    """
+    results: list[Any] = [None] * count
+    pending = list(range(count))
+
+    def rounds() -> None:
+        nonlocal pending
+        todo, again = list(pending), []
+        while todo:
+            chunk, todo = todo[:limit], todo[limit:]
+            try:
+                again += send(chunk, results)
+            except ProviderError:
+                pending = again + chunk + todo
+                raise
+        pending = again
+        if pending:
+            waits = [e.retry_after for e in map(results.__getitem__, pending) if _limited(e)]
+            message = f"{len(pending)} of {count} batched calls must be retried"
+            known = [w for w in waits if w is not None]
+            if known:
+                raise RateLimited(message, where=where, retry_after=max(known))
+            raise TransientError(message, where=where)
+
+    if count:
+        try:
+            call(rounds, attempts=attempts, sleep=sleep)
+        except RETRYABLE as exc:
+            for i in pending:  # parts never answered carry the last error
+                if results[i] is None:
+                    results[i] = exc
+    return results
+
+
+def _limited(error: object) -> bool:
+    return isinstance(error, RateLimited)

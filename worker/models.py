@@ -152,6 +152,10 @@ class Window:
     end: datetime
     zone: str = "UTC"
 
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        """Whether [start, end) meets the window; an instant counts at its moment."""
+        return start < self.end and (end > self.start or (start == end and start >= self.start))
+
 
 @dataclass(frozen=True)
 class Snapshot:

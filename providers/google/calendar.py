@@ -26,6 +26,7 @@ from providers.base import CalendarProvider
 from providers.errors import BadRequest, Conflict, NotFound, ProviderError, SyncStateExpired
 from providers.google import mapping
 from providers.google.session import Session
+from providers.memo import covers
 from worker.models import Block, Change, Event, Op, Snapshot, Window
 
 CALENDAR = "primary"  # Focus Time exists only on primary calendars
@@ -87,13 +88,13 @@ class GoogleCalendar(CalendarProvider):
                 except (KeyError, ValueError) as exc:
                     problems.append(f"a block with a damaged tag ({exc}) is treated as busy")
                 else:
-                    if _overlaps(block.start, block.end, window):
+                    if window.overlaps(block.start, block.end):
                         blocks.append(block)
                     continue
             event = mapping.to_event(item, zone, window.start, self.session.options.email)
             if event.problem:
                 problems.append(f"{event.title or event.id}: {event.problem}")
-            if event.problem or _overlaps(event.start, event.end, window):
+            if event.problem or window.overlaps(event.start, event.end):
                 events.append(event)
         events.sort(key=lambda e: (e.start, e.id))
         blocks.sort(key=lambda b: (b.start, b.key))
@@ -101,7 +102,7 @@ class GoogleCalendar(CalendarProvider):
 
     def _items(self, window: Window) -> dict[str, dict[str, Any]]:
         cache = self.memo.get("calendar")
-        if cache and cache.get("token") and _covers(cache, window):
+        if cache and cache.get("token") and covers(cache, window):
             try:
                 changed, token = self._list(syncToken=cache["token"])
             except SyncStateExpired:
@@ -282,19 +283,6 @@ def _written(change: Change, etag: str) -> Change:
         return change
     block = replace(change.block, written=change.block.fingerprint, etag=etag)
     return replace(change, block=block)
-
-
-def _overlaps(start: datetime, end: datetime, window: Window) -> bool:
-    return start < window.end and (end > window.start or (start == end and start >= window.start))
-
-
-def _covers(cache: dict[str, Any], window: Window) -> bool:
-    try:
-        start = datetime.fromisoformat(cache["start"])
-        end = datetime.fromisoformat(cache["end"])
-    except (KeyError, TypeError, ValueError):
-        return False
-    return start <= window.start and window.end <= end
 
 
 def _merge(items: dict[str, dict[str, Any]], item: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from googleapiclient.discovery import build
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
 from providers import retry
-from providers.errors import ProviderError, RateLimited, TransientError
+from providers.errors import RateLimited, TransientError
 from providers.google.errors import translate
 from providers.memo import Memo
 
@@ -121,41 +121,18 @@ class Session:
         """Send `requests` in as few batch requests as allowed; one result per request,
         in order: the response, or the ProviderError it failed with. Parts that hit a
         rate limit or a server error are sent again (only those), under the policy."""
-        results: list[Any] = [None] * len(requests)
-        pending = list(range(len(requests)))
         limit = CALENDAR_BATCH_LIMIT if api == "calendar" else GMAIL_BATCH_LIMIT
-
-        def send() -> None:
-            nonlocal pending
-            todo, again = list(pending), []
-            while todo:
-                chunk, todo = todo[:limit], todo[limit:]
-                try:
-                    again += self._send_chunk(api, requests, chunk, results)
-                except ProviderError:
-                    pending = again + chunk + todo  # what succeeded is never sent twice
-                    raise
-            pending = again
-            if pending:
-                errors = [results[i] for i in pending]
-                waits = [e.retry_after for e in errors if isinstance(e, RateLimited)]
-                message = f"{len(pending)} of {len(requests)} batched calls must be retried"
-                known = [w for w in waits if w is not None]
-                if known:
-                    raise RateLimited(message, where=self.where, retry_after=max(known))
-                raise TransientError(message, where=self.where)
-
-        if not requests:
-            return []
         try:
-            retry.call(send, attempts=self.options.attempts, sleep=self.options.sleep)
-        except (RateLimited, TransientError) as exc:
-            for i in pending:  # parts never answered carry the envelope's error
-                if results[i] is None:
-                    results[i] = exc
+            return retry.batched(
+                len(requests),
+                limit,
+                lambda chunk, results: self._send_chunk(api, requests, chunk, results),
+                where=self.where,
+                attempts=self.options.attempts,
+                sleep=self.options.sleep,
+            )
         finally:
             self._persist_token()
-        return results
 
     def _send_chunk(
         self, api: str, requests: Sequence[HttpRequest], chunk: list[int], results: list[Any]

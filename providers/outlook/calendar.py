@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from providers.base import CalendarProvider
 from providers.errors import Conflict, NotFound, ProviderError, SyncStateExpired
+from providers.memo import covers
 from providers.outlook import mapping
 from providers.outlook.session import Call, Session
 from worker.models import Block, Change, Event, Op, Snapshot, Window, WorkHours
@@ -114,13 +115,13 @@ class OutlookCalendar(CalendarProvider):
                         problems.append(f"two events carry block {block.key}; leaving both")
                         copies.add(block.key)
                     seen.add(block.key)
-                    if _overlaps(block.start, block.end, window):
+                    if window.overlaps(block.start, block.end):
                         blocks.append(block)
                     continue
             event = mapping.to_event(item, zone, me, window.start)
             if event.problem:
                 problems.append(f"{event.title or event.id}: {event.problem}")
-            if event.problem or _overlaps(event.start, event.end, window):
+            if event.problem or window.overlaps(event.start, event.end):
                 events.append(event)
         events.sort(key=lambda e: (e.start, e.id))
         # A copied block counts as the user's: "touched", so never moved or deleted.
@@ -131,7 +132,7 @@ class OutlookCalendar(CalendarProvider):
     def _items(self, window: Window) -> dict[str, dict[str, Any]]:
         cache = self.memo.get("calendar")
         link = None
-        if cache and cache.get("delta") and _covers(cache, window):
+        if cache and cache.get("delta") and covers(cache, window):
             try:
                 changed, link = self._delta(Call("GET", cache["delta"], prefer=PAGE))
             except SyncStateExpired:
@@ -324,19 +325,6 @@ def _version(item: dict[str, Any]) -> str:
     if "@removed" in item:
         return "removed"
     return str(item.get("changeKey") or "")
-
-
-def _overlaps(start: datetime, end: datetime, window: Window) -> bool:
-    return start < window.end and (end > window.start or (start == end and start >= window.start))
-
-
-def _covers(cache: dict[str, Any], window: Window) -> bool:
-    try:
-        start = datetime.fromisoformat(cache["start"])
-        end = datetime.fromisoformat(cache["end"])
-    except (KeyError, TypeError, ValueError):
-        return False
-    return start <= window.start and window.end <= end
 
 
 def _iso(moment: datetime) -> str:

@@ -135,38 +135,14 @@ class Session:
         """Send `calls` in `$batch` requests of up to 20; one result per call, in order:
         the parsed answer, or the ProviderError it failed with. Parts that hit a rate
         limit or a server error are sent again (only those), under the policy."""
-        results: list[Any] = [None] * len(calls)
-        pending = list(range(len(calls)))
-
-        def send() -> None:
-            nonlocal pending
-            todo, again = list(pending), []
-            while todo:
-                chunk, todo = todo[:BATCH_LIMIT], todo[BATCH_LIMIT:]
-                try:
-                    again += self._send(calls, chunk, results)
-                except ProviderError:
-                    pending = again + chunk + todo  # what succeeded is never sent twice
-                    raise
-            pending = again
-            if pending:
-                errors = [results[i] for i in pending]
-                waits = [e.retry_after for e in errors if isinstance(e, RateLimited)]
-                known = [w for w in waits if w is not None]
-                message = f"{len(pending)} of {len(calls)} batched calls must be retried"
-                if known:
-                    raise RateLimited(message, where=self.where, retry_after=max(known))
-                raise TransientError(message, where=self.where)
-
-        if not calls:
-            return []
-        try:
-            retry.call(send, attempts=self.options.attempts, sleep=self.options.sleep)
-        except (RateLimited, TransientError) as exc:
-            for i in pending:
-                if results[i] is None:
-                    results[i] = exc
-        return results
+        return retry.batched(
+            len(calls),
+            BATCH_LIMIT,
+            lambda chunk, results: self._send(calls, chunk, results),
+            where=self.where,
+            attempts=self.options.attempts,
+            sleep=self.options.sleep,
+        )
 
     def _send(self, calls: Sequence[Call], chunk: list[int], results: list[Any]) -> list[int]:
         parts = []

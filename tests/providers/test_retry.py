@@ -51,3 +51,46 @@ def test_gives_up_after_the_last_attempt() -> None:
     with pytest.raises(TransientError):
         retry.call(down, attempts=3, sleep=lambda _: None)
     assert len(calls) == 3
+
+
+def test_batched_sends_again_only_what_failed_and_never_what_succeeded() -> None:
+    from providers.errors import RateLimited, TransientError
+    from providers.retry import batched
+
+    sent: list[list[int]] = []
+    failures = {3: 1, 4: 2}  # call 3 is throttled once, call 4 twice
+    envelope_down = [True]
+
+    def send(chunk: list[int], results: list[object]) -> list[int]:
+        sent.append(list(chunk))
+        if chunk[0] == 2 and envelope_down[0]:  # the second batch's envelope fails once
+            envelope_down[0] = False
+            raise TransientError("batch envelope failed")
+        again = []
+        for i in chunk:
+            if failures.get(i, 0) > 0:
+                failures[i] -= 1
+                results[i] = RateLimited("slow down", retry_after=3)
+                again.append(i)
+            else:
+                results[i] = f"ok {i}"
+        return again
+
+    waits: list[float] = []
+    results = batched(5, 2, send, where="x", sleep=waits.append)
+    assert results == [f"ok {i}" for i in range(5)]
+    assert sent == [[0, 1], [2, 3], [2, 3], [4], [3, 4], [4]]
+    assert waits[1:] == [3, 3]  # the parts' Retry-After, not a guess
+
+
+def test_batched_reports_each_part_that_never_succeeded() -> None:
+    from providers.errors import TransientError
+    from providers.retry import batched
+
+    def send(chunk: list[int], results: list[object]) -> list[int]:
+        for i in chunk:
+            results[i] = "ok" if i == 0 else TransientError("still down")
+        return [i for i in chunk if i]
+
+    results = batched(2, 20, send, where="x", sleep=lambda s: None, attempts=3)
+    assert results[0] == "ok" and isinstance(results[1], TransientError)
