@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from providers.errors import AuthError, TransientError
-from worker import cli
+from worker import cli, runner
 from worker.models import block_id
 
 NOW = "2026-11-30T07:00:00-05:00"  # a Monday morning in New York
@@ -179,7 +179,7 @@ def test_provider_failures_have_their_own_exit_code(
     def failing(*args: object, **kwargs: object) -> object:
         raise error
 
-    monkeypatch.setattr(cli, "run_account", failing)
+    monkeypatch.setattr(runner, "run_account", failing)
     got, _, err = run(capsys, "run", "--config", str(config(home)), "--now", NOW)
     assert got == code
     assert "account work" in err

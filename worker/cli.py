@@ -9,31 +9,26 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from providers import registry
-from providers.base import AccountSpec, CalendarProvider, MailProvider
-from providers.errors import AuthError, ProviderError
-from worker import __version__, followups
+from providers.base import AccountSpec, MailProvider
+from providers.errors import ProviderError
+from worker import __version__, followups, logs, runner
 from worker import config as cfg
 from worker.alerts import one_line
 from worker.clock import Clock, FixedClock, SystemClock
 from worker.cycle import (
     Outcome,
-    log,
     rules_for,
     run_account,
-    system_zone,
-    with_calendar_hours,
 )
 from worker.errors import ConfigError, WorkerError, from_provider
-from worker.gapcheck import GapOutcome, gap_rules, run_gaps
-from worker.inbox import HoldOutcome, run_hold
-from worker.notify import Webhook
+from worker.gapcheck import gap_rules
+from worker.inbox import run_hold
 from worker.planner import Rules
 from worker.render import (
     changes_text,
@@ -56,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, default in (("config", None), ("now", None), ("debug", False)):
         if not hasattr(args, name):
             setattr(args, name, default)
+    if args.func is not cmd_serve:
+        # One-shot commands report errors themselves; libraries' warnings (a retried
+        # rate limit, say) would only be noise on the terminal.
+        logs.setup("human", "debug" if args.debug else "error")
     try:
         return int(args.func(args))
     except WorkerError as exc:
@@ -109,6 +108,15 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="accepted for clarity: plan never writes anything"
     )
     command("run", cmd_run, "apply the plan: write the blocks into the calendar")
+    serve = command(
+        "serve", cmd_serve, "keep every account right until stopped (Ctrl-C)", json_flag=False
+    )
+    serve.add_argument(
+        "--log-format", choices=("human", "json"), default="human", help="log lines as"
+    )
+    serve.add_argument(
+        "--log-level", choices=("info", "debug"), default="info", help="debug adds titles"
+    )
     command("status", cmd_status, "what the worker owns, what it holds, when it last ran")
     command("gaps", cmd_gaps, "list client meetings with no next meeting booked")
     connect = command(
@@ -199,157 +207,28 @@ def _load(args: argparse.Namespace) -> cfg.Config:
     return cfg.load(path) if path else cfg.default_config()
 
 
-def _calendar(account: cfg.Account, clock: Clock) -> CalendarProvider:
-    """The calendar of a local or memory account."""
-    try:
-        cls = registry.calendar_class(account.provider)
-    except registry.UnknownProvider as exc:
-        raise ConfigError(f"account {account.name}: {exc}") from None
-    if account.provider == "local":
-        assert account.calendar is not None  # config fills the default
-        provider: CalendarProvider = cls(account.calendar, name=account.name, clock=clock)
-    else:
-        provider = cls(name=account.name)
-    return provider
-
-
-def _mailbox(account: cfg.Account) -> MailProvider | None:
-    """The mailbox of a local or memory account, or None when it has none configured."""
-    if account.provider == "local" and account.maildir is None:
-        return None
-    try:
-        cls = registry.mailbox_class(account.provider)
-    except registry.UnknownProvider as exc:
-        raise ConfigError(f"account {account.name}: {exc}") from None
-    if account.provider == "local":
-        return cast(MailProvider, cls(account.maildir, name=account.name))
-    return cast(MailProvider, cls(name=account.name))
-
-
-def _open(
-    config: cfg.Config, account: cfg.Account, clock: Clock
-) -> tuple[cfg.Account, CalendarProvider, MailProvider | None]:
-    """The account's calendar and mailbox. A connected account (Google, Outlook) opens
-    both on one sign-in, and fills in its address when the config leaves it out.
-
-    Raises ConfigError, or ProviderError (AuthError: not connected or revoked)."""
-    if account.provider not in registry.ACCOUNTS:
-        return account, _calendar(account, clock), _mailbox(account)
-    try:
-        opener = registry.account_opener(account.provider)
-    except registry.UnknownProvider as exc:
-        raise ConfigError(f"account {account.name}: {exc}") from None
-    spec = AccountSpec(
-        name=account.name,
-        email=account.email,
-        state_dir=config.state_dir,
-        api_root=account.api_root,
-        options={
-            "focus_time": config.focus_time.enabled,
-            "auto_decline": config.focus_time.auto_decline,
-            "decline_message": config.focus_time.decline_message,
-        },
-    )
-    calendar, mailbox = opener(spec)
-    email = account.email or calendar.owner()
-    return dataclasses.replace(account, email=email), calendar, mailbox
-
-
-@dataclass
-class AccountResult:
-    account: cfg.Account
-    outcome: Outcome | None = None
-    hold: HoldOutcome | None = None
-    gaps: GapOutcome | None = None
-    errors: list[WorkerError] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    config: cfg.Config | None = None  # as it applied to this account (its working hours)
-
-
 def _run_accounts(
     args: argparse.Namespace, *, apply: bool
-) -> tuple[cfg.Config, Clock, list[AccountResult]]:
+) -> tuple[cfg.Config, Clock, list[runner.AccountResult]]:
     """Run every account; one account's failure never stops the others."""
     config = _load(args)
     clock = _clock(args)
     state = _state(config)
     try:
         results = [
-            _cycle(config, account, clock, apply=apply, state=state) for account in config.accounts
+            runner.run_one(config, account, clock, apply=apply, state=state)
+            for account in config.accounts
         ]
     finally:
         state.close()
     return config, clock, results
 
 
-def _cycle(
-    config: cfg.Config, account: cfg.Account, clock: Clock, *, apply: bool, state: State | None
-) -> AccountResult:
-    result = AccountResult(account)
-    started = clock.now()
-    mailbox: MailProvider | None = None
-    try:
-        account, calendar, mailbox = _open(config, account, clock)
-        result.account = account
-        config = with_calendar_hours(config, calendar)
-        result.config = config
-        result.outcome = run_account(config, account, calendar, state, started, apply=apply)
-        result.notes = calendar.notes()
-    except ProviderError as exc:
-        result.errors.append(from_provider(account.name, exc))
-        if isinstance(exc, AuthError):
-            return _logged(result, state, started, clock, apply=apply)
-    except WorkerError as exc:
-        result.errors.append(exc)
-    zone = ZoneInfo(result.outcome.timezone if result.outcome else _fallback_zone(config))
-    rules = rules_for(config, account, zone)
-    try:
-        if mailbox is not None:
-            result.hold = run_hold(
-                config, account, mailbox, result.outcome, rules, state, started, apply=apply
-            )
-    except ProviderError as exc:
-        result.errors.append(from_provider(account.name, exc))
-    except WorkerError as exc:
-        result.errors.append(exc)
-    if result.outcome is not None:
-        webhook = Webhook(config.alerts.webhook_url) if config.alerts.webhook_url else None
-        try:
-            result.gaps = run_gaps(
-                config,
-                account,
-                result.outcome,
-                rules,
-                mailbox,
-                webhook,
-                state,
-                started,
-                apply=apply,
-            )
-        except ProviderError as exc:
-            result.errors.append(from_provider(account.name, exc))
-    return _logged(result, state, started, clock, apply=apply)
-
-
-def _logged(
-    result: AccountResult, state: State | None, started: datetime, clock: Clock, *, apply: bool
-) -> AccountResult:
-    if state and apply:
-        changes = result.outcome.changes if result.outcome else ()
-        errors = "; ".join(map(str, result.errors))
-        log(state, result.account.name, started, clock.now(), changes, errors)
-    return result
-
-
-def _fallback_zone(config: cfg.Config) -> str:
-    return config.timezone or system_zone() or "UTC"
-
-
 def _state(config: cfg.Config) -> State:
     return State(config.state_dir / "state.sqlite3")
 
 
-def _finish(results: list[AccountResult]) -> int:
+def _finish(results: list[runner.AccountResult]) -> int:
     errors = [e for r in results for e in r.errors]
     for err in errors:
         print(f"firstblock: {err}", file=sys.stderr)
@@ -454,6 +333,46 @@ def _connect_options(args: argparse.Namespace, account: cfg.Account | None) -> d
     }
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+
+    from worker.serve import Server
+
+    logs.setup(args.log_format, args.log_level)
+    path = _config_path(args)
+    config = _load(args)  # a broken config stops here, with its own exit code
+    stamp = [_mtime(path)]
+
+    def load() -> cfg.Config:
+        stamp[0] = _mtime(path)
+        return cfg.load(path) if path else cfg.default_config()
+
+    server = Server(
+        load,
+        _clock(args),
+        interval=timedelta(minutes=config.serve.interval_minutes),
+        workers=config.serve.workers,
+    )
+
+    def changed() -> None:  # the loop looks at least once a minute
+        if _mtime(path) != stamp[0]:
+            server.reload.set()
+
+    signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
+    signal.signal(signal.SIGINT, lambda *_: server.request_stop())
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: server.request_reload())
+    server.on_tick = changed
+    return server.run()
+
+
+def _mtime(path: Path | None) -> float:
+    try:
+        return path.stat().st_mtime if path else 0.0
+    except OSError:
+        return 0.0
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     return _plan_or_run(args, apply=False)
 
@@ -477,7 +396,7 @@ def _plan_or_run(args: argparse.Namespace, *, apply: bool) -> int:
     return _finish(results)
 
 
-def _result_json(r: AccountResult) -> dict[str, Any]:
+def _result_json(r: runner.AccountResult) -> dict[str, Any]:
     assert r.outcome is not None
     out = outcome_json(r.outcome)
     out["hold"] = hold_json(r.hold, ZoneInfo(r.outcome.timezone))
@@ -485,7 +404,7 @@ def _result_json(r: AccountResult) -> dict[str, Any]:
     return out
 
 
-def _print_result(config: cfg.Config, r: AccountResult, *, apply: bool) -> None:
+def _print_result(config: cfg.Config, r: runner.AccountResult, *, apply: bool) -> None:
     o = r.outcome
     if o is None:
         if r.hold and r.hold.returned:
@@ -560,7 +479,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     if args.maildir:
         maildir = Path(args.maildir).expanduser()
         local = cfg.Account(name=str(maildir), provider="local", maildir=maildir)
-        boxes = [(local.name, cast(MailProvider, _mailbox(local)))]
+        boxes = [(local.name, cast(MailProvider, runner.mailbox_for(local)))]
     else:
         config = _config_for_release(args)
         accounts = config.accounts
@@ -569,7 +488,7 @@ def cmd_release(args: argparse.Namespace) -> int:
         boxes = []
         for a in accounts:
             try:
-                _, _, box = _open(config, a, _clock(args))
+                _, _, box = runner.open_account(config, a, _clock(args))
             except ProviderError as exc:
                 errors.append(from_provider(a.name, exc))
                 continue
@@ -608,7 +527,7 @@ def _config_for_release(args: argparse.Namespace) -> cfg.Config:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    config, _, results = _run_accounts(args, apply=False)
+    config, clock, results = _run_accounts(args, apply=False)
     state = _state(config)
     rows: list[dict[str, Any]] = []
     try:
@@ -616,7 +535,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             last = state.last_run(r.account.name)
             last_ok = state.last_run(r.account.name, ok=True)
             o = r.outcome
-            zone = ZoneInfo(o.timezone if o else _fallback_zone(config))
+            zone = ZoneInfo(o.timezone if o else runner.fallback_zone(config))
             rows.append(
                 {
                     "account": r.account.name,
@@ -637,6 +556,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                         if last
                         else None
                     ),
+                    "next": _next_action(config, r, clock),
                 }
             )
     finally:
@@ -647,6 +567,27 @@ def cmd_status(args: argparse.Namespace) -> int:
         for row in rows:
             _print_status(row)
     return _finish(results)
+
+
+def _next_action(
+    config: cfg.Config, r: runner.AccountResult, clock: Clock
+) -> dict[str, str] | None:
+    """What `serve` does next for this account, and when."""
+    from worker.schedule import next_due
+
+    o = r.outcome
+    if o is None:
+        return None
+    rules = rules_for(r.config or config, r.account, ZoneInfo(o.timezone))
+    due = next_due(
+        clock.now(),
+        interval=timedelta(minutes=config.serve.interval_minutes),
+        rules=rules,
+        hold=r.hold.window if r.hold else None,
+        events=o.events,
+        grace=timedelta(minutes=config.followups.grace_minutes),
+    )
+    return {"at": due.at.astimezone(ZoneInfo(o.timezone)).isoformat(), "why": due.why}
 
 
 def _print_status(r: dict[str, Any]) -> None:
@@ -675,6 +616,8 @@ def _print_status(r: dict[str, Any]) -> None:
         )
     )
     print(f"  last success: {r['last_success'] or 'never'}")
+    if r["next"]:
+        print(f"  next: {r['next']['why']} at {r['next']['at'][:16].replace('T', ' ')}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -699,7 +642,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         followups=cfg.Followups(("example.com",), ()),
         hold=cfg.Hold(True, ("boss@example.com",), 2),
     )
-    provider = _calendar(account, clock)
+    provider = runner.calendar_for(account, clock)
     zone = resolve_zone(config, provider)
     monday = demo.demo_monday(clock.now(), zone, given=bool(args.now))
     # A fresh sandbox each time: an old state file would read the new calendar's
@@ -715,7 +658,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         outcome = run_account(config, account, provider, state, now, apply=True)
         # Show the hold as it is once the workday has begun.
         held_at = max(now, at(now.astimezone(zone).date(), config.workday.start, zone))
-        mailbox = cast(MailProvider, _mailbox(account))
+        mailbox = cast(MailProvider, runner.mailbox_for(account))
         held = run_hold(config, account, mailbox, outcome, rules, state, held_at, apply=True)
     except ProviderError as exc:
         raise from_provider(account.name, exc) from exc

@@ -81,6 +81,12 @@ class Hold:
 
 
 @dataclass(frozen=True)
+class Serve:
+    interval_minutes: int = 15  # the regular reconcile; hold and release come on time too
+    workers: int = 4  # accounts worked on at once
+
+
+@dataclass(frozen=True)
 class FocusTime:
     """How blocks defend themselves where the calendar has Focus Time (Google)."""
 
@@ -114,6 +120,7 @@ class Config:
     state_dir: Path = field(default_factory=lambda: default_state_dir())
     source: Path | None = None  # the file it came from; None for the built-in default
     workday_set: bool = False  # [workday] was given: it wins over a calendar's own hours
+    serve: Serve = field(default_factory=Serve)
 
     def policy(self, kind: BlockKind) -> BlockPolicy | None:
         return next((p for p in self.blocks if p.kind is kind), None)
@@ -193,6 +200,7 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
         "hold",
         "alerts",
         "focus_time",
+        "serve",
         "accounts",
     )
 
@@ -296,7 +304,19 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
         state_dir,
         source,
         workday_set="workday" in raw,
+        serve=_serve(r),
     )
+
+
+def _serve(r: _Reader) -> Serve:
+    sv = r.sub("serve")
+    sv.only("interval_minutes", "workers")
+    interval, workers = sv.number("interval_minutes", 15), sv.number("workers", 4)
+    if not 1 <= interval <= 24 * 60:
+        raise sv.error("interval_minutes", "must be between 1 and 1440")
+    if not 1 <= workers <= 64:
+        raise sv.error("workers", "must be between 1 and 64")
+    return Serve(interval, workers)
 
 
 def accounts_only(path: Path) -> Config:

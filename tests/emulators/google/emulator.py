@@ -233,6 +233,11 @@ class GoogleEmulator:
         with self.lock:
             self.oauth.revoke_all()
 
+    def access_tokens_issued(self) -> list[str]:
+        """Every access token handed out, to look for in logs and output."""
+        with self.lock:
+            return list(self.oauth.issued)
+
     def expire_access_tokens(self) -> None:
         with self.lock:
             self.oauth.expire_access_tokens()

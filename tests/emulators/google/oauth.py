@@ -58,6 +58,7 @@ class OAuth:
         self.codes: dict[str, dict[str, Any]] = {}
         self.refresh_tokens: dict[str, dict[str, Any]] = {}
         self.access_tokens: dict[str, dict[str, Any]] = {}
+        self.issued: list[str] = []  # every access and refresh token ever handed out
         self.grants: list[dict[str, Any]] = []
 
     def register_service_account(self, client_email: str, public_key_pem: bytes) -> None:
@@ -126,6 +127,7 @@ class OAuth:
         self, scopes: list[str], refresh_token: str | None, subject: str | None
     ) -> dict[str, Any]:
         access = f"ya29.emu-{secrets.token_urlsafe(16)}"
+        self.issued.append(access)
         self.access_tokens[access] = {
             "expires": time.monotonic() + ACCESS_LIFETIME,
             "refresh_token": refresh_token,

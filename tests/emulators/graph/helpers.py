@@ -96,6 +96,11 @@ class Helpers:
         with self.lock:
             self.identity.expire_access_tokens()
 
+    def access_tokens_issued(self) -> list[str]:
+        """Every access token handed out, to look for in logs and output."""
+        with self.lock:
+            return list(self.identity.access)
+
     @property
     def access_token_lifetime(self) -> int:
         """expires_in of tokens issued from now on (MSAL refreshes below 300 s)."""

@@ -1,0 +1,179 @@
+"""One account's whole cycle, for `run`, `plan`, `status` and `serve`: the composition
+of providers, planner, hold and follow-ups (DESIGN.md 2.1, 2.4).
+
+Each account runs under its own lock, so two cycles for one account never overlap,
+also across processes (a `run` from cron beside `serve`). One account's failure is
+recorded on its result and never stops another.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import cast
+from zoneinfo import ZoneInfo
+
+import filelock
+
+from providers import registry
+from providers.base import AccountSpec, CalendarProvider, MailProvider
+from providers.errors import AuthError, ProviderError
+from worker import config as cfg
+from worker.clock import Clock
+from worker.cycle import Outcome, log, rules_for, run_account, system_zone, with_calendar_hours
+from worker.errors import ConfigError, WorkerError, from_provider
+from worker.gapcheck import GapOutcome, run_gaps
+from worker.inbox import HoldOutcome, run_hold
+from worker.notify import Webhook
+from worker.state import State
+
+
+def calendar_for(account: cfg.Account, clock: Clock) -> CalendarProvider:
+    """The calendar of a local or memory account."""
+    try:
+        cls = registry.calendar_class(account.provider)
+    except registry.UnknownProvider as exc:
+        raise ConfigError(f"account {account.name}: {exc}") from None
+    if account.provider == "local":
+        assert account.calendar is not None  # config fills the default
+        provider: CalendarProvider = cls(account.calendar, name=account.name, clock=clock)
+    else:
+        provider = cls(name=account.name)
+    return provider
+
+
+def mailbox_for(account: cfg.Account) -> MailProvider | None:
+    """The mailbox of a local or memory account, or None when it has none configured."""
+    if account.provider == "local" and account.maildir is None:
+        return None
+    try:
+        cls = registry.mailbox_class(account.provider)
+    except registry.UnknownProvider as exc:
+        raise ConfigError(f"account {account.name}: {exc}") from None
+    if account.provider == "local":
+        return cast(MailProvider, cls(account.maildir, name=account.name))
+    return cast(MailProvider, cls(name=account.name))
+
+
+def open_account(
+    config: cfg.Config, account: cfg.Account, clock: Clock
+) -> tuple[cfg.Account, CalendarProvider, MailProvider | None]:
+    """The account's calendar and mailbox. A connected account (Google, Outlook) opens
+    both on one sign-in, and fills in its address when the config leaves it out.
+
+    Raises ConfigError, or ProviderError (AuthError: not connected or revoked)."""
+    if account.provider not in registry.ACCOUNTS:
+        return account, calendar_for(account, clock), mailbox_for(account)
+    try:
+        opener = registry.account_opener(account.provider)
+    except registry.UnknownProvider as exc:
+        raise ConfigError(f"account {account.name}: {exc}") from None
+    spec = AccountSpec(
+        name=account.name,
+        email=account.email,
+        state_dir=config.state_dir,
+        api_root=account.api_root,
+        options={
+            "focus_time": config.focus_time.enabled,
+            "auto_decline": config.focus_time.auto_decline,
+            "decline_message": config.focus_time.decline_message,
+        },
+    )
+    calendar, mailbox = opener(spec)
+    email = account.email or calendar.owner()
+    return dataclasses.replace(account, email=email), calendar, mailbox
+
+
+@dataclass
+class AccountResult:
+    account: cfg.Account
+    outcome: Outcome | None = None
+    hold: HoldOutcome | None = None
+    gaps: GapOutcome | None = None
+    errors: list[WorkerError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    config: cfg.Config | None = None  # as it applied to this account (its working hours)
+    busy: bool = False  # another process was working on this account: nothing was done
+
+
+def run_one(
+    config: cfg.Config, account: cfg.Account, clock: Clock, *, apply: bool, state: State | None
+) -> AccountResult:
+    """One cycle for one account, under the account's lock; never raises for the
+    account's own failures (they are on the result)."""
+    lock = filelock.FileLock(str(config.state_dir / "locks" / f"{account.name}.lock"))
+    try:
+        (config.state_dir / "locks").mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        return AccountResult(account, busy=True, notes=["another firstblock is working on it"])
+    except OSError as exc:
+        return AccountResult(account, errors=[WorkerError(f"account {account.name}: {exc}")])
+    try:
+        return _cycle(config, account, clock, apply=apply, state=state)
+    finally:
+        lock.release()
+
+
+def _cycle(
+    config: cfg.Config, account: cfg.Account, clock: Clock, *, apply: bool, state: State | None
+) -> AccountResult:
+    result = AccountResult(account)
+    started = clock.now()
+    mailbox: MailProvider | None = None
+    try:
+        account, calendar, mailbox = open_account(config, account, clock)
+        result.account = account
+        config = with_calendar_hours(config, calendar)
+        result.config = config
+        result.outcome = run_account(config, account, calendar, state, started, apply=apply)
+        result.notes = calendar.notes()
+    except ProviderError as exc:
+        result.errors.append(from_provider(account.name, exc))
+        if isinstance(exc, AuthError):
+            return _logged(result, state, started, clock, apply=apply)
+    except WorkerError as exc:
+        result.errors.append(exc)
+    zone = ZoneInfo(result.outcome.timezone if result.outcome else fallback_zone(config))
+    rules = rules_for(config, account, zone)
+    try:
+        if mailbox is not None:
+            result.hold = run_hold(
+                config, account, mailbox, result.outcome, rules, state, started, apply=apply
+            )
+    except ProviderError as exc:
+        result.errors.append(from_provider(account.name, exc))
+    except WorkerError as exc:
+        result.errors.append(exc)
+    if result.outcome is not None:
+        webhook = Webhook(config.alerts.webhook_url) if config.alerts.webhook_url else None
+        try:
+            result.gaps = run_gaps(
+                config,
+                account,
+                result.outcome,
+                rules,
+                mailbox,
+                webhook,
+                state,
+                started,
+                apply=apply,
+            )
+        except ProviderError as exc:
+            result.errors.append(from_provider(account.name, exc))
+    return _logged(result, state, started, clock, apply=apply)
+
+
+def _logged(
+    result: AccountResult, state: State | None, started: datetime, clock: Clock, *, apply: bool
+) -> AccountResult:
+    if state and apply:
+        changes = result.outcome.changes if result.outcome else ()
+        errors = "; ".join(map(str, result.errors))
+        log(state, result.account.name, started, clock.now(), changes, errors)
+    return result
+
+
+def fallback_zone(config: cfg.Config) -> str:
+    return config.timezone or system_zone() or "UTC"

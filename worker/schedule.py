@@ -1,0 +1,60 @@
+"""When an account needs the worker next (DESIGN.md 2.4): pure, `now` passed in.
+
+A cycle does all three jobs, so waking at the moments that matter is enough: the
+regular reconcile, the start of the hold (the workday's start), the release (the
+admin block's start, which moves with the plan; the digest goes then too), and the
+end of each client meeting's grace period (its follow-up check).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from worker.clients import is_client_meeting
+from worker.hold import Window as HoldWindow
+from worker.models import Event
+from worker.planner import Rules
+from worker.timeutil import at
+
+
+@dataclass(frozen=True)
+class Due:
+    at: datetime
+    why: str  # reconcile | hold starts | release | follow-up check
+
+
+def next_due(
+    now: datetime,
+    *,
+    interval: timedelta,
+    rules: Rules | None,
+    hold: HoldWindow | None,
+    events: Iterable[Event] = (),
+    grace: timedelta = timedelta(minutes=60),
+) -> Due:
+    """The earliest moment after `now` that needs a cycle; at the latest `now + interval`."""
+    candidates = [Due(now + interval, "reconcile")]
+    if rules is not None:
+        start = _next_workday_start(now, rules)
+        if start is not None:
+            candidates.append(Due(start, "hold starts"))
+        for e in events:
+            if is_client_meeting(e, rules.people) and now < e.end + grace:
+                candidates.append(Due(e.end + grace, "follow-up check"))
+    if hold is not None and now < hold.release_at:
+        candidates.append(Due(hold.release_at, "release"))
+    return min((c for c in candidates if c.at > now), key=lambda c: c.at)
+
+
+def _next_workday_start(now: datetime, rules: Rules) -> datetime | None:
+    day = now.astimezone(rules.zone).date()
+    for ahead in range(0, 15):
+        d = day + timedelta(days=ahead)
+        if d.weekday() not in rules.workday.days or d in rules.planning.holidays:
+            continue
+        start = at(d, rules.workday.start, rules.zone)
+        if start > now:
+            return start
+    return None

@@ -1,0 +1,191 @@
+"""`firstblock serve`: the long-lived scheduler (DESIGN.md 2.4).
+
+Each account has its own next moment (worker/schedule.py). The loop sleeps until the
+earliest one, then hands each due account to a bounded pool of worker threads; one
+account at a time per account (runner.run_one holds its lock, also against other
+processes), and one account's failure never delays another. A changed config file
+(or SIGHUP) is read again between cycles; a config that no longer validates is
+reported and the last good one kept. Stopping (SIGTERM, Ctrl-C) starts no new work
+and waits a bounded time for the cycles in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from worker import config as cfg
+from worker import runner
+from worker.clock import Clock
+from worker.cycle import rules_for
+from worker.errors import ConfigError
+from worker.schedule import Due, next_due
+from worker.state import State
+
+LOG = logging.getLogger("firstblock.serve")
+
+
+@dataclass
+class Slot:
+    due: Due
+    running: bool = False
+    last: runner.AccountResult | None = None
+
+
+@dataclass
+class Server:
+    load: Callable[[], cfg.Config]  # reads the config file again; raises ConfigError
+    clock: Clock
+    interval: timedelta = timedelta(minutes=15)
+    workers: int = 4
+    stop_timeout: float = 60.0
+    # Sleeps up to the given seconds, waking early when `stop` or `reload` is set.
+    wait: Callable[[float], None] | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    reload: threading.Event = field(default_factory=threading.Event)
+    slots: dict[str, Slot] = field(default_factory=dict)
+    on_tick: Callable[[], None] | None = None  # each turn of the loop (config file check)
+
+    def __post_init__(self) -> None:
+        self.config = self.load()
+        self._lock = threading.Lock()
+        self._pool = threading.BoundedSemaphore(self.workers)
+        self._threads: list[threading.Thread] = []
+        self._changed = threading.Event()
+
+    def request_stop(self) -> None:
+        """From a signal handler: no new work, then stop."""
+        self.stop.set()
+        self._changed.set()
+
+    def request_reload(self) -> None:
+        self.reload.set()
+        self._changed.set()
+
+    def _sleep(self, seconds: float) -> None:
+        if self.wait is not None:
+            self.wait(seconds)
+        else:
+            self._changed.wait(seconds)
+            self._changed.clear()
+
+    def run(self) -> int:
+        LOG.info("serving %d account(s)", len(self.config.accounts))
+        while not self.stop.is_set():
+            if self.on_tick is not None:
+                self.on_tick()
+            if self.reload.is_set():
+                self.reload.clear()
+                self._reload()
+            now = self.clock.now()
+            for account in self.config.accounts:
+                slot = self.slots.setdefault(account.name, Slot(Due(now, "start")))
+                if not slot.running and slot.due.at <= now:
+                    self._start(account, slot)
+            waits = [s.due.at for s in self.slots.values() if not s.running]
+            until = min(waits, default=now + self.interval)
+            self._sleep(max(1.0, min((until - now).total_seconds(), 60.0)))
+        return self._drain()
+
+    def _reload(self) -> None:
+        try:
+            config = self.load()
+        except ConfigError as exc:
+            LOG.error("config not reloaded, keeping the last good one: %s", exc)
+            return
+        self.config = config
+        names = {a.name for a in config.accounts}
+        with self._lock:
+            for name in [n for n in self.slots if n not in names and not self.slots[n].running]:
+                del self.slots[name]
+        LOG.info("config reloaded: %d account(s)", len(config.accounts))
+
+    def _start(self, account: cfg.Account, slot: Slot) -> None:
+        if not self._pool.acquire(blocking=False):
+            return  # every worker is busy: it stays due, and starts when one is free
+        slot.running = True
+        # Daemon threads: a stop that times out does not wait on a hung provider.
+        thread = threading.Thread(target=self._cycle, args=(account, slot), daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _cycle(self, account: cfg.Account, slot: Slot) -> None:
+        config = self.config
+        try:
+            state = State(config.state_dir / "state.sqlite3")  # one connection per thread
+            try:
+                result = runner.run_one(config, account, self.clock, apply=True, state=state)
+            finally:
+                state.close()
+            slot.last = result
+            slot.due = self._next(config, result)
+            _log(result, slot.due)
+        except Exception:  # a bug must not end the loop for every other account
+            LOG.exception("account %s: cycle failed", account.name, extra={"account": account.name})
+            slot.due = Due(self.clock.now() + self.interval, "reconcile")
+        finally:
+            slot.running = False
+            self._pool.release()
+            self._changed.set()
+
+    def _next(self, config: cfg.Config, result: runner.AccountResult) -> Due:
+        now = self.clock.now()
+        o = result.outcome
+        if o is None:
+            return next_due(now, interval=self.interval, rules=None, hold=None)
+        rules = rules_for(result.config or config, result.account, ZoneInfo(o.timezone))
+        grace = timedelta(minutes=config.followups.grace_minutes)
+        window = result.hold.window if result.hold else None
+        return next_due(
+            now, interval=self.interval, rules=rules, hold=window, events=o.events, grace=grace
+        )
+
+    def _drain(self) -> int:
+        """No new work; wait (bounded) for the cycles in flight."""
+        LOG.info("stopping: waiting up to %.0fs for cycles in flight", self.stop_timeout)
+        deadline = threading.Event()
+        timer = threading.Timer(self.stop_timeout, deadline.set)
+        timer.start()
+        for thread in self._threads:
+            while thread.is_alive() and not deadline.is_set():
+                thread.join(0.1)
+        timer.cancel()
+        left = [t for t in self._threads if t.is_alive()]
+        if left:
+            LOG.warning(
+                "stopped with %d cycle(s) unfinished; the next run completes them", len(left)
+            )
+        return 0
+
+
+def _log(result: runner.AccountResult, due: Due) -> None:
+    name = result.account.name
+    extra = {"account": name, "next_at": due.at.isoformat(), "why": due.why}
+    if result.busy:
+        LOG.info("account %s: skipped, another firstblock is working on it", name, extra=extra)
+        return
+    for error in result.errors:
+        LOG.error("%s", error, extra=extra)
+    o = result.outcome
+    changes = len(o.changes) if o else 0
+    held = result.hold.held if result.hold else 0
+    LOG.info(
+        "account %s: %d change(s), %d held; next %s at %s",
+        name,
+        changes,
+        held,
+        due.why,
+        _short(due.at),
+        extra=extra,
+    )
+    if o is not None:
+        for c in o.changes:  # titles only at debug level
+            LOG.debug("account %s: %s %s", name, c.op.value, c.block.title, extra=extra)
+
+
+def _short(moment: datetime) -> str:
+    return moment.isoformat(timespec="minutes")
