@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from worker import config as cfg
@@ -173,19 +173,16 @@ def _log(result: runner.AccountResult, due: Due) -> None:
     o = result.outcome
     changes = len(o.changes) if o else 0
     held = result.hold.held if result.hold else 0
+    when = due.at.astimezone(ZoneInfo(o.timezone)) if o else due.at
     LOG.info(
         "account %s: %d change(s), %d held; next %s at %s",
         name,
         changes,
         held,
         due.why,
-        _short(due.at),
+        when.isoformat(timespec="minutes"),
         extra=extra,
     )
     if o is not None:
         for c in o.changes:  # titles only at debug level
             LOG.debug("account %s: %s %s", name, c.op.value, c.block.title, extra=extra)
-
-
-def _short(moment: datetime) -> str:
-    return moment.isoformat(timespec="minutes")
