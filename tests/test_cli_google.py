@@ -18,7 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.emulators.google import GoogleEmulator
 from tests.test_cli import NOW, run
+from tests.worker.test_alerts import Hook, hook
 from worker.models import block_id
+
+__all__ = ["hook"]  # a fixture, imported for pytest
 
 ME = "rep@example.com"
 CLIENT_ID, CLIENT_SECRET = "client-123.apps.example", "not-a-real-secret"
@@ -301,3 +304,31 @@ def test_connect_through_the_browser_on_a_loopback_redirect(
     [url] = opened
     assert url.startswith(emu.auth_uri) and "code_challenge=" in url and "prompt=consent" in url
     assert (home / "state" / "credentials" / "google-work.json").exists()
+
+
+def test_a_revoked_grant_is_told_once_by_the_webhook_and_again_after_a_repair(
+    home: Path,
+    emu: GoogleEmulator,
+    hook: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = home / "firstblock.toml"
+    cfg.write_text(
+        f'[alerts]\nwebhook_url = "{hook}"\n'
+        f'[[accounts]]\nname = "work"\nprovider = "google"\napi_root = "{emu.url}"\n'
+    )
+    assert connect(capsys, monkeypatch, str(cfg), home, emu)[0] == 0
+    emu.revoke_all()
+    emu.expire_access_tokens()
+    for _ in range(3):
+        assert run(capsys, "run", "--config", str(cfg), "--now", NOW)[0] == 4
+    notices = [json.loads(b)["text"] for b in Hook.bodies]
+    assert len(notices) == 1 and "reconnect account work" in notices[0]
+    assert "secret-token" not in "".join(notices)
+    assert connect(capsys, monkeypatch, str(cfg), home, emu)[0] == 0  # repaired
+    assert run(capsys, "run", "--config", str(cfg), "--now", NOW)[0] == 0
+    emu.revoke_all()
+    emu.expire_access_tokens()
+    assert run(capsys, "run", "--config", str(cfg), "--now", NOW)[0] == 4
+    assert len(Hook.bodies) == 2  # a new revocation is a new notice

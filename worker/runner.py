@@ -25,6 +25,7 @@ from worker.cycle import Outcome, log, rules_for, run_account, system_zone, with
 from worker.errors import ConfigError, WorkerError, from_provider
 from worker.gapcheck import GapOutcome, run_gaps
 from worker.inbox import HoldOutcome, run_hold
+from worker.models import Alert
 from worker.notify import Webhook
 from worker.state import State
 
@@ -129,9 +130,13 @@ def _cycle(
         result.config = config
         result.outcome = run_account(config, account, calendar, state, started, apply=apply)
         result.notes = calendar.notes()
+        if apply and state is not None:
+            state.notice(account.name, RECONNECT, started, told=False)  # working again
     except ProviderError as exc:
         result.errors.append(from_provider(account.name, exc))
         if isinstance(exc, AuthError):
+            if apply and state is not None:
+                _tell_reconnect(config, result, state, started)
             return _logged(result, state, started, clock, apply=apply)
     except WorkerError as exc:
         result.errors.append(exc)
@@ -163,6 +168,30 @@ def _cycle(
         except ProviderError as exc:
             result.errors.append(from_provider(account.name, exc))
     return _logged(result, state, started, clock, apply=apply)
+
+
+RECONNECT = "reconnect"
+
+
+def _tell_reconnect(config: cfg.Config, result: AccountResult, state: State, now: datetime) -> None:
+    """Tell the user once, not only in a log, that an account needs reconnecting. The
+    account's own mailbox is out of reach, so the webhook carries it; without one,
+    `status` and every run still say so."""
+    name = result.account.name
+    if state.noticed(name, RECONNECT) or not config.alerts.webhook_url:
+        return
+    alert = Alert(
+        f"reconnect:{name}",
+        f"firstblock: reconnect account {name}",
+        f"{result.errors[0]}\nRun: firstblock connect {result.account.provider} --account {name}",
+        now,
+    )
+    try:
+        Webhook(config.alerts.webhook_url).send(alert)
+    except ProviderError as exc:
+        result.notes.append(f"could not send the reconnect notice: {exc}")
+        return
+    state.notice(name, RECONNECT, now)
 
 
 def _logged(

@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS digests (
 CREATE TABLE IF NOT EXISTS days (
     account TEXT NOT NULL, day TEXT NOT NULL, planned INTEGER NOT NULL,
     lost INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (account, day));
+CREATE TABLE IF NOT EXISTS notices (
+    account TEXT NOT NULL, key TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (account, key));
 """
 
 
@@ -260,6 +262,23 @@ class State:
                 "UPDATE gaps SET alerted_at = ? WHERE account = ? AND key = ?",
                 [(_iso(now), account, k) for k in keys],
             )
+
+    def noticed(self, account: str, key: str) -> bool:
+        """Whether the user was told about `key` (e.g. "reconnect") already."""
+        row = self.db.execute(
+            "SELECT 1 FROM notices WHERE account = ? AND key = ?", (account, key)
+        ).fetchone()
+        return row is not None
+
+    def notice(self, account: str, key: str, now: datetime, *, told: bool = True) -> None:
+        """Record that the user was told (or, with `told` off, that it is over)."""
+        with self._tx() as db:
+            if told:
+                db.execute(
+                    "INSERT OR IGNORE INTO notices VALUES (?, ?, ?)", (account, key, _iso(now))
+                )
+            else:
+                db.execute("DELETE FROM notices WHERE account = ? AND key = ?", (account, key))
 
     def digest_sent(self, account: str, day: date) -> bool:
         row = self.db.execute(
