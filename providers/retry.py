@@ -34,6 +34,30 @@ def wait_for(
     return backoff(attempt, base=base, cap=cap, rand=rand)
 
 
+class Pacer:
+    """One account's pace: after a server said "not before" (Retry-After), every call
+    of that account waits for it, not only the retry of the call that was told. The
+    calendar and the mailbox of one account share it (Graph throttles per mailbox)."""
+
+    def __init__(
+        self,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        cap: float = 60.0,
+    ) -> None:
+        self.sleep, self.clock, self.cap = sleep, clock, cap
+        self.not_before = 0.0
+
+    def wait(self) -> None:
+        left = self.not_before - self.clock()
+        if left > 0:
+            self.sleep(min(left, self.cap))
+
+    def note(self, error: BaseException) -> None:
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            self.not_before = max(self.not_before, self.clock() + error.retry_after)
+
+
 def call(
     fn: Callable[[], T],
     *,
@@ -42,8 +66,20 @@ def call(
     cap: float = 60.0,
     sleep: Callable[[float], None] = time.sleep,
     rand: Callable[[], float] = random.random,
+    pacer: Pacer | None = None,
 ) -> T:
-    """Run an idempotent `fn`, retrying RateLimited and TransientError."""
+    """Run an idempotent `fn`, retrying RateLimited and TransientError; with a `pacer`,
+    no attempt goes out before the account's last Retry-After has passed."""
+    if pacer is not None:
+        inner = fn
+
+        def fn() -> T:
+            pacer.wait()
+            try:
+                return inner()
+            except BaseException as exc:
+                pacer.note(exc)
+                raise
 
     def wait(state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -67,6 +103,7 @@ def batched(
     where: str,
     attempts: int = 4,
     sleep: Callable[[float], None] = time.sleep,
+    pacer: Pacer | None = None,
 ) -> list[Any]:
     """Send `count` calls in batches of `limit`, under the policy, and return one
     result per call: its answer, or the ProviderError it failed with.
@@ -88,7 +125,9 @@ def batched(
             except ProviderError:
                 pending = again + chunk + todo
                 raise
-        pending = again
+            if any(_limited(results[i]) for i in again):
+                break  # the server said when: the next batch waits for it too
+        pending = again + todo
         if pending:
             waits = [e.retry_after for e in map(results.__getitem__, pending) if _limited(e)]
             message = f"{len(pending)} of {count} batched calls must be retried"
@@ -99,7 +138,7 @@ def batched(
 
     if count:
         try:
-            call(rounds, attempts=attempts, sleep=sleep)
+            call(rounds, attempts=attempts, sleep=sleep, pacer=pacer)
         except RETRYABLE as exc:
             for i in pending:  # parts never answered carry the last error
                 if results[i] is None:

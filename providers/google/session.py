@@ -47,6 +47,8 @@ class Options:
     decline_message: str = ""
     attempts: int = 4
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    # Pacing after a Retry-After; tests pass a clock that their fake sleep advances.
+    monotonic: Callable[[], float] = field(default=time.monotonic, repr=False)
 
 
 class Session:
@@ -63,6 +65,7 @@ class Session:
         )
         self._services: dict[str, Any] = {}
         self.where = f"google:{options.name}"
+        self.pacer = retry.Pacer(options.sleep, options.monotonic)
 
     # -- services
 
@@ -113,7 +116,7 @@ class Session:
 
         try:
             attempts = self.options.attempts if idempotent else 1
-            return retry.call(once, attempts=attempts, sleep=self.options.sleep)
+            return retry.call(once, attempts=attempts, sleep=self.options.sleep, pacer=self.pacer)
         finally:
             self._persist_token()
 
@@ -130,6 +133,7 @@ class Session:
                 where=self.where,
                 attempts=self.options.attempts,
                 sleep=self.options.sleep,
+                pacer=self.pacer,
             )
         finally:
             self._persist_token()

@@ -209,7 +209,10 @@ class OutlookCalendar(CalendarProvider):
                 if change in results:
                     done = self._settle(change, results[change])
                 else:
-                    done = self._settle_existing(change, existing[change.block.key])
+                    there = existing[change.block.key]
+                    if isinstance(there, ProviderError):
+                        raise there
+                    done = self._settle_existing(change, there)
             except ProviderError as exc:
                 first_error = first_error or exc
                 continue
@@ -220,8 +223,9 @@ class OutlookCalendar(CalendarProvider):
             raise first_error
         return applied
 
-    def _lookup(self, blocks: list[Block]) -> dict[str, dict[str, Any]]:
-        """Blocks of these keys that exist already (anywhere in the calendar)."""
+    def _lookup(self, blocks: list[Block]) -> dict[str, dict[str, Any] | ProviderError]:
+        """Blocks of these keys that exist already (anywhere in the calendar), or the
+        error that kept a key from being looked up."""
         lookups = [
             Call(
                 "GET",
@@ -235,10 +239,13 @@ class OutlookCalendar(CalendarProvider):
             )
             for b in blocks
         ]
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, dict[str, Any] | ProviderError] = {}
         for block, answer in zip(blocks, self._send(lookups), strict=True):
             if isinstance(answer, ProviderError):
-                raise answer
+                # Not known whether it exists: no create for it now; the others go on,
+                # and the next cycle tries this one again.
+                found[block.key] = answer
+                continue
             items = [i for i in (answer or {}).get("value") or () if mapping.is_owned(i)]
             if items:
                 found[block.key] = items[0]

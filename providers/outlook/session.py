@@ -33,6 +33,8 @@ class Options:
     timeout: float = 30.0
     attempts: int = 4
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    # Pacing after a Retry-After; tests pass a clock that their fake sleep advances.
+    monotonic: Callable[[], float] = field(default=time.monotonic, repr=False)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Session:
         self.root = (options.api_root or GRAPH_ROOT) + "v1.0/"
         self.user = f"users/{grant.email}" if grant.app_only else "me"
         self.where = f"outlook:{options.name}"
+        self.pacer = retry.Pacer(options.sleep, options.monotonic)
 
     @property
     def email(self) -> str:
@@ -111,7 +114,7 @@ class Session:
                     raise TransientError("unreadable answer (not JSON)", where=self.where) from None
 
         attempts = self.options.attempts if c.idempotent else 1
-        return retry.call(once, attempts=attempts, sleep=self.options.sleep)
+        return retry.call(once, attempts=attempts, sleep=self.options.sleep, pacer=self.pacer)
 
     def object(self, c: Call) -> dict[str, Any]:
         """`call`, for an answer that must be a JSON object."""
@@ -142,6 +145,7 @@ class Session:
             where=self.where,
             attempts=self.options.attempts,
             sleep=self.options.sleep,
+            pacer=self.pacer,
         )
 
     def _send(self, calls: Sequence[Call], chunk: list[int], results: list[Any]) -> list[int]:

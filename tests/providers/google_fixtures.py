@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,12 +23,18 @@ ME = "rep@example.com"
 
 @dataclass
 class Sleeps:
-    """Stands in for time.sleep: records the waits the retry policy asked for."""
+    """Stands in for time.sleep: records the waits the retry policy asked for, and
+    moves its own clock (`monotonic`) on by them, as real sleeping would."""
 
     waits: list[float] = field(default_factory=list)
+    now: float = 0.0
 
     def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+        self.now += seconds
+
+    def monotonic(self) -> float:
+        return self.now
 
 
 @pytest.fixture
@@ -45,7 +52,8 @@ def sleeps() -> Sleeps:
 
 
 def session(emu: GoogleEmulator, memo: Path | None, sleeps: Sleeps, **options: object) -> Session:
-    opts = Options(name="rep", email=ME, api_root=emu.url, sleep=sleeps, **options)  # type: ignore[arg-type]
+    clock = getattr(sleeps, "monotonic", time.monotonic)
+    opts = Options(name="rep", email=ME, api_root=emu.url, sleep=sleeps, monotonic=clock, **options)  # type: ignore[arg-type]
     return Session(opts, AnonymousCredentials(), Memo(memo))
 
 

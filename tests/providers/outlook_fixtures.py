@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,16 +33,22 @@ def graph() -> Iterator[GraphEmulator]:
         emu.stop()
 
 
-def session(emu: GraphEmulator, memo: Path | None, sleeps: Sleeps) -> Session:
+def session(
+    emu: GraphEmulator, memo: Path | None, sleeps: Callable[[float], None], upn: str = ME
+) -> Session:
     http = emu.http_client()  # trusts the emulator's CA, whatever the environment says
-    grant = Grant(lambda force: "emulator-accepts-any-token", ME, False)
-    return Session(Options(name="rep", api_root=emu.url, sleep=sleeps), grant, Memo(memo), http)
+    # Another mailbox than the first is reached as /users/{upn}, as app-only access does;
+    # a token of its own keeps the emulator's Retry-After bookkeeping per account.
+    grant = Grant(lambda force: f"emulator-token-{upn}", upn, upn != ME)
+    clock = getattr(sleeps, "monotonic", time.monotonic)
+    options = Options(name="rep", api_root=emu.url, sleep=sleeps, monotonic=clock)
+    return Session(options, grant, Memo(memo), http)
 
 
 def outlook(
-    emu: GraphEmulator, memo: Path | None, sleeps: Sleeps
+    emu: GraphEmulator, memo: Path | None, sleeps: Callable[[float], None], upn: str = ME
 ) -> tuple[OutlookCalendar, OutlookMailbox]:
-    shared = session(emu, memo, sleeps)
+    shared = session(emu, memo, sleeps, upn)
     return OutlookCalendar(shared, name="rep"), OutlookMailbox(shared, name="rep")
 
 

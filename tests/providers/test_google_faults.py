@@ -22,7 +22,7 @@ from worker.inbox import run_hold
 from worker.state import State
 
 NY = ZoneInfo("America/New_York")
-MONDAY = datetime(2026, 11, 30, 7, 0, tzinfo=NY)
+MONDAY = datetime(2026, 11, 30, 6, 0, tzinfo=NY)  # early: failed runs are made good before work
 FAULTS = ("429", "403-rate", "403-user-rate", "500", "503", "drop", "drop-after")
 
 
@@ -82,6 +82,7 @@ def cycles(emu: GoogleEmulator, tmp_path: Path, sleeps: Sleeps) -> list[str]:
                     run_gaps(config, account, outcome, rules, box, None, state, now, apply=True)
                 except ProviderError as exc:
                     errors.append(f"alerts: {type(exc).__name__}")
+            sleeps(0.03)  # runs are half an hour apart: any Retry-After has passed
     finally:
         state.close()
     return errors

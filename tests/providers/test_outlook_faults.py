@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,11 @@ from worker.inbox import run_hold
 from worker.state import State
 
 NY = ZoneInfo("America/New_York")
-MONDAY = datetime(2026, 11, 30, 7, 0, tzinfo=NY)
+MONDAY = datetime(2026, 11, 30, 6, 0, tzinfo=NY)  # early: failed runs are made good before work
 FAULTS = ("429", "503", "500", "502", "504", "drop", "concurrency")
 
 
-def scenario(emu: GraphEmulator) -> None:
+def scenario(emu: GraphEmulator, upn: str = ME) -> None:
     def attendees(*emails: str) -> list[dict[str, Any]]:
         return [{"type": "required", "emailAddress": {"address": e}} for e in emails]
 
@@ -41,7 +42,8 @@ def scenario(emu: GraphEmulator) -> None:
                 "start": timed(start),
                 "end": timed(start + timedelta(hours=1)),
                 "attendees": attendees("jane@fabrikam.com"),
-            }
+            },
+            upn,
         )
     friday = MONDAY.replace(hour=15) - timedelta(days=3)
     emu.put_event(
@@ -50,27 +52,33 @@ def scenario(emu: GraphEmulator) -> None:
             "start": timed(friday),
             "end": timed(friday + timedelta(hours=1)),
             "attendees": attendees("bob@northwind.com"),
-        }
+        },
+        upn,
     )
     for i in range(12):
         received = MONDAY.replace(hour=8, minute=40) + timedelta(minutes=i)
-        emu.arrive(sender=f"person{i}@vendor{i % 3}.com", received=received)
-    emu.arrive(sender="boss@contoso.com", received=MONDAY.replace(hour=8, minute=45))
+        emu.arrive(sender=f"person{i}@vendor{i % 3}.com", received=received, upn=upn)
+    emu.arrive(sender="boss@contoso.com", received=MONDAY.replace(hour=8, minute=45), upn=upn)
 
 
-def cycles(emu: GraphEmulator, folder: Path) -> list[str]:
+def cycles(
+    emu: GraphEmulator,
+    folder: Path,
+    upn: str = ME,
+    sleep: Callable[[float], None] | None = None,
+) -> list[str]:
     base = default_config()
     config = dataclasses.replace(
         base, timezone="America/New_York", hold=Hold(True, ("boss@contoso.com",), 0)
     )
-    account = dataclasses.replace(base.accounts[0], name="rep", provider="outlook", email=ME)
+    account = dataclasses.replace(base.accounts[0], name="rep", provider="outlook", email=upn)
     state = State(folder / "state.sqlite3")
     rules = rules_for(config, account, NY)
     errors: list[str] = []
     try:
         for step in range(23):
             now = MONDAY + timedelta(minutes=30 * step)
-            cal, box = outlook(emu, folder / "memo.json", Sleeps())
+            cal, box = outlook(emu, folder / "memo.json", sleep or Sleeps(), upn)
             outcome = None
             try:
                 outcome = run_account(config, account, cal, state, now, apply=True)
@@ -85,17 +93,18 @@ def cycles(emu: GraphEmulator, folder: Path) -> list[str]:
                     run_gaps(config, account, outcome, rules, box, None, state, now, apply=True)
                 except ProviderError as exc:
                     errors.append(f"alerts: {type(exc).__name__}")
+            (sleep or Sleeps())(0.03)  # runs are half an hour apart: any Retry-After has passed
     finally:
         state.close()
     return errors
 
 
-def picture(emu: GraphEmulator) -> tuple[Any, ...]:
+def picture(emu: GraphEmulator, upn: str | None = None) -> tuple[Any, ...]:
     """What the user sees; Graph ids differ between emulators, so a prep block's key
     names its meeting by subject."""
     blocks, others = [], []
-    subjects = {str(e["id"]): str(e.get("subject")) for e in emu.events()}
-    for e in emu.events():
+    subjects = {str(e["id"]): str(e.get("subject")) for e in emu.events(upn)}
+    for e in emu.events(upn):
         tag = next(
             (
                 p["value"]
@@ -111,7 +120,7 @@ def picture(emu: GraphEmulator) -> tuple[Any, ...]:
             if key.startswith("meeting/"):
                 key = "meeting/" + subjects.get(key.split("/", 1)[1], "?")
             blocks.append((key, json.dumps(e.get("start"), sort_keys=True)))
-    inbox = [m for m in emu.messages() if m["folder"] != "sentitems"]
+    inbox = [m for m in emu.messages(upn) if m["folder"] != "sentitems"]
     mail = sorted((m["subject"], m["from"]["emailAddress"]["address"], m["folder"]) for m in inbox)
     return tuple(sorted(blocks)), tuple(sorted(others)), tuple(mail)
 

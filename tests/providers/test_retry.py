@@ -58,7 +58,7 @@ def test_batched_sends_again_only_what_failed_and_never_what_succeeded() -> None
     from providers.retry import batched
 
     sent: list[list[int]] = []
-    failures = {3: 1, 4: 2}  # call 3 is throttled once, call 4 twice
+    failures = {3: 1, 4: 1}  # calls 3 and 4 are throttled once each
     envelope_down = [True]
 
     def send(chunk: list[int], results: list[object]) -> list[int]:
@@ -79,7 +79,8 @@ def test_batched_sends_again_only_what_failed_and_never_what_succeeded() -> None
     waits: list[float] = []
     results = batched(5, 2, send, where="x", sleep=waits.append)
     assert results == [f"ok {i}" for i in range(5)]
-    assert sent == [[0, 1], [2, 3], [2, 3], [4], [3, 4], [4]]
+    # A throttled batch holds back the next one too: it waits for the Retry-After.
+    assert sent == [[0, 1], [2, 3], [2, 3], [3, 4], [4]]
     assert waits[1:] == [3, 3]  # the parts' Retry-After, not a guess
 
 

@@ -374,6 +374,17 @@ class GoogleEmulator:
         except ApiError as err:
             return self._error(req, err, api)
         results = []
+        with self.lock:  # a Retry-After in an answer that never arrives binds no one
+            told = dict(self.faults.deadlines)
+        try:
+            self._parts(req, api, parts, results)
+        except Drop:
+            with self.lock:
+                self.faults.deadlines = told
+            raise
+        return batch.join(results)
+
+    def _parts(self, req: Request, api: str, parts: Any, results: list[Any]) -> None:
         for content_id, part in parts:
             if "authorization" in req.headers:
                 part.headers.setdefault("authorization", req.headers["authorization"])
@@ -395,4 +406,3 @@ class GoogleEmulator:
                 results.append((content_id, resp))
                 continue
             results.append((content_id, self.serve(part)))  # a dropped part drops the envelope
-        return batch.join(results)

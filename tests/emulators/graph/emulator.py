@@ -148,11 +148,17 @@ class GraphEmulator(Helpers):
     def _batch(self, req: Request) -> Response:
         with self.lock:
             self.faults.arrival(req.headers.get("authorization", ""))
+        with self.lock:  # a Retry-After in an answer that never arrives binds no one
+            told = dict(self.faults.deadlines)
         try:
             self._apply_fault(req, envelope=True)
             return batch.run(req, self.serve)
         except GraphError as err:
             return self._error(req, err)
+        except Drop:
+            with self.lock:
+                self.faults.deadlines = told
+            raise
 
     def _graph(self, req: Request) -> Response:
         if not req.batch_part:
