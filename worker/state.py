@@ -12,6 +12,7 @@ duplicated; at worst a block the user deleted comes back once.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any
 from worker.alerts import OpenGap
 from worker.models import Block
 
+LOG = logging.getLogger("firstblock.state")
 SCHEMA = 1
 _DDL = """
 CREATE TABLE IF NOT EXISTS known (
@@ -74,13 +76,30 @@ class State:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, timeout=30)
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA:
-            raise RuntimeError(f"{path}: state from a newer firstblock (schema {version})")
-        with self.db:
-            self.db.executescript(_DDL)
-            self.db.execute(f"PRAGMA user_version = {SCHEMA}")
+        try:
+            self.db = self._open(path)
+        except sqlite3.DatabaseError:
+            # Not a database any more (a disk error, a stray write). Losing state is
+            # safe by design (DESIGN.md 2.3): keep the damaged file for a look, start anew.
+            aside = path.with_name(f"{path.name}.damaged")
+            path.replace(aside)
+            LOG.warning("%s: not readable, moved to %s; starting with empty state", path, aside)
+            self.db = self._open(path)
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, timeout=30)
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA:
+                raise RuntimeError(f"{path}: state from a newer firstblock (schema {version})")
+            with db:
+                db.executescript(_DDL)
+                db.execute(f"PRAGMA user_version = {SCHEMA}")
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def close(self) -> None:
         self.db.close()
