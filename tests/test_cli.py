@@ -419,3 +419,40 @@ def test_plan_flags_todays_client_meetings_with_nothing_next(
     code, out, _ = run(capsys, "plan", "--config", str(path), "--now", NOW)
     assert code == 0
     assert "Globex demo  (globex.com)  << no next meeting booked with globex.com" in out
+
+
+def test_a_huge_calendar_with_hostile_titles_plans_and_prints_safely(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, timedelta
+
+    import icalendar
+
+    cal = icalendar.Calendar()
+    cal.add("PRODID", "-//test//hostile//EN")
+    cal.add("VERSION", "2.0")
+    start = datetime(2026, 1, 1, 9, tzinfo=UTC)
+    for i in range(6000):  # years of history and a crowded future
+        ev = icalendar.Event()
+        ev.add("UID", f"e{i}@example.com")
+        ev.add("DTSTAMP", start)
+        begin = start + timedelta(hours=7 * i)
+        ev.add("DTSTART", begin)
+        ev.add("DTEND", begin + timedelta(minutes=30))
+        ev.add("SUMMARY", f"Call {i}")
+        cal.add_component(ev)
+    hostile = icalendar.Event()
+    hostile.add("UID", "hostile@example.com")
+    hostile.add("DTSTAMP", start)
+    hostile.add("DTSTART", datetime(2026, 11, 30, 15, tzinfo=UTC))
+    hostile.add("DTEND", datetime(2026, 11, 30, 16, tzinfo=UTC))
+    hostile.add("SUMMARY", "Evil \x1b[31mred\x1b[0m\r\nInjected: <script>alert(1)</script>")
+    cal.add_component(hostile)
+    path = config(home)
+    (home / "cal.ics").write_bytes(cal.to_ical())
+    code, out, err = run(capsys, "plan", "--config", str(path), "--now", NOW)
+    assert code == 0 and err == ""
+    assert "\x1b" not in out and "\r" not in out
+    assert "Evil" in out  # the title is shown, made harmless
+    code, out, _ = run(capsys, "plan", "--config", str(path), "--now", NOW, "--json")
+    assert code == 0 and json.loads(out)["accounts"][0]["blocks"]

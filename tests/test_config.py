@@ -115,6 +115,18 @@ def test_internal_domain_defaults_to_the_accounts_domain() -> None:
         ("[alerts]\nwebhook_url = 'hooks.slack.com/x'", "alerts.webhook_url"),
         ("[hold]\nallow_meeting_attendees_days = -1", "hold.allow_meeting_attendees_days"),
         ("[[accounts]]\nname = 'g'\nprovider = 'google'\nmaildir = 'M'", "accounts[0].maildir"),
+        ("[workday]\nstart = '09:00'\nend = '09:00'", "workday.end: 09:00 is not after"),
+        (
+            "[workday]\nstart = '09:00'\nend = '10:00'\n[[blocks]]\nkind = 'prospecting'\n"
+            "minutes = 120\nmin_chunk = 90",
+            "blocks[0].min_chunk: prospecting needs at least 90 minutes in one piece",
+        ),
+        ("[focus_time]\nauto_decline = 'sometimes'", "focus_time.auto_decline"),
+        ("[serve]\nworkers = 0", "serve.workers"),
+        ("[serve]\ninterval_minutes = 0", "serve.interval_minutes"),
+        ("[[accounts]]\nname = 'g'\nprovider = 'google'\napi_root = 'proxy'", "api_root"),
+        ("[[accounts]]\nname = 'o'\nprovider = 'outlook'\nlogin_root = 'http://x/'", "login_root"),
+        ("[[accounts]]\nname = 'l'\nlogin_root = 'https://x/'", "accounts[0].login_root"),
     ],
 )
 def test_bad_config_names_file_and_key(tmp_path: Path, text: str, where: str) -> None:

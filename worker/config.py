@@ -232,6 +232,17 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
         )
 
     blocks = _blocks(r) if "blocks" in raw else defaults.blocks
+    day = (workday.end.hour * 60 + workday.end.minute) - (
+        workday.start.hour * 60 + workday.start.minute
+    )
+    for i, policy in enumerate(blocks):
+        if policy.min_chunk > day:
+            key = f"blocks[{i}].min_chunk" if "blocks" in raw else "workday.end"
+            raise r.error(
+                key,
+                f"{policy.kind.value} needs at least {policy.min_chunk} minutes in one piece,"
+                f" but the workday is {day} minutes long",
+            )
 
     pl = r.sub("planning")
     pl.only("horizon_workdays", "tentative_is_busy", "holidays")

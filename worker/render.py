@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from worker.alerts import OpenGap
+from worker.alerts import OpenGap, one_line
 from worker.clients import People, client_keys, is_client_meeting
 from worker.cycle import Outcome, owned_now
 from worker.gapcheck import GapOutcome
@@ -94,6 +94,7 @@ def timeline(
         lines.append(f"{day:%a %d %b %Y}")
         if day in off:
             why = next((e.title for e in events if e.all_day and _on(e, day, zone)), "holiday")
+            why = one_line(why)
             lines.append(f"  day off ({why}): no blocks")
             lines.append("")
             continue
@@ -130,7 +131,7 @@ def _span(start: datetime, end: datetime, zone: ZoneInfo) -> str:
 
 def _block_row(b: Block, zone: ZoneInfo) -> str:
     label = b.kind.value.upper()
-    return f"  {_span(b.start, b.end, zone)}  {label:<12} {b.title}"
+    return f"  {_span(b.start, b.end, zone)}  {label:<12} {one_line(b.title)}"
 
 
 def _event_row(e: Event, rules: Rules, zone: ZoneInfo) -> str:
@@ -152,7 +153,8 @@ def _event_row(e: Event, rules: Rules, zone: ZoneInfo) -> str:
     if e.problem:
         notes.append("unreadable, counted busy")
     extra = f"  ({'; '.join(notes)})" if notes else ""
-    return f"  {_span(e.start, e.end, zone)}  {tag:<12} {e.title}{extra}"
+    # Titles come from other people: no control character reaches the terminal.
+    return f"  {_span(e.start, e.end, zone)}  {tag:<12} {one_line(e.title)}{extra}"
 
 
 def people_line(people: People) -> str:
@@ -169,7 +171,8 @@ def changes_text(changes: Iterable[Change], zone: ZoneInfo) -> list[str]:
         if c.before is not None and c.op.value == "update":
             old = c.before
             was = f" (was {old.start.astimezone(zone):%a} {_span(old.start, old.end, zone)})"
-        out.append(f"  {c.op.value:<6} {c.block.kind.value:<11} {when}  {c.block.title}{was}")
+        title = one_line(c.block.title)
+        out.append(f"  {c.op.value:<6} {c.block.kind.value:<11} {when}  {title}{was}")
     return out
 
 
