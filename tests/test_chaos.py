@@ -1,8 +1,10 @@
 """Twenty accounts, ten on Google and ten on Outlook, through a simulated Monday of
 half-hourly cycles, all at once on a pool of threads, with faults injected at 30%:
 429 with Retry-After, 403 rate limits, 5xx, ApplicationThrottled, dropped
-connections, replies lost after the work was done. At the end every account equals
-its twin that ran without faults: the same blocks, other people's events untouched,
+connections, replies lost after the work was done; and sync state expiring twice
+during the day (410 fullSyncRequired, Gmail
+history 404, Graph 410 and syncStateNotFound). At the end every account equals its
+twin that ran without faults: the same blocks, other people's events untouched,
 every message where it belongs, the same alerts. No request came before a
 Retry-After had passed."""
 
@@ -30,7 +32,26 @@ def quick(seconds: float) -> None:
     time.sleep(min(seconds, 0.05))
 
 
-def test_twenty_accounts_under_faults_end_as_without_them(tmp_path: Path) -> None:
+def expire_google(emu: GoogleEmulator) -> Callable[[int], None]:
+    def each_step(step: int) -> None:
+        if step in (6, 14):
+            emu.expire_sync_tokens()
+            emu.expire_history()
+
+    return each_step
+
+
+def expire_graph(graph: GraphEmulator) -> Callable[[int], None]:
+    def each_step(step: int) -> None:
+        if step in (6, 14):
+            graph.expire_delta("410" if step == 6 else "syncStateNotFound")
+
+    return each_step
+
+
+def test_twenty_accounts_under_faults_end_as_without_them(
+    tmp_path: Path,
+) -> None:
     worlds: dict[str, dict[str, Any]] = {}
     for world, rate in (("calm", 0.0), ("stormy", 0.3)):
         gmail = [GoogleEmulator(email=GOOGLE_ME, seed=i + 1).start() for i in range(ACCOUNTS)]
@@ -52,14 +73,18 @@ def test_twenty_accounts_under_faults_end_as_without_them(tmp_path: Path) -> Non
             for i, emu in enumerate(w["google"]):
                 folder = tmp_path / world / f"g{i}"
                 folder.mkdir(parents=True)
-                jobs.append(lambda emu=emu, folder=folder: google.cycles(emu, folder, quick))
+                jobs.append(
+                    lambda emu=emu, folder=folder: google.cycles(
+                        emu, folder, quick, expire_google(emu)
+                    )
+                )
             graph = w["graph"]
             for upn in USERS:
                 folder = tmp_path / world / upn
                 folder.mkdir(parents=True)
                 jobs.append(
                     lambda upn=upn, folder=folder, graph=graph: outlook.cycles(
-                        graph, folder, upn, quick
+                        graph, folder, upn, quick, expire_graph(graph)
                     )
                 )
             with ThreadPoolExecutor(max_workers=8) as pool:

@@ -156,7 +156,7 @@ class OutlookCalendar(CalendarProvider):
         span = {"startDateTime": _iso(start), "endDateTime": _iso(end)}
         link_is_new = link is None
         if link is None:
-            _, link = self._delta(Call("GET", f"{self.user}/calendarView/delta", span, prefer=PAGE))
+            link = self._fresh_delta(span)
         view = self.session.pages(
             Call(
                 "GET",
@@ -170,6 +170,15 @@ class OutlookCalendar(CalendarProvider):
         cache = {"start": _iso(start), "end": _iso(end), "delta": link, "items": items}
         self._remember(cache)
         return items
+
+    def _fresh_delta(self, span: dict[str, str]) -> str:
+        """A new delta round over `span`; its pages can expire too while being read
+        (the server's token cache is shared): then once more from the start."""
+        start = Call("GET", f"{self.user}/calendarView/delta", span, prefer=PAGE)
+        try:
+            return self._delta(start)[1]
+        except SyncStateExpired:
+            return self._delta(start)[1]
 
     def _delta(self, first: Call) -> tuple[list[dict[str, Any]], str]:
         changed: list[dict[str, Any]] = []

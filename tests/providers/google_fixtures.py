@@ -19,6 +19,7 @@ from tests.emulators.google import GoogleEmulator
 from worker.models import block_id
 
 ME = "rep@example.com"
+TIMEOUT = 30.0  # the client's socket timeout; the chaos test shortens it
 
 
 @dataclass
@@ -53,6 +54,7 @@ def sleeps() -> Sleeps:
 
 def session(emu: GoogleEmulator, memo: Path | None, sleeps: Sleeps, **options: object) -> Session:
     clock = getattr(sleeps, "monotonic", time.monotonic)
+    options = {"timeout": TIMEOUT, **options}
     opts = Options(name="rep", email=ME, api_root=emu.url, sleep=sleeps, monotonic=clock, **options)  # type: ignore[arg-type]
     return Session(opts, AnonymousCredentials(), Memo(memo))
 

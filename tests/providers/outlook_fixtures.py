@@ -19,6 +19,7 @@ from tests.emulators.graph import GraphEmulator
 from tests.providers.google_fixtures import Sleeps
 
 ME = "rep@contoso.com"
+TIMEOUT = 30.0  # the client's timeout; the chaos test shortens it
 
 __all__ = ["ME", "Sleeps", "graph", "outlook"]
 
@@ -41,7 +42,7 @@ def session(
     # a token of its own keeps the emulator's Retry-After bookkeeping per account.
     grant = Grant(lambda force: f"emulator-token-{upn}", upn, upn != ME)
     clock = getattr(sleeps, "monotonic", time.monotonic)
-    options = Options(name="rep", api_root=emu.url, sleep=sleeps, monotonic=clock)
+    options = Options(name="rep", api_root=emu.url, sleep=sleeps, monotonic=clock, timeout=TIMEOUT)
     return Session(options, grant, Memo(memo), http)
 
 

@@ -4,6 +4,7 @@ cycles without faults end: no duplicate block, no foreign event touched, no mail
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,12 @@ def scenario(emu: GoogleEmulator) -> None:
     emu.arrive(sender="boss@example.com", received=MONDAY.replace(hour=8, minute=45))
 
 
-def cycles(emu: GoogleEmulator, tmp_path: Path, sleeps: Sleeps) -> list[str]:
+def cycles(
+    emu: GoogleEmulator,
+    tmp_path: Path,
+    sleeps: Callable[[float], None],
+    each_step: Callable[[int], None] | None = None,
+) -> list[str]:
     """Monday's runs every 30 minutes from 07:00 to 18:00; return the errors seen."""
     base = default_config()
     config = dataclasses.replace(
@@ -67,6 +73,8 @@ def cycles(emu: GoogleEmulator, tmp_path: Path, sleeps: Sleeps) -> list[str]:
     try:
         for step in range(23):
             now = MONDAY + timedelta(minutes=30 * step)
+            if each_step is not None:
+                each_step(step)
             cal, box = connected(emu, tmp_path / "memo.json", sleeps)
             outcome = None
             try:

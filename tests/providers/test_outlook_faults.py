@@ -66,6 +66,7 @@ def cycles(
     folder: Path,
     upn: str = ME,
     sleep: Callable[[float], None] | None = None,
+    each_step: Callable[[int], None] | None = None,
 ) -> list[str]:
     base = default_config()
     config = dataclasses.replace(
@@ -78,6 +79,8 @@ def cycles(
     try:
         for step in range(23):
             now = MONDAY + timedelta(minutes=30 * step)
+            if each_step is not None:
+                each_step(step)
             cal, box = outlook(emu, folder / "memo.json", sleep or Sleeps(), upn)
             outcome = None
             try:
