@@ -3,27 +3,18 @@ cycles without faults end: no duplicate block, no foreign event touched, no mail
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from providers.errors import ProviderError
 from providers.google import mapping
 from tests.emulators.google import GoogleEmulator
+from tests.providers.day import MONDAY, run_day
 from tests.providers.google_fixtures import ME, Sleeps, connected, timed
-from worker.config import Hold, default_config
-from worker.cycle import rules_for, run_account
-from worker.gapcheck import run_gaps
-from worker.inbox import run_hold
-from worker.state import State
 
-NY = ZoneInfo("America/New_York")
-MONDAY = datetime(2026, 11, 30, 6, 0, tzinfo=NY)  # early: failed runs are made good before work
 FAULTS = ("429", "403-rate", "403-user-rate", "500", "503", "drop", "drop-after")
 
 
@@ -61,39 +52,16 @@ def cycles(
     sleeps: Callable[[float], None],
     each_step: Callable[[int], None] | None = None,
 ) -> list[str]:
-    """Monday's runs every 30 minutes from 07:00 to 18:00; return the errors seen."""
-    base = default_config()
-    config = dataclasses.replace(
-        base, timezone="America/New_York", hold=Hold(True, ("boss@example.com",), 0)
+    """Monday's runs every 30 minutes; return the errors seen."""
+    return run_day(
+        lambda: connected(emu, tmp_path / "memo.json", sleeps),
+        provider="google",
+        email=ME,
+        boss="boss@example.com",
+        folder=tmp_path,
+        pause=sleeps,
+        each_step=each_step,
     )
-    account = dataclasses.replace(base.accounts[0], name="rep", provider="google", email=ME)
-    state = State(tmp_path / "state.sqlite3")
-    rules = rules_for(config, account, NY)
-    errors: list[str] = []
-    try:
-        for step in range(23):
-            now = MONDAY + timedelta(minutes=30 * step)
-            if each_step is not None:
-                each_step(step)
-            cal, box = connected(emu, tmp_path / "memo.json", sleeps)
-            outcome = None
-            try:
-                outcome = run_account(config, account, cal, state, now, apply=True)
-            except ProviderError as exc:
-                errors.append(f"calendar: {type(exc).__name__}")
-            try:
-                run_hold(config, account, box, outcome, rules, state, now, apply=True)
-            except ProviderError as exc:
-                errors.append(f"mail: {type(exc).__name__}")
-            if outcome is not None:
-                try:
-                    run_gaps(config, account, outcome, rules, box, None, state, now, apply=True)
-                except ProviderError as exc:
-                    errors.append(f"alerts: {type(exc).__name__}")
-            sleeps(0.03)  # runs are half an hour apart: any Retry-After has passed
-    finally:
-        state.close()
-    return errors
 
 
 def picture(emu: GoogleEmulator) -> tuple[Any, ...]:

@@ -4,29 +4,20 @@ mail lost or left in the held folder, one alert per gap."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from providers.errors import ProviderError
 from providers.outlook import mapping
 from tests.emulators.graph import GraphEmulator
+from tests.providers.day import MONDAY, run_day
 from tests.providers.google_fixtures import Sleeps
 from tests.providers.outlook_fixtures import ME, outlook, timed
-from worker.config import Hold, default_config
-from worker.cycle import rules_for, run_account
-from worker.gapcheck import run_gaps
-from worker.inbox import run_hold
-from worker.state import State
 
-NY = ZoneInfo("America/New_York")
-MONDAY = datetime(2026, 11, 30, 6, 0, tzinfo=NY)  # early: failed runs are made good before work
 FAULTS = ("429", "503", "500", "502", "504", "drop", "concurrency")
 
 
@@ -68,38 +59,16 @@ def cycles(
     sleep: Callable[[float], None] | None = None,
     each_step: Callable[[int], None] | None = None,
 ) -> list[str]:
-    base = default_config()
-    config = dataclasses.replace(
-        base, timezone="America/New_York", hold=Hold(True, ("boss@contoso.com",), 0)
+    """Monday's runs every 30 minutes for the mailbox `upn`; return the errors seen."""
+    return run_day(
+        lambda: outlook(emu, folder / "memo.json", sleep or Sleeps(), upn),
+        provider="outlook",
+        email=upn,
+        boss="boss@contoso.com",
+        folder=folder,
+        pause=sleep or Sleeps(),
+        each_step=each_step,
     )
-    account = dataclasses.replace(base.accounts[0], name="rep", provider="outlook", email=upn)
-    state = State(folder / "state.sqlite3")
-    rules = rules_for(config, account, NY)
-    errors: list[str] = []
-    try:
-        for step in range(23):
-            now = MONDAY + timedelta(minutes=30 * step)
-            if each_step is not None:
-                each_step(step)
-            cal, box = outlook(emu, folder / "memo.json", sleep or Sleeps(), upn)
-            outcome = None
-            try:
-                outcome = run_account(config, account, cal, state, now, apply=True)
-            except ProviderError as exc:
-                errors.append(f"calendar: {type(exc).__name__}")
-            try:
-                run_hold(config, account, box, outcome, rules, state, now, apply=True)
-            except ProviderError as exc:
-                errors.append(f"mail: {type(exc).__name__}")
-            if outcome is not None:
-                try:
-                    run_gaps(config, account, outcome, rules, box, None, state, now, apply=True)
-                except ProviderError as exc:
-                    errors.append(f"alerts: {type(exc).__name__}")
-            (sleep or Sleeps())(0.03)  # runs are half an hour apart: any Retry-After has passed
-    finally:
-        state.close()
-    return errors
 
 
 def picture(emu: GraphEmulator, upn: str | None = None) -> tuple[Any, ...]:
