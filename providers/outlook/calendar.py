@@ -175,10 +175,12 @@ class OutlookCalendar(CalendarProvider):
         """A new delta round over `span`; its pages can expire too while being read
         (the server's token cache is shared): then once more from the start."""
         start = Call("GET", f"{self.user}/calendarView/delta", span, prefer=PAGE)
-        try:
-            return self._delta(start)[1]
-        except SyncStateExpired:
-            return self._delta(start)[1]
+        for _ in range(2):
+            try:
+                return self._delta(start)[1]
+            except SyncStateExpired:
+                continue
+        return self._delta(start)[1]
 
     def _delta(self, first: Call) -> tuple[list[dict[str, Any]], str]:
         changed: list[dict[str, Any]] = []
