@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import tenacity
@@ -19,6 +19,16 @@ from providers.errors import ProviderError, RateLimited, TransientError
 T = TypeVar("T")
 
 RETRYABLE = (RateLimited, TransientError)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a Retry-After header (fractional ones too, as Graph sends); None
+    when absent or an HTTP date (rare here: the backoff covers it)."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
 
 
 def backoff(attempt: int, *, base: float = 1.0, cap: float = 60.0, rand: float = 1.0) -> float:

@@ -48,11 +48,10 @@ class Webhook:
                 response.read()
         except urllib.error.HTTPError as exc:
             if exc.code == 429:
-                after = exc.headers.get("Retry-After", "")
                 raise RateLimited(
                     "webhook rate limited",
                     where="webhook",
-                    retry_after=float(after) if after.isdigit() else None,
+                    retry_after=retry.retry_after(dict(exc.headers.items())),
                 ) from None
             if exc.code >= 500:
                 raise TransientError(f"webhook answered {exc.code}", where="webhook") from None

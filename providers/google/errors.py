@@ -16,6 +16,7 @@ import httplib2
 from google.auth import exceptions as auth_exceptions
 from googleapiclient.errors import BatchError, HttpError
 
+from providers import retry
 from providers.errors import (
     AuthError,
     BadRequest,
@@ -59,7 +60,7 @@ def from_status(
         return kept(AuthError)
     if status == 429 or (status == 403 and reason in RATE_REASONS):
         return RateLimited(
-            text, where=where, status=status, reason=reason, retry_after=_retry_after(headers)
+            text, where=where, status=status, reason=reason, retry_after=retry.retry_after(headers)
         )
     if status == 403:
         return kept(BadRequest)
@@ -72,7 +73,7 @@ def from_status(
     if status in (409, 412):
         return kept(Conflict)
     if status >= 500 or status == 408:
-        retry_after = _retry_after(headers)
+        retry_after = retry.retry_after(headers)
         if retry_after is not None:
             return RateLimited(
                 text, where=where, status=status, reason=reason, retry_after=retry_after
@@ -112,14 +113,6 @@ def translate(exc: BaseException, *, where: str) -> ProviderError:
         # A reply that is not what the API sends (cut short, a proxy's error page).
         return TransientError(f"unreadable answer ({type(exc).__name__})", where=where)
     raise exc
-
-
-def _retry_after(headers: dict[str, str]) -> float | None:
-    value = headers.get("retry-after", "")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: rare here; the backoff handles it
 
 
 def _short(exc: BaseException) -> str:

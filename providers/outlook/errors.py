@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import requests
 
+from providers import retry
 from providers.errors import (
     AuthError,
     BadRequest,
@@ -41,7 +42,7 @@ def from_status(
     code, message = code_of(body)
     text = f"Graph answered {status}" + (f" {code}" if code else "")
     text += f": {message[:200]}" if message else ""
-    retry_after = _retry_after(headers)
+    retry_after = retry.retry_after(headers)
 
     def kept(cls: type[ProviderError]) -> ProviderError:
         return cls(text, where=where, status=status, reason=code)
@@ -72,11 +73,3 @@ def translate(exc: BaseException, *, where: str) -> ProviderError:
     if isinstance(exc, requests.RequestException):
         return TransientError(f"network: {type(exc).__name__}: {exc}", where=where)
     raise exc
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    lowered = {k.lower(): v for k, v in headers.items()}
-    try:
-        return max(0.0, float(lowered.get("retry-after", "")))  # may be fractional
-    except ValueError:
-        return None
