@@ -12,7 +12,8 @@ import copy
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -37,6 +38,7 @@ from .wire import ApiError, Drop, Logged, Request, Response, json_response
 BATCH_PATHS = {"/batch/calendar/v3": "calendar", "/batch/gmail/v1": "gmail", "/batch": "gmail"}
 BATCH_LIMITS = {"calendar": 1000, "gmail": 100}
 API_PREFIXES = {"calendar": "/calendar/v3/", "gmail": "/gmail/v1/"}
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
 ALL_FAULTS = ("429", "403-rate", "403-user-rate", "500", "503", "slow", "drop")
 
 
@@ -56,6 +58,9 @@ class GoogleEmulator:
         self.lock = threading.RLock()
         # Settable: what the emulator takes as "now" for created/updated stamps and arrivals.
         self.clock: Callable[[], datetime] = timeutil.now
+        # Settable: called with (method, path) just before a change is applied, so a test
+        # can edit the calendar between a client's read and its write (a 412 race).
+        self.before_write: Callable[[str, str], None] | None = None
         self.calendar = Calendar(email, timezone, focus_time, page_size, lambda: self.clock())
         self.gmail = Gmail(email, lambda: self.clock(), page_size)
         self.oauth = OAuth(email)
@@ -166,9 +171,10 @@ class GoogleEmulator:
             return copy.deepcopy(list(self.calendar.events.values()))
 
     def expire_history(self) -> None:
-        """Gmail history ids issued so far answer 404 from now on."""
+        """Gmail history ids issued before now answer 404 from now on. The mailbox's
+        current id (what getProfile answers) moves on and stays valid, as Gmail's does."""
         with self.lock:
-            self.gmail.history_floor = self.gmail.history_id + 1
+            self.gmail.history_floor = int(self.gmail.bump())
 
     def expire_sync_tokens(self) -> None:
         with self.lock:
@@ -309,7 +315,8 @@ class GoogleEmulator:
         if fault is None:
             return False
         if fault.kind == "slow":
-            time.sleep(fault.slow_seconds)
+            with self.lock:
+                self.faults.waits.late(fault.slow_seconds)
         elif fault.kind == "drop":
             raise Drop()
         elif fault.kind == "drop-after":
@@ -325,17 +332,37 @@ class GoogleEmulator:
             self.faults.note_retry_after(req.headers.get("authorization", ""), err)
         return err.response()
 
-    def _api(self, req: Request) -> Response:
-        api = "gmail" if req.path.startswith("/gmail/") else "calendar"
-        if not req.batch_part:
+    @contextmanager
+    def _answer(self, req: Request) -> Iterator[None]:
+        """One answer to a client: Retry-Afters in it bind only if it is delivered."""
+        with self.lock:
+            self.faults.waits.arrival(req.headers.get("authorization", ""))
+            self.faults.waits.open()
+        delivered = False
+        try:
+            yield
+            delivered = True
+        finally:
             with self.lock:
-                self.faults.arrival(req.headers.get("authorization", ""))
+                delay = self.faults.waits.close(delivered=delivered)
+        time.sleep(delay)  # outside the lock: a slow answer holds up no one else
+
+    def _api(self, req: Request) -> Response:
+        if req.batch_part:
+            return self._call(req)
+        with self._answer(req):
+            return self._call(req)
+
+    def _call(self, req: Request) -> Response:
+        api = "gmail" if req.path.startswith("/gmail/") else "calendar"
         try:
             method, path_params = discovery.match(req.method, req.path)
             drop_after = self._apply_fault(req, api)
             if self.require_auth:
                 with self.lock:
                     self.oauth.check(req.headers, req.query)
+            if self.before_write is not None and req.method in WRITES:
+                self.before_write(req.method, req.path)
             call = discovery.build_call(method, path_params, req.query, req.body, req.headers)
             handler = self._handlers.get(method.id)
             if handler is None:
@@ -360,8 +387,10 @@ class GoogleEmulator:
             ).response()
 
     def _batch(self, req: Request, api: str) -> Response:
-        with self.lock:
-            self.faults.arrival(req.headers.get("authorization", ""))
+        with self._answer(req):
+            return self._envelope(req, api)
+
+    def _envelope(self, req: Request, api: str) -> Response:
         try:
             self._apply_fault(req, api, envelope=True)
             parts = batch.parse(req)
@@ -373,15 +402,8 @@ class GoogleEmulator:
                 )
         except ApiError as err:
             return self._error(req, err, api)
-        results = []
-        with self.lock:  # a Retry-After in an answer that never arrives binds no one
-            told = dict(self.faults.deadlines)
-        try:
-            self._parts(req, api, parts, results)
-        except Drop:
-            with self.lock:
-                self.faults.deadlines = told
-            raise
+        results: list[Any] = []
+        self._parts(req, api, parts, results)
         return batch.join(results)
 
     def _parts(self, req: Request, api: str, parts: Any, results: list[Any]) -> None:

@@ -1,17 +1,18 @@
 """Fault injection for API requests: scripted (fail_next) and random (inject).
 
-Also counts `early_retries`: API requests (standalone, or batch envelopes) that arrive from a
-client before a Retry-After it was given has elapsed. A "client" is identified by its
-Authorization header (all anonymous callers share one identity).
+Also counts `early_retries` (tests/emulators/waits.py): requests that arrive before a
+Retry-After the client
+was given has passed.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from tests.emulators.waits import Waits
 
 from .oauth import unauthenticated
 from .wire import ApiError
@@ -109,8 +110,7 @@ class Faults:
         self.slow_seconds = 2.0
         self.retry_after = DEFAULT_RETRY_AFTER
         self.batch_parts = True
-        self.deadlines: dict[str, float] = {}
-        self.early_retries = 0
+        self.waits = Waits()
 
     def fail_next(
         self, kind: str, count: int, retry_after: float | None, path_contains: str, method: str = ""
@@ -137,10 +137,6 @@ class Faults:
             batch_parts,
         )
 
-    def arrival(self, client: str) -> None:
-        if time.monotonic() < self.deadlines.get(client, 0.0):
-            self.early_retries += 1
-
     def pick(
         self, path: str, *, part: bool, envelope: bool = False, method: str = ""
     ) -> Fault | None:
@@ -159,8 +155,11 @@ class Faults:
             return Fault(self.rng.choice(list(self.kinds)), self.retry_after, self.slow_seconds)
         return None
 
+    @property
+    def early_retries(self) -> int:
+        return self.waits.early_retries
+
     def note_retry_after(self, client: str, error: ApiError) -> None:
         value = error.headers.get("Retry-After")
         if error.code in (429, 503) and value is not None:
-            deadline = time.monotonic() + float(value)
-            self.deadlines[client] = max(self.deadlines.get(client, 0.0), deadline)
+            self.waits.told(client, float(value))

@@ -14,7 +14,8 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,9 @@ class GraphEmulator(Helpers):
         self.requests: list[Logged] = []
         self.internal_errors: list[str] = []  # tracebacks of emulator bugs (answered as 500)
         self.concurrency_retry_after = 1.0
+        # Settable: called with (method, path) just before a change is applied, so a test
+        # can edit the calendar between a client's read and its write (a 412 race).
+        self.before_write: Callable[[str, str], None] | None = None
         self._in_flight: dict[tuple[str, str], int] = {}
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
@@ -139,31 +143,43 @@ class GraphEmulator(Helpers):
         if fault is None:
             return
         if fault.kind == "slow":
-            time.sleep(fault.slow_seconds)
+            with self.lock:
+                self.faults.waits.late(fault.slow_seconds)
         elif fault.kind == "drop":
             raise Drop()
         else:
             raise error_for(fault)
 
-    def _batch(self, req: Request) -> Response:
+    @contextmanager
+    def _answer(self, req: Request) -> Iterator[None]:
+        """One answer to a client: Retry-Afters in it bind only if it is delivered."""
         with self.lock:
-            self.faults.arrival(req.headers.get("authorization", ""))
-        with self.lock:  # a Retry-After in an answer that never arrives binds no one
-            told = dict(self.faults.deadlines)
+            self.faults.waits.arrival(req.headers.get("authorization", ""))
+            self.faults.waits.open()
+        delivered = False
         try:
-            self._apply_fault(req, envelope=True)
-            return batch.run(req, self.serve)
-        except GraphError as err:
-            return self._error(req, err)
-        except Drop:
+            yield
+            delivered = True
+        finally:
             with self.lock:
-                self.faults.deadlines = told
-            raise
+                delay = self.faults.waits.close(delivered=delivered)
+        time.sleep(delay)  # outside the lock: a slow answer holds up no one else
+
+    def _batch(self, req: Request) -> Response:
+        with self._answer(req):
+            try:
+                self._apply_fault(req, envelope=True)
+                return batch.run(req, self.serve)
+            except GraphError as err:
+                return self._error(req, err)
 
     def _graph(self, req: Request) -> Response:
-        if not req.batch_part:
-            with self.lock:
-                self.faults.arrival(req.headers.get("authorization", ""))
+        if req.batch_part:
+            return self._call(req)
+        with self._answer(req):
+            return self._call(req)
+
+    def _call(self, req: Request) -> Response:
         slot: tuple[str, str] | None = None
         try:
             found = router.match(req.method, req.path)
@@ -177,6 +193,8 @@ class GraphEmulator(Helpers):
                     raise throttled(self.concurrency_retry_after)
                 self._in_flight[slot] = self._in_flight.get(slot, 0) + 1
             self._apply_fault(req)
+            if self.before_write is not None and req.method in ("POST", "PUT", "PATCH", "DELETE"):
+                self.before_write(req.method, req.path)
             body = self._json_body(req)
             with self.lock:
                 ctx = Ctx(
@@ -212,6 +230,10 @@ class GraphEmulator(Helpers):
             ).response()
         finally:
             if slot is not None:
+                if not req.batch_part:  # a slow answer still counts against the limit
+                    with self.lock:
+                        delay = self.faults.waits.take_delay()
+                    time.sleep(delay)
                 with self.lock:
                     self._in_flight[slot] -= 1
 

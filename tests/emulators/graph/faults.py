@@ -1,17 +1,18 @@
 """Fault injection for Graph requests: scripted (fail_next) and random (inject).
 
-Also counts `early_retries`: Graph requests (standalone, or batch envelopes) that arrive from a
-client before a Retry-After it was given has elapsed. A client is identified by its
-Authorization header (all anonymous callers share one identity). Login endpoints never fail.
+Also counts `early_retries` (tests/emulators/waits.py): requests that arrive before a
+Retry-After the client
+was given has passed. Login endpoints never fail.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from tests.emulators.waits import Waits
 
 from .identity import unauthenticated
 from .wire import GraphError
@@ -90,8 +91,7 @@ class Faults:
         self.slow_seconds = 2.0
         self.retry_after = 0.5
         self.batch_parts = True
-        self.deadlines: dict[str, float] = {}
-        self.early_retries = 0
+        self.waits = Waits()
 
     def fail_next(
         self, kind: str, count: int, retry_after: float | None, path_contains: str
@@ -115,10 +115,6 @@ class Faults:
         self.slow_seconds, self.retry_after = slow_seconds, retry_after
         self.batch_parts = batch_parts
 
-    def arrival(self, client: str) -> None:
-        if time.monotonic() < self.deadlines.get(client, 0.0):
-            self.early_retries += 1
-
     def pick(self, path: str, *, part: bool, envelope: bool = False) -> Fault | None:
         """The fault for this request, if any; scripted faults come first, in FIFO order."""
         for entry in self.scripted:
@@ -135,8 +131,11 @@ class Faults:
             return Fault(self.rng.choice(list(self.kinds)), self.retry_after, self.slow_seconds)
         return None
 
+    @property
+    def early_retries(self) -> int:
+        return self.waits.early_retries
+
     def note_retry_after(self, client: str, error: GraphError) -> None:
         value = error.headers.get("Retry-After")
         if error.status in (429, 503) and value is not None:
-            deadline = time.monotonic() + float(value)
-            self.deadlines[client] = max(self.deadlines.get(client, 0.0), deadline)
+            self.waits.told(client, float(value))
