@@ -5,10 +5,18 @@ a machine with no browser), or an organisation's app registration acts for one
 mailbox with app-only access (client secret or certificate, admin consent). Either
 is stored as one document in the SecretStore: MSAL's token cache for a person, the
 app's credential for app-only. Tokens are refreshed silently by MSAL.
+
+MSAL applications live as long as the process (`serve` runs every account's cycles in
+one): built afresh each cycle, they would fetch the authority's metadata and, for
+app-only, a new token every cycle. One app-only application serves every mailbox it
+acts for, with one token.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,15 +94,16 @@ def _grant(
     session: requests.Session,
 ) -> Grant:
     if doc.get("type") == "app":
-        app = _confidential(doc, session)
         resource = [(api_root or GRAPH_ROOT) + ".default"]
-        return Grant(
-            lambda force: _token(app.acquire_token_for_client(resource)), doc["user"], True
-        )
 
-    cache = msal.SerializableTokenCache()
-    cache.deserialize(doc.get("cache", ""))
-    app = _public(doc, session, cache)
+        def app_token(force: bool) -> str:
+            # MSAL answers from its cache; a token the service refused needs a new app.
+            app = _confidential(doc, session, fresh=force)
+            return _token(app.acquire_token_for_client(resource))
+
+        return Grant(app_token, doc["user"], True)
+
+    app, cache = _public_for(account, doc, session)
 
     def token(force: bool) -> str:
         accounts = _call(lambda: app.get_accounts(username=doc.get("username")))
@@ -108,6 +117,8 @@ def _grant(
         if cache.has_state_changed:  # a refreshed token: keep it for the next run
             doc["cache"] = cache.serialize()
             store.save(secret_name(account), doc)
+            with _APPS_LOCK:
+                _PUBLIC[account] = (doc["cache"], app, cache)
         return _token(result)
 
     return Grant(token, str(doc.get("email") or doc.get("username", "")), False)
@@ -154,20 +165,49 @@ def _public(doc: dict[str, Any], session: requests.Session, cache: Any = None) -
     )
 
 
-def _confidential(doc: dict[str, Any], session: requests.Session) -> Any:
+# Per process. Keys hold a digest of the credential, never the credential itself.
+_APPS_LOCK = threading.Lock()
+_CONFIDENTIAL: dict[tuple[str, str, str], Any] = {}
+_PUBLIC: dict[str, tuple[str, Any, Any]] = {}  # account: (its stored cache, app, cache)
+
+
+def _public_for(account: str, doc: dict[str, Any], session: requests.Session) -> tuple[Any, Any]:
+    """The account's application and token cache, kept while its stored cache is the one
+    this process last saw (a new `connect`, or another process's refresh, replaces it)."""
+    stored = str(doc.get("cache", ""))
+    with _APPS_LOCK:
+        known = _PUBLIC.get(account)
+    if known is not None and known[0] == stored:
+        return known[1], known[2]
+    cache = msal.SerializableTokenCache()
+    cache.deserialize(stored)
+    app = _public(doc, session, cache)
+    with _APPS_LOCK:
+        _PUBLIC[account] = (stored, app, cache)
+    return app, cache
+
+
+def _confidential(doc: dict[str, Any], session: requests.Session, *, fresh: bool = False) -> Any:
     credential: Any = doc.get("secret") or {
         "private_key": doc["certificate"]["private_key"],
         "thumbprint": doc["certificate"]["thumbprint"],
     }
-    return _call(
-        lambda: msal.ConfidentialClientApplication(
-            doc["client_id"],
-            client_credential=credential,
-            authority=doc["authority"],
-            http_client=session,
-            instance_discovery=_discovery(doc["authority"]),
-        )
-    )
+    digest = hashlib.sha256(json.dumps(credential, sort_keys=True).encode()).hexdigest()
+    key = (str(doc["client_id"]), str(doc["authority"]), digest)
+    with _APPS_LOCK:  # built under the lock: many accounts starting at once share one
+        app = None if fresh else _CONFIDENTIAL.get(key)
+        if app is None:
+            app = _call(
+                lambda: msal.ConfidentialClientApplication(
+                    doc["client_id"],
+                    client_credential=credential,
+                    authority=doc["authority"],
+                    http_client=session,
+                    instance_discovery=_discovery(doc["authority"]),
+                )
+            )
+            _CONFIDENTIAL[key] = app
+    return app
 
 
 def _discovery(authority_url: str) -> bool | None:

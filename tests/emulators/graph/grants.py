@@ -176,7 +176,9 @@ class Grants:
         self.grants.append(
             {"client_id": app.client_id, "upn": None, "scopes": scopes, "refresh_token": None}
         )
-        return json_response(200, self._issue(app.client_id, None, [], APP_ROLES, None))
+        # The answer names the resource asked for, so MSAL finds the token in its cache.
+        issued = self._issue(app.client_id, None, [], APP_ROLES, None, app_scope=scopes[0])
+        return json_response(200, issued)
 
     def _device_grant(self, app: App, form: dict[str, str]) -> Response:
         flow = self.flows.get(form.get("device_code", ""))
@@ -256,6 +258,7 @@ class Grants:
         scopes: list[str],
         roles: list[str],
         refresh: str | None,
+        app_scope: str = f"{GRAPH}.default",
     ) -> dict[str, Any]:
         now = int(time.time())
         user = self.user_info(upn) if upn else None
@@ -284,7 +287,7 @@ class Grants:
         )
         body: dict[str, Any] = {
             "token_type": "Bearer",
-            "scope": " ".join(scopes) if user else f"{GRAPH}.default",
+            "scope": " ".join(scopes) if user else app_scope,
             "expires_in": self.access_lifetime,
             "ext_expires_in": self.access_lifetime,
             "access_token": access,
