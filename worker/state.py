@@ -83,6 +83,8 @@ class State:
             # safe by design (DESIGN.md 2.3): keep the damaged file for a look, start anew.
             aside = path.with_name(f"{path.name}.damaged")
             path.replace(aside)
+            for journal in ("-wal", "-shm"):  # they belong to the damaged file
+                path.with_name(path.name + journal).unlink(missing_ok=True)
             LOG.warning("%s: not readable, moved to %s; starting with empty state", path, aside)
             self.db = self._open(path)
 
@@ -93,9 +95,15 @@ class State:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA:
                 raise RuntimeError(f"{path}: state from a newer firstblock (schema {version})")
-            with db:
-                db.executescript(_DDL)
-                db.execute(f"PRAGMA user_version = {SCHEMA}")
+            if version < SCHEMA:  # a write only when the schema changes, not every open
+                with db:
+                    db.executescript(_DDL)
+                    db.execute(f"PRAGMA user_version = {SCHEMA}")
+            # WAL: `status` reads while `serve` writes, and a commit costs no fsync of
+            # the database. NORMAL may lose the last commits on power loss, never
+            # consistency; losing state is safe by design (DESIGN.md 2.3).
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
         except BaseException:
             db.close()
             raise
