@@ -24,15 +24,18 @@ class Memo:
     def __init__(self, path: Path | None) -> None:
         self.path = path  # None: remember nothing (tests, dry runs of a new account)
         self.data: dict[str, Any] = {}
-        self._saved = ""
+        # As on disk, parsed a second time: callers change `data` in place, and comparing
+        # two dicts costs far less than encoding one (a steady cycle changes nothing).
+        self._saved: dict[str, Any] | None = None
         if path is not None:
             try:
-                loaded = json.loads(path.read_text(encoding="utf-8"))
+                text = path.read_text(encoding="utf-8")
+                loaded = json.loads(text)
             except (OSError, ValueError):
                 loaded = {}
             if isinstance(loaded, dict) and loaded.get("version") == VERSION:
                 self.data = loaded
-                self._saved = json.dumps(loaded, sort_keys=True)
+                self._saved = json.loads(text)
         self.data["version"] = VERSION
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -46,16 +49,16 @@ class Memo:
 
     def save(self) -> None:
         """Write it if it changed. A failure to write only costs requests next time."""
-        text = json.dumps(self.data, sort_keys=True)
-        if self.path is None or text == self._saved:
+        if self.path is None or self.data == self._saved:
             return
+        text = json.dumps(self.data, sort_keys=True)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
             os.replace(tmp, self.path)
-            self._saved = text
+            self._saved = json.loads(text)
         except OSError:
             pass
 
