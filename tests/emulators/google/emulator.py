@@ -61,6 +61,7 @@ class GoogleEmulator:
         # Settable: called with (method, path) just before a change is applied, so a test
         # can edit the calendar between a client's read and its write (a 412 race).
         self.before_write: Callable[[str, str], None] | None = None
+        self.latency = 0.0  # settable: seconds added to every answer (benchmarks)
         self.calendar = Calendar(email, timezone, focus_time, page_size, lambda: self.clock())
         self.gmail = Gmail(email, lambda: self.clock(), page_size)
         self.oauth = OAuth(email)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
@@ -21,6 +22,9 @@ class Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.emulator = emulator
         self.stopped = False  # set by stop(): kept-alive connections must not be served after it
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # resets from clients that gave up or were killed are not the emulator's business
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -51,6 +55,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.server.stopped:
             self.close_connection = True
             return
+        if self.server.emulator.latency:  # the network and the service's own time
+            time.sleep(self.server.emulator.latency)
         try:
             resp = self.server.emulator.serve(Request(method, url.path, query, headers, body))
         except Drop:

@@ -58,6 +58,7 @@ class GraphEmulator(Helpers):
         # Settable: called with (method, path) just before a change is applied, so a test
         # can edit the calendar between a client's read and its write (a 412 race).
         self.before_write: Callable[[str, str], None] | None = None
+        self.latency = 0.0  # settable: seconds added to every answer (benchmarks)
         self._in_flight: dict[tuple[str, str], int] = {}
         self._server: Server | None = None
         self._thread: threading.Thread | None = None

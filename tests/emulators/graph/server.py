@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -56,6 +57,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.server.stopped:
             self.close_connection = True
             return
+        if self.server.emulator.latency:  # the network and the service's own time
+            time.sleep(self.server.emulator.latency)
         request = Request(self.command, unquote(url.path), query, headers, body)
         try:
             resp = self.server.emulator.serve(request)
