@@ -225,7 +225,7 @@ def _run_accounts(
 
 
 def _state(config: cfg.Config) -> State:
-    return State(config.state_dir / "state.sqlite3")
+    return State(config.state_location())
 
 
 def _finish(results: list[runner.AccountResult]) -> int:
@@ -639,6 +639,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         base,
         accounts=(account,),
         state_dir=folder / "state",
+        state_url="",  # the demo's sandbox, never a team's database
         followups=cfg.Followups(("example.com",), ()),
         hold=cfg.Hold(True, ("boss@example.com",), 2),
     )
@@ -647,7 +648,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     monday = demo.demo_monday(clock.now(), zone, given=bool(args.now))
     # A fresh sandbox each time: an old state file would read the new calendar's
     # missing blocks as deletions by the user.
-    (config.state_dir / "state.sqlite3").unlink(missing_ok=True)
+    for name in ("state.sqlite3", "state.sqlite3-wal", "state.sqlite3-shm"):
+        (config.state_dir / name).unlink(missing_ok=True)
     calendar.write_text(demo.demo_calendar(monday, zone), encoding="utf-8", newline="")
     demo.demo_mail(maildir, monday, zone)
     config = dataclasses.replace(config, timezone=zone.key)

@@ -121,6 +121,12 @@ class Config:
     source: Path | None = None  # the file it came from; None for the built-in default
     workday_set: bool = False  # [workday] was given: it wins over a calendar's own hours
     serve: Serve = field(default_factory=Serve)
+    # A postgresql:// URL: the state shared by a team's workers; "" keeps it in state_dir.
+    state_url: str = field(default_factory=lambda: os.environ.get("FIRSTBLOCK_STATE_URL", ""))
+
+    def state_location(self) -> Path | str:
+        """Where State lives: the shared database, or the file in state_dir."""
+        return self.state_url or self.state_dir / "state.sqlite3"
 
     def policy(self, kind: BlockKind) -> BlockPolicy | None:
         return next((p for p in self.blocks if p.kind is kind), None)
@@ -193,6 +199,7 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
     r.only(
         "timezone",
         "state_dir",
+        "state_url",
         "workday",
         "blocks",
         "planning",
@@ -302,6 +309,7 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
 
     accounts = _accounts(r, base) if "accounts" in raw else defaults.accounts
     state_dir = r.path("state_dir", base) or defaults.state_dir
+    state_url = _state_url(r, defaults.state_url)
     return Config(
         workday,
         blocks,
@@ -316,7 +324,15 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
         source,
         workday_set="workday" in raw,
         serve=_serve(r),
+        state_url=state_url,
     )
+
+
+def _state_url(r: _Reader, default: str) -> str:
+    url = r.text("state_url", default)
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise r.error("state_url", "expected a postgresql:// URL (or leave it out for a file)")
+    return url
 
 
 def _serve(r: _Reader) -> Serve:
@@ -342,7 +358,8 @@ def accounts_only(path: Path) -> Config:
     defaults = default_config()
     accounts = _accounts(r, path.parent) if "accounts" in raw else defaults.accounts
     state_dir = r.path("state_dir", path.parent) or defaults.state_dir
-    return replace(defaults, accounts=accounts, state_dir=state_dir)
+    state_url = _state_url(r, defaults.state_url)
+    return replace(defaults, accounts=accounts, state_dir=state_dir, state_url=state_url)
 
 
 def _blocks(r: _Reader) -> tuple[BlockPolicy, ...]:

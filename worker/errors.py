@@ -27,6 +27,12 @@ class ProviderUnavailable(WorkerError):
     EXIT_CODE = 5
 
 
+class StateUnavailable(WorkerError):
+    """The shared state database could not be reached: an outage, like a provider's."""
+
+    EXIT_CODE = 5
+
+
 class CalendarDataError(WorkerError):
     """The calendar holds data that cannot be read; nothing was written."""
 

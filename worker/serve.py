@@ -149,7 +149,7 @@ class Server:
     def _cycle(self, account: cfg.Account, slot: Slot) -> None:
         config = self.config
         try:
-            state = State(config.state_dir / "state.sqlite3")  # one connection per thread
+            state = State(config.state_location())  # one connection per thread
             try:
                 result = runner.run_one(config, account, self.clock, apply=True, state=state)
             finally:

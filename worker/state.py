@@ -1,4 +1,5 @@
-"""Local state: only what the calendar itself cannot tell (DESIGN.md 2.3).
+"""State: only what the calendar itself cannot tell (DESIGN.md 2.3). An SQLite file
+by default; PostgreSQL for a team's workers (worker/database.py).
 
 - known blocks: the blocks the worker has seen on the calendar, so that one that
   disappears can be told apart from one never written (a user deletion: a tombstone);
@@ -20,39 +21,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from worker import database
 from worker.alerts import OpenGap
 from worker.models import Block
 
 LOG = logging.getLogger("firstblock.state")
-SCHEMA = 1
-_DDL = """
-CREATE TABLE IF NOT EXISTS known (
-    account TEXT NOT NULL, key TEXT NOT NULL, start TEXT NOT NULL, end TEXT NOT NULL,
-    PRIMARY KEY (account, key));
-CREATE TABLE IF NOT EXISTS tombstones (
-    account TEXT NOT NULL, key TEXT NOT NULL, end TEXT NOT NULL, at TEXT NOT NULL,
-    PRIMARY KEY (account, key));
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, account TEXT NOT NULL,
-    started TEXT NOT NULL, finished TEXT NOT NULL, ok INTEGER NOT NULL,
-    created INTEGER NOT NULL, updated INTEGER NOT NULL, deleted INTEGER NOT NULL,
-    error TEXT NOT NULL DEFAULT '');
-CREATE INDEX IF NOT EXISTS runs_by_account ON runs (account, id);
-CREATE TABLE IF NOT EXISTS releases (
-    account TEXT PRIMARY KEY, at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS gaps (
-    account TEXT NOT NULL, key TEXT NOT NULL, title TEXT NOT NULL,
-    start TEXT NOT NULL, end TEXT NOT NULL, client TEXT NOT NULL,
-    alerted_at TEXT, closed_at TEXT, digested INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (account, key));
-CREATE TABLE IF NOT EXISTS digests (
-    account TEXT NOT NULL, day TEXT NOT NULL, PRIMARY KEY (account, day));
-CREATE TABLE IF NOT EXISTS days (
-    account TEXT NOT NULL, day TEXT NOT NULL, planned INTEGER NOT NULL,
-    lost INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (account, day));
-CREATE TABLE IF NOT EXISTS notices (
-    account TEXT NOT NULL, key TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (account, key));
-"""
 
 
 @dataclass(frozen=True)
@@ -73,11 +46,17 @@ def _iso(moment: datetime) -> str:
 
 
 class State:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, location: Path | str) -> None:
+        """`location`: an SQLite file, or a postgresql:// URL."""
+        if isinstance(location, str) and database.is_url(location):
+            self.path: Path | None = None
+            self.db: database.Db = database.Postgres(location)
+            return
+        path = Path(location)
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = self._open(path)
+            self.db = database.open_sqlite(str(path))
         except sqlite3.DatabaseError:
             # Not a database any more (a disk error, a stray write). Losing state is
             # safe by design (DESIGN.md 2.3): keep the damaged file for a look, start anew.
@@ -86,34 +65,13 @@ class State:
             for journal in ("-wal", "-shm"):  # they belong to the damaged file
                 path.with_name(path.name + journal).unlink(missing_ok=True)
             LOG.warning("%s: not readable, moved to %s; starting with empty state", path, aside)
-            self.db = self._open(path)
-
-    @staticmethod
-    def _open(path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(path, timeout=30)
-        try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA:
-                raise RuntimeError(f"{path}: state from a newer firstblock (schema {version})")
-            if version < SCHEMA:  # a write only when the schema changes, not every open
-                with db:
-                    db.executescript(_DDL)
-                    db.execute(f"PRAGMA user_version = {SCHEMA}")
-            # WAL: `status` reads while `serve` writes, and a commit costs no fsync of
-            # the database. NORMAL may lose the last commits on power loss, never
-            # consistency; losing state is safe by design (DESIGN.md 2.3).
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-        except BaseException:
-            db.close()
-            raise
-        return db
+            self.db = database.open_sqlite(str(path))
 
     def close(self) -> None:
         self.db.close()
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[database.Db]:
         with self.db:
             yield self.db
 
@@ -132,19 +90,20 @@ class State:
         """
         keys = {b.key: b for b in present}
         with self._tx() as db:
-            rows = db.execute("SELECT key, start, end FROM known WHERE account = ?", (account,))
+            rows = db.execute('SELECT key, start, "end" FROM known WHERE account = ?', (account,))
             for key, start, end in rows.fetchall():
                 s, e = datetime.fromisoformat(start), datetime.fromisoformat(end)
                 if key in keys or not (s < window[1] and e > window[0]):
                     continue
                 db.execute(
-                    "INSERT OR REPLACE INTO tombstones VALUES (?, ?, ?, ?)",
+                    "INSERT INTO tombstones VALUES (?, ?, ?, ?) ON CONFLICT (account, key)"
+                    ' DO UPDATE SET "end" = excluded."end", at = excluded.at',
                     (account, key, end, _iso(now)),
                 )
                 db.execute("DELETE FROM known WHERE account = ? AND key = ?", (account, key))
             self._remember(db, account, keys.values())
             db.execute(
-                "DELETE FROM tombstones WHERE account = ? AND end < ?", (account, _iso(window[0]))
+                'DELETE FROM tombstones WHERE account = ? AND "end" < ?', (account, _iso(window[0]))
             )
             rows = db.execute("SELECT key FROM tombstones WHERE account = ?", (account,))
             return frozenset(r[0] for r in rows.fetchall())
@@ -154,9 +113,10 @@ class State:
             self._remember(db, account, blocks)
 
     @staticmethod
-    def _remember(db: sqlite3.Connection, account: str, blocks: Iterable[Block]) -> None:
+    def _remember(db: database.Db, account: str, blocks: Iterable[Block]) -> None:
         db.executemany(
-            "INSERT OR REPLACE INTO known VALUES (?, ?, ?, ?)",
+            "INSERT INTO known VALUES (?, ?, ?, ?) ON CONFLICT (account, key)"
+            ' DO UPDATE SET start = excluded.start, "end" = excluded."end"',
             [(account, b.key, _iso(b.start), _iso(b.end)) for b in blocks],
         )
 
@@ -238,7 +198,7 @@ class State:
         closed: list[OpenGap] = []
         with self._tx() as db:
             rows = db.execute(
-                "SELECT key, title, start, end, client, alerted_at FROM gaps"
+                'SELECT key, title, start, "end", client, alerted_at FROM gaps'
                 " WHERE account = ? AND closed_at IS NULL",
                 (account,),
             ).fetchall()
@@ -254,7 +214,7 @@ class State:
                 )
                 closed.append(_gap(account, (key, title, start, end, client, alerted, _iso(now))))
             db.executemany(
-                "INSERT INTO gaps (account, key, title, start, end, client)"
+                'INSERT INTO gaps (account, key, title, start, "end", client)'
                 " VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (account, key) DO UPDATE SET closed_at = NULL, digested = 0,"
                 " title = excluded.title WHERE gaps.closed_at IS NOT NULL",
@@ -263,13 +223,13 @@ class State:
                     for g in current.values()
                 ],
             )
-            db.execute("DELETE FROM gaps WHERE account = ? AND end < ?", (account, _iso(oldest)))
+            db.execute('DELETE FROM gaps WHERE account = ? AND "end" < ?', (account, _iso(oldest)))
         return self.open_gaps(account), closed
 
     def open_gaps(self, account: str) -> list[OpenGap]:
         rows = self.db.execute(
-            "SELECT key, title, start, end, client, alerted_at, closed_at FROM gaps"
-            " WHERE account = ? AND closed_at IS NULL ORDER BY end, key",
+            'SELECT key, title, start, "end", client, alerted_at, closed_at FROM gaps'
+            ' WHERE account = ? AND closed_at IS NULL ORDER BY "end", key',
             (account,),
         ).fetchall()
         return [_gap(account, r) for r in rows]
@@ -277,8 +237,8 @@ class State:
     def closed_gaps(self, account: str) -> list[OpenGap]:
         """Gaps closed since the last digest."""
         rows = self.db.execute(
-            "SELECT key, title, start, end, client, alerted_at, closed_at FROM gaps"
-            " WHERE account = ? AND closed_at IS NOT NULL AND digested = 0 ORDER BY end, key",
+            'SELECT key, title, start, "end", client, alerted_at, closed_at FROM gaps'
+            ' WHERE account = ? AND closed_at IS NOT NULL AND digested = 0 ORDER BY "end", key',
             (account,),
         ).fetchall()
         return [_gap(account, r) for r in rows]
@@ -302,7 +262,8 @@ class State:
         with self._tx() as db:
             if told:
                 db.execute(
-                    "INSERT OR IGNORE INTO notices VALUES (?, ?, ?)", (account, key, _iso(now))
+                    "INSERT INTO notices VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    (account, key, _iso(now)),
                 )
             else:
                 db.execute("DELETE FROM notices WHERE account = ? AND key = ?", (account, key))
@@ -315,7 +276,10 @@ class State:
 
     def digested(self, account: str, day: date) -> None:
         with self._tx() as db:
-            db.execute("INSERT OR IGNORE INTO digests VALUES (?, ?)", (account, day.isoformat()))
+            db.execute(
+                "INSERT INTO digests VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (account, day.isoformat()),
+            )
             db.execute(
                 "UPDATE gaps SET digested = 1 WHERE account = ? AND closed_at IS NOT NULL",
                 (account,),
@@ -327,7 +291,7 @@ class State:
         """The day's prospecting minutes as first planned on that day; kept thereafter."""
         with self._tx() as db:
             db.execute(
-                "INSERT OR IGNORE INTO days (account, day, planned) VALUES (?, ?, ?)",
+                "INSERT INTO days (account, day, planned) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 (account, day.isoformat(), minutes),
             )
 
@@ -335,7 +299,7 @@ class State:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO days (account, day, planned, lost) VALUES (?, ?, 0, ?)"
-                " ON CONFLICT (account, day) DO UPDATE SET lost = lost + excluded.lost",
+                " ON CONFLICT (account, day) DO UPDATE SET lost = days.lost + excluded.lost",
                 (account, day.isoformat(), blocks),
             )
 

@@ -1,0 +1,248 @@
+"""One contract for the state store, run on both places it can live: the SQLite file
+of one machine, and a PostgreSQL server shared by a team's workers.
+
+The PostgreSQL runs need a server: FIRSTBLOCK_TEST_POSTGRES names one to create
+throwaway databases on (default: postgresql://127.0.0.1/postgres as the current user);
+without one they are skipped, saying why."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from worker import database
+from worker.alerts import OpenGap
+from worker.models import Block, BlockKind
+from worker.state import Run, State
+
+SERVER = os.environ.get("FIRSTBLOCK_TEST_POSTGRES", "postgresql://127.0.0.1/postgres")
+T0 = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
+
+
+def _admin() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        pytest.skip("PostgreSQL tests: psycopg is not installed (pip install '.[team]')")
+    try:
+        return psycopg.connect(SERVER, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        pytest.skip(f"PostgreSQL tests: no server at {SERVER} ({first})")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh database, dropped afterwards."""
+    admin = _admin()
+    name = f"firstblock_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield SERVER.rsplit("/", 1)[0] + "/" + name
+    finally:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    if request.param == "sqlite":
+        return tmp_path / "state.sqlite3"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def state(location: str | Path) -> Iterator[State]:
+    store = State(location)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def block(key: str, start: datetime, minutes: int = 30) -> Block:
+    end = start + timedelta(minutes=minutes)
+    return Block(key, BlockKind.PROSPECTING, start.date(), start, end, "Prospecting")
+
+
+def gap(key: str, end: datetime, title: str = "Acme call") -> OpenGap:
+    return OpenGap("rep", key, title, end - timedelta(hours=1), end, "acme.com")
+
+
+def test_a_known_block_that_disappears_is_a_tombstone(state: State) -> None:
+    window = (T0, T0 + timedelta(days=5))
+    a, b = block("d1/prospecting/0", T0 + timedelta(hours=1)), block("d1/deals/0", T0)
+    assert state.observe("rep", [a, b], window, T0) == frozenset()
+    assert state.observe("rep", [a], window, T0) == frozenset({"d1/deals/0"})
+    assert state.observe("rep", [a], window, T0) == frozenset({"d1/deals/0"})  # it stays
+    assert state.observe("other", [], window, T0) == frozenset()  # per account
+    later = (T0 + timedelta(days=2), T0 + timedelta(days=7))
+    assert state.observe("rep", [a], later, T0) == frozenset()  # ended before the window
+
+
+def test_a_block_the_worker_deletes_itself_is_no_tombstone(state: State) -> None:
+    window = (T0, T0 + timedelta(days=5))
+    a = block("d1/prep/0", T0)
+    state.remember("rep", [a])
+    state.remember("rep", [a])  # again: an upsert, not a second row
+    state.forget("rep", [a.key])
+    assert state.observe("rep", [], window, T0) == frozenset()
+
+
+def test_the_release_only_moves_forward(state: State) -> None:
+    assert state.last_release("rep") is None
+    state.released("rep", T0)
+    state.released("rep", T0 - timedelta(days=1))
+    assert state.last_release("rep") == T0
+    state.released("rep", T0 + timedelta(days=1))
+    assert state.last_release("rep") == T0 + timedelta(days=1)
+
+
+def test_the_run_log_keeps_the_last_200_runs_per_account(state: State) -> None:
+    for i in range(205):
+        at = T0 + timedelta(minutes=i)
+        state.log_run(Run("rep", at, at, ok=i % 2 == 0, created=i))
+    state.log_run(Run("other", T0, T0, ok=False, error="account other: boom"))
+    last = state.last_run("rep")
+    assert last is not None and last.created == 204 and last.ok
+    failed = state.last_run("rep", ok=False)
+    assert failed is not None and failed.created == 203
+    assert state.last_run("nobody") is None
+    other = state.last_run("other")
+    assert other is not None and other.error == "account other: boom" and not other.ok
+    count = state.db.execute("SELECT count(*) FROM runs WHERE account = ?", ("rep",))
+    assert count.fetchone()[0] == 200
+
+
+def test_gaps_open_close_reopen_and_age_out(state: State) -> None:
+    end = T0 + timedelta(hours=2)
+    opened, closed = state.sync_gaps("rep", [gap("m1", end), gap("m2", end)], T0, T0)
+    assert [g.key for g in opened] == ["m1", "m2"] and closed == []
+    state.alerted("rep", ["m1"], T0)
+    opened, closed = state.sync_gaps("rep", [gap("m2", end)], T0 + timedelta(hours=3), T0)
+    assert [g.key for g in opened] == ["m2"]
+    assert [(g.key, g.alerted_at) for g in closed] == [("m1", T0)]
+    assert [g.key for g in state.closed_gaps("rep")] == ["m1"]
+    state.digested("rep", T0.date())
+    assert state.digest_sent("rep", T0.date()) and not state.digest_sent("rep", date(2026, 12, 1))
+    assert state.closed_gaps("rep") == []
+    opened, _ = state.sync_gaps("rep", [gap("m1", end, "Acme, again"), gap("m2", end)], T0, T0)
+    assert {(g.key, g.title) for g in opened} == {("m1", "Acme, again"), ("m2", "Acme call")}
+    opened, closed = state.sync_gaps("rep", [], T0, end + timedelta(days=1))
+    assert opened == [] and closed == []  # aged out: forgotten, not closed
+    state.digested("rep", T0.date())  # a second digest mark for the day is harmless
+
+
+def test_notices_are_told_once_until_over(state: State) -> None:
+    assert not state.noticed("rep", "reconnect")
+    state.notice("rep", "reconnect", T0)
+    state.notice("rep", "reconnect", T0 + timedelta(hours=1))
+    assert state.noticed("rep", "reconnect")
+    state.notice("rep", "reconnect", T0, told=False)
+    assert not state.noticed("rep", "reconnect")
+
+
+def test_the_weeks_figures(state: State) -> None:
+    monday = date(2026, 11, 30)
+    state.note_planned("rep", monday, 120)
+    state.note_planned("rep", monday, 30)  # the first plan of the day counts
+    state.note_lost("rep", monday, 1)
+    state.note_lost("rep", monday + timedelta(days=1), 2)
+    state.note_lost("rep", monday + timedelta(days=1), 1)
+    assert state.week("rep", monday, monday + timedelta(days=4)) == (120, 4)
+    assert state.week("rep", monday + timedelta(days=7), monday + timedelta(days=11)) == (0, 0)
+
+
+def test_two_workers_share_one_store(location: str | Path) -> None:
+    first, second = State(location), State(location)
+    try:
+        first.log_run(Run("rep", T0, T0, ok=True, created=3))
+        seen = second.last_run("rep")
+        assert seen is not None and seen.created == 3
+        second.released("rep", T0)
+        assert first.last_release("rep") == T0
+    finally:
+        first.close()
+        second.close()
+
+
+def test_opening_again_migrates_nothing_and_a_newer_schema_is_refused(
+    location: str | Path,
+) -> None:
+    State(location).close()
+    again = State(location)
+    again.notice("rep", "x", T0)
+    again.close()
+    if isinstance(location, Path):
+        with sqlite3.connect(location) as db:
+            assert db.execute("PRAGMA user_version").fetchone()[0] == database.SCHEMA
+            db.execute(f"PRAGMA user_version = {database.SCHEMA + 1}")
+    else:
+        pg = database.Postgres(location)
+        versions = pg.execute("SELECT version FROM firstblock_schema ORDER BY version")
+        assert [r[0] for r in versions.fetchall()] == [m[0] for m in database.MIGRATIONS]
+        pg.execute("INSERT INTO firstblock_schema VALUES (?)", (database.SCHEMA + 1,))
+        pg.close()
+    with pytest.raises(RuntimeError, match="newer firstblock"):
+        State(location)
+
+
+def test_status_on_another_machine_shows_the_run_from_the_shared_store(
+    postgres_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run` on one worker, `status` on another: each has its own state_dir (locks,
+    memos), both have the same state_url."""
+    from tests.test_cli import NOW, run
+
+    calendar = tmp_path / "cal.ics"
+    configs = []
+    for machine in ("one", "two"):
+        path = tmp_path / f"{machine}.toml"
+        path.write_text(
+            f'timezone = "America/New_York"\nstate_dir = "{tmp_path / machine}"\n'
+            f'state_url = "{postgres_url}"\n'
+            f'[[accounts]]\nname = "work"\ncalendar = "{calendar}"\nemail = "me@example.com"\n'
+        )
+        configs.append(str(path))
+    code, out, _ = run(capsys, "run", "--json", "--config", configs[0], "--now", NOW)
+    created = len(json.loads(out)["accounts"][0]["changes"])
+    assert code == 0 and created > 0
+    code, out, _ = run(capsys, "status", "--json", "--config", configs[1], "--now", NOW)
+    [row] = json.loads(out)["accounts"]
+    assert code == 0 and row["last_run"] == "2026-11-30T12:00:00+00:00"
+    assert row["last_changes"]["created"] == created
+    assert not (tmp_path / "two" / "state.sqlite3").exists()  # nothing local was used
+
+
+def test_a_state_url_that_is_not_postgresql_is_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.test_cli import run
+
+    path = tmp_path / "bad.toml"
+    path.write_text('state_url = "mysql://db/firstblock"\n')
+    code, _, err = run(capsys, "plan", "--config", str(path))
+    assert code == 3 and "state_url" in err and err.count("\n") == 1
+
+
+def test_an_unreachable_state_database_is_one_line_without_its_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("psycopg", reason="PostgreSQL tests: psycopg is not installed")
+    from tests.test_cli import run
+
+    path = tmp_path / "down.toml"
+    path.write_text('state_url = "postgresql://fb:hunter2@127.0.0.1:1/firstblock"\n')
+    code, _, err = run(capsys, "plan", "--config", str(path))
+    assert code == 5 and err.count("\n") == 1
+    assert "state database postgresql://fb:***@127.0.0.1:1/firstblock" in err
+    assert "hunter2" not in err

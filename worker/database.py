@@ -1,0 +1,203 @@
+"""Where the state lives: an SQLite file on one machine (the default), or PostgreSQL
+shared by a team's workers (DESIGN.md 2.3; the `team` extra).
+
+Both are reached through the few calls of `sqlite3.Connection` that State uses:
+`execute`, `executemany`, `with db:` for a transaction, `close`. The SQL in State is
+the dialect both understand (upserts with ON CONFLICT, "end" quoted).
+
+The schema is a numbered list of migrations, each written for both dialects, applied
+in order and recorded: SQLite in `PRAGMA user_version`, PostgreSQL in a table, under
+an advisory lock so that workers starting together migrate once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from worker.errors import ConfigError, StateUnavailable
+
+# (version, SQLite, PostgreSQL). Append; never edit a migration that has shipped.
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (
+        1,
+        """
+CREATE TABLE IF NOT EXISTS known (
+    account TEXT NOT NULL, key TEXT NOT NULL, start TEXT NOT NULL, "end" TEXT NOT NULL,
+    PRIMARY KEY (account, key));
+CREATE TABLE IF NOT EXISTS tombstones (
+    account TEXT NOT NULL, key TEXT NOT NULL, "end" TEXT NOT NULL, at TEXT NOT NULL,
+    PRIMARY KEY (account, key));
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, account TEXT NOT NULL,
+    started TEXT NOT NULL, finished TEXT NOT NULL, ok INTEGER NOT NULL,
+    created INTEGER NOT NULL, updated INTEGER NOT NULL, deleted INTEGER NOT NULL,
+    error TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS runs_by_account ON runs (account, id);
+CREATE TABLE IF NOT EXISTS releases (
+    account TEXT PRIMARY KEY, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS gaps (
+    account TEXT NOT NULL, key TEXT NOT NULL, title TEXT NOT NULL,
+    start TEXT NOT NULL, "end" TEXT NOT NULL, client TEXT NOT NULL,
+    alerted_at TEXT, closed_at TEXT, digested INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (account, key));
+CREATE TABLE IF NOT EXISTS digests (
+    account TEXT NOT NULL, day TEXT NOT NULL, PRIMARY KEY (account, day));
+CREATE TABLE IF NOT EXISTS days (
+    account TEXT NOT NULL, day TEXT NOT NULL, planned INTEGER NOT NULL,
+    lost INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (account, day));
+CREATE TABLE IF NOT EXISTS notices (
+    account TEXT NOT NULL, key TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (account, key));
+""",
+        """
+CREATE TABLE known (
+    account TEXT NOT NULL, key TEXT NOT NULL, start TEXT NOT NULL, "end" TEXT NOT NULL,
+    PRIMARY KEY (account, key));
+CREATE TABLE tombstones (
+    account TEXT NOT NULL, key TEXT NOT NULL, "end" TEXT NOT NULL, at TEXT NOT NULL,
+    PRIMARY KEY (account, key));
+CREATE TABLE runs (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, account TEXT NOT NULL,
+    started TEXT NOT NULL, finished TEXT NOT NULL, ok INTEGER NOT NULL,
+    created INTEGER NOT NULL, updated INTEGER NOT NULL, deleted INTEGER NOT NULL,
+    error TEXT NOT NULL DEFAULT '');
+CREATE INDEX runs_by_account ON runs (account, id);
+CREATE TABLE releases (account TEXT PRIMARY KEY, at TEXT NOT NULL);
+CREATE TABLE gaps (
+    account TEXT NOT NULL, key TEXT NOT NULL, title TEXT NOT NULL,
+    start TEXT NOT NULL, "end" TEXT NOT NULL, client TEXT NOT NULL,
+    alerted_at TEXT, closed_at TEXT, digested INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (account, key));
+CREATE TABLE digests (account TEXT NOT NULL, day TEXT NOT NULL, PRIMARY KEY (account, day));
+CREATE TABLE days (
+    account TEXT NOT NULL, day TEXT NOT NULL, planned INTEGER NOT NULL,
+    lost INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (account, day));
+CREATE TABLE notices (
+    account TEXT NOT NULL, key TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (account, key));
+""",
+    ),
+)
+SCHEMA = MIGRATIONS[-1][0]
+_LOCK = 0x66697273  # the advisory lock that serialises migrations ("firs")
+
+
+class Db(Protocol):
+    def execute(self, sql: str, args: Sequence[Any] = ..., /) -> Any: ...
+    def executemany(self, sql: str, args: Iterable[Sequence[Any]], /) -> Any: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Any: ...
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Any: ...
+
+
+def is_url(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def open_sqlite(path: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA:
+            raise RuntimeError(f"{path}: state from a newer firstblock (schema {version})")
+        for number, sql, _ in MIGRATIONS:
+            if number > version:  # a write only when the schema changes, not every open
+                with db:
+                    db.executescript(sql)
+                    db.execute(f"PRAGMA user_version = {number}")
+        # WAL: `status` reads while `serve` writes, and a commit costs no fsync of the
+        # database. NORMAL may lose the last commits on power loss, never consistency;
+        # losing state is safe by design (DESIGN.md 2.3).
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+class Postgres:
+    """A psycopg connection that State can use as it uses an sqlite3 one."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            import psycopg  # the `team` extra; only loaded when a URL asks for it
+        except ImportError:
+            raise ConfigError(
+                "state_url needs the team extra: pip install 'firstblock[team]'"
+            ) from None
+        try:
+            self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise StateUnavailable(f"state database {_safe(url)}: {reason}") from None
+        self._open: list[Any] = []
+        try:
+            self._migrate()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _migrate(self) -> None:
+        with self.conn.transaction():
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
+            self.conn.execute("CREATE TABLE IF NOT EXISTS firstblock_schema (version INTEGER)")
+            row = self.conn.execute("SELECT max(version) FROM firstblock_schema").fetchone()
+            version = (row[0] if row else None) or 0
+            if version > SCHEMA:
+                raise RuntimeError(f"state from a newer firstblock (schema {version})")
+            for number, _, sql in MIGRATIONS:
+                if number > version:
+                    self.conn.execute(sql.encode())  # several statements: no parameters
+                    self.conn.execute("INSERT INTO firstblock_schema VALUES (%s)", (number,))
+
+    def execute(self, sql: str, args: Sequence[Any] = (), /) -> Any:
+        return self.conn.execute(_placeholders(sql), tuple(args))
+
+    def executemany(self, sql: str, args: Iterable[Sequence[Any]], /) -> Any:
+        rows = [tuple(a) for a in args]
+        cursor = self.conn.cursor()
+        if rows:
+            cursor.executemany(_placeholders(sql), rows)
+        return cursor
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Postgres:
+        tx = self.conn.transaction()
+        tx.__enter__()
+        self._open.append(tx)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None:
+        self._open.pop().__exit__(kind, value, tb)
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _placeholders(sql: str) -> str:
+    # State's SQL has no literal "?" or "%": qmark style becomes psycopg's format style.
+    return sql.replace("?", "%s")
