@@ -39,7 +39,7 @@ def test_the_container_runs_serve_as_a_user_with_the_state_in_a_volume() -> None
     assert steps["USER"].split()[1] == "firstblock"
     assert "/var/lib/firstblock" in steps["VOLUME"]
     assert '"serve"' in steps["CMD"]
-    assert "pip install --no-cache-dir '.[google,outlook]'" in "\n".join(lines)
+    assert "pip install --no-cache-dir '.[google,outlook,team]'" in "\n".join(lines)
 
 
 def test_the_deployment_is_one_non_root_replica_with_config_and_secret() -> None:
@@ -59,3 +59,23 @@ def test_the_deployment_is_one_non_root_replica_with_config_and_secret() -> None
     assert volumes["credentials"]["secret"]["secretName"] == "firstblock-credentials"
     assert "config.toml" in docs["ConfigMap"]["data"]
     assert pod["terminationGracePeriodSeconds"] > 60
+
+
+def test_team_scale_runs_scalable_workers_and_a_single_beat() -> None:
+    docs = {
+        d["metadata"]["name"]: d
+        for d in yaml.safe_load_all((DEPLOY / "kubernetes" / "firstblock-team.yaml").read_text())
+    }
+    worker, beat = docs["firstblock-worker"], docs["firstblock-beat"]
+    assert worker["spec"]["replicas"] > 1
+    assert beat["spec"]["replicas"] == 1 and beat["spec"]["strategy"]["type"] == "Recreate"
+    for deployment, role in ((worker, "worker"), (beat, "beat")):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        [container] = pod["containers"]
+        assert container["command"] == ["celery", "-A", "worker.team", role]
+        assert container["envFrom"] == [{"secretRef": {"name": "firstblock-team"}}]
+    pod = worker["spec"]["template"]["spec"]
+    assert "--pool" in pod["containers"][0]["args"]
+    assert pod["terminationGracePeriodSeconds"] > 60  # acks_late: a cut cycle is re-run
+    assert "config.toml" in docs["firstblock-team-config"]["data"]

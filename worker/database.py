@@ -79,6 +79,12 @@ CREATE TABLE notices (
     account TEXT NOT NULL, key TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (account, key));
 """,
     ),
+    (
+        2,  # team scale: when each account is next due, for the fan-out (worker/team.py)
+        "CREATE TABLE IF NOT EXISTS schedule ("
+        " account TEXT PRIMARY KEY, due TEXT NOT NULL, why TEXT NOT NULL);",
+        "CREATE TABLE schedule (account TEXT PRIMARY KEY, due TEXT NOT NULL, why TEXT NOT NULL);",
+    ),
 )
 SCHEMA = MIGRATIONS[-1][0]
 _LOCK = 0x66697273  # the advisory lock that serialises migrations ("firs")

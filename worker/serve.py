@@ -156,7 +156,7 @@ class Server:
                 state.close()
             slot.last = result
             slot.due = self._next(config, result)
-            _log(result, slot.due)
+            log_cycle(result, slot.due)
         except Exception:  # a bug must not end the loop for every other account
             LOG.exception("account %s: cycle failed", account.name, extra={"account": account.name})
             slot.due = Due(self.clock.now() + self.interval, "reconcile")
@@ -169,16 +169,7 @@ class Server:
             self._changed.set()
 
     def _next(self, config: cfg.Config, result: runner.AccountResult) -> Due:
-        now = self.clock.now()
-        o = result.outcome
-        if o is None:
-            return next_due(now, interval=self.interval, rules=None, hold=None)
-        rules = rules_for(result.config or config, result.account, ZoneInfo(o.timezone))
-        grace = timedelta(minutes=config.followups.grace_minutes)
-        window = result.hold.window if result.hold else None
-        return next_due(
-            now, interval=self.interval, rules=rules, hold=window, events=o.events, grace=grace
-        )
+        return next_action(config, result, self.clock.now(), self.interval)
 
     def _drain(self) -> int:
         """No new work; wait (bounded) for the cycles in flight."""
@@ -200,7 +191,20 @@ class Server:
         return 0
 
 
-def _log(result: runner.AccountResult, due: Due) -> None:
+def next_action(
+    config: cfg.Config, result: runner.AccountResult, now: datetime, interval: timedelta
+) -> Due:
+    """The account's next moment after this cycle: also what the team fan-out uses."""
+    o = result.outcome
+    if o is None:
+        return next_due(now, interval=interval, rules=None, hold=None)
+    rules = rules_for(result.config or config, result.account, ZoneInfo(o.timezone))
+    grace = timedelta(minutes=config.followups.grace_minutes)
+    window = result.hold.window if result.hold else None
+    return next_due(now, interval=interval, rules=rules, hold=window, events=o.events, grace=grace)
+
+
+def log_cycle(result: runner.AccountResult, due: Due) -> None:
     name = result.account.name
     extra = {"account": name, "next_at": due.at.isoformat(), "why": due.why}
     if result.busy:

@@ -17,7 +17,7 @@ import logging
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -311,6 +311,39 @@ class State:
             (account, first.isoformat(), last.isoformat()),
         ).fetchone()
         return int(row[0]), int(row[1])
+
+    # -- team scale: what is due, for the fan-out (worker/team.py)
+
+    def claim_due(self, accounts: Iterable[str], now: datetime, hold: timedelta) -> list[str]:
+        """The accounts due now, each marked queued until now + hold so that the next
+        fan-out does not queue it again; a cycle that never reports back is due again
+        after that. New accounts are due at once."""
+        names = list(accounts)
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO schedule VALUES (?, ?, 'start') ON CONFLICT DO NOTHING",
+                [(n, _iso(now)) for n in names],
+            )
+            rows = db.execute(
+                "UPDATE schedule SET due = ?, why = 'queued' WHERE due <= ? RETURNING account",
+                (_iso(now + hold), _iso(now)),
+            ).fetchall()
+        wanted = set(names)
+        return sorted(r[0] for r in rows if r[0] in wanted)
+
+    def schedule(self, account: str, due: datetime, why: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO schedule VALUES (?, ?, ?) ON CONFLICT (account)"
+                " DO UPDATE SET due = excluded.due, why = excluded.why",
+                (account, _iso(due), why),
+            )
+
+    def next_due(self, account: str) -> tuple[datetime, str] | None:
+        row = self.db.execute(
+            "SELECT due, why FROM schedule WHERE account = ?", (account,)
+        ).fetchone()
+        return (datetime.fromisoformat(row[0]), row[1]) if row else None
 
 
 def _gap(account: str, row: tuple[Any, ...]) -> OpenGap:

@@ -246,3 +246,38 @@ def test_an_unreachable_state_database_is_one_line_without_its_password(
     assert code == 5 and err.count("\n") == 1
     assert "state database postgresql://fb:***@127.0.0.1:1/firstblock" in err
     assert "hunter2" not in err
+
+
+def test_the_fan_out_claims_each_due_account_once(state: State) -> None:
+    hold = timedelta(minutes=10)
+    assert state.claim_due(["a", "b"], T0, hold) == ["a", "b"]  # new: due at once
+    assert state.claim_due(["a", "b"], T0 + timedelta(minutes=1), hold) == []  # queued
+    state.schedule("a", T0 + timedelta(minutes=15), "reconcile")
+    assert state.next_due("a") == (T0 + timedelta(minutes=15), "reconcile")
+    assert state.claim_due(["a", "b"], T0 + timedelta(minutes=11), hold) == ["b"]  # lost
+    assert state.claim_due(["a", "b"], T0 + timedelta(minutes=16), hold) == ["a"]
+    assert state.next_due("nobody") is None
+
+
+def test_two_fan_outs_at_once_never_claim_the_same_account(location: str | Path) -> None:
+    import threading
+
+    names = [f"rep{i}" for i in range(200)]
+    claimed: list[list[str]] = [[], []]
+    State(location).close()  # the schema in place before the race
+    barrier = threading.Barrier(2)
+
+    def fan_out(i: int) -> None:
+        store = State(location)  # one connection per worker, as in production
+        try:
+            barrier.wait()
+            claimed[i] = store.claim_due(names, T0, timedelta(minutes=10))
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=fan_out, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed[0] + claimed[1]) == sorted(names)

@@ -1,0 +1,157 @@
+"""Team scale on real Redis and PostgreSQL: three Celery worker processes and beat
+serve 40 Outlook accounts on the Graph emulator, sharing their state in PostgreSQL;
+one worker is killed (SIGKILL) while cycles are in flight. Every account ends exactly
+as the same accounts do under one `serve` process.
+
+Needs a Redis server (FIRSTBLOCK_TEST_REDIS, default redis://127.0.0.1:6379/7; the
+test empties that database) and PostgreSQL (see tests/worker/test_state_store.py);
+skipped, saying why, without them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import fleet
+from tests.emulators.graph import GraphEmulator
+from tests.providers.test_outlook_faults import picture
+from tests.worker.test_state_store import postgres_url
+from worker.state import State
+
+__all__ = ["postgres_url"]  # a fixture, imported for pytest
+
+REDIS = os.environ.get("FIRSTBLOCK_TEST_REDIS", "redis://127.0.0.1:6379/7")
+ACCOUNTS = 40
+
+
+@pytest.fixture
+def redis_url() -> str:
+    redis = pytest.importorskip("redis", reason="team tests: pip install '.[team]'")
+    pytest.importorskip("celery", reason="team tests: pip install '.[team]'")
+    client = redis.Redis.from_url(REDIS, socket_connect_timeout=3)
+    try:
+        client.flushdb()
+    except redis.RedisError as exc:
+        pytest.skip(f"team tests: no Redis server at {REDIS} ({exc})")
+    return REDIS
+
+
+@pytest.fixture
+def emulators() -> Iterator[tuple[GraphEmulator, GraphEmulator]]:
+    pair = (GraphEmulator(require_auth=True).start(), GraphEmulator(require_auth=True).start())
+    try:
+        yield pair
+    finally:
+        for emu in pair:
+            emu.stop()
+
+
+def test_a_lease_is_held_by_one_renewed_while_held_and_lapses_when_its_holder_dies(
+    redis_url: str,
+) -> None:
+    import redis
+
+    from worker.team import Lease
+
+    client = redis.Redis.from_url(redis_url)
+    first, second = Lease(client, "rep", 0.3), Lease(client, "rep", 0.3)
+    assert first.take() and not second.take()
+    time.sleep(0.6)  # twice its life: renewed meanwhile
+    assert not second.take()
+    second.give_back()  # not its lease: nothing happens
+    assert client.exists("firstblock:lease:rep")
+    first.give_back()
+    assert second.take()
+    second._done.set()  # its holder "dies": no more renewals
+    time.sleep(0.5)
+    assert Lease(client, "rep", 0.3).take()
+
+
+def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    out = log.open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "worker.team", *argv],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+
+
+def finished(location: str, names: list[str]) -> int:
+    state = State(location)
+    try:
+        return sum(1 for n in names if state.last_run(n, ok=True) is not None)
+    finally:
+        state.close()
+
+
+def test_workers_share_the_accounts_and_finish_a_killed_workers_cycles(
+    redis_url: str,
+    postgres_url: str,
+    emulators: tuple[GraphEmulator, GraphEmulator],
+    tmp_path: Path,
+) -> None:
+    alone, team = emulators
+    zone = fleet.local_zone_at(20)  # the workday is over: the plan does not move by the minute
+    worlds: dict[str, Any] = {}
+    for name, emu in (("alone", alone), ("team", team)):
+        emu.app(fleet.CLIENT, secret=fleet.SECRET)
+        users = fleet.populate(emu, ACCOUNTS, zone)
+        (tmp_path / name).mkdir()
+        worlds[name] = fleet.write_setup(tmp_path / name, emu, users, zone)
+        fleet.with_workers(worlds[name], 8)
+        emu.latency = 0.03  # cycles last long enough to be caught in flight
+    assert fleet.serve_round(worlds["alone"], alone, ACCOUNTS, 300)["accounts_done"] == ACCOUNTS
+
+    config: Path = worlds["team"]
+    config.write_text(f'state_url = "{postgres_url}"\n' + config.read_text())
+    env = {
+        **os.environ,
+        "FIRSTBLOCK_CONFIG": str(config),
+        "FIRSTBLOCK_BROKER_URL": redis_url,
+        "REQUESTS_CA_BUNDLE": team.ca_file,
+        "FIRSTBLOCK_FAN_OUT_SECONDS": "1",
+        "FIRSTBLOCK_LEASE_SECONDS": "3",
+        "FIRSTBLOCK_REDELIVER_SECONDS": "5",
+        "FIRSTBLOCK_QUEUED_FOR_SECONDS": "30",
+    }
+    names = [f"rep{i}" for i in range(ACCOUNTS)]
+    pool = ["worker", "--pool", "threads", "--concurrency", "4", "--loglevel", "info"]
+    workers = [start([*pool, "-n", f"w{i}@%h"], env, tmp_path / f"worker{i}.log") for i in range(3)]
+    beat = start(["beat", "-s", str(tmp_path / "beat-schedule")], env, tmp_path / "beat.log")
+    try:
+        deadline = time.monotonic() + 120
+        while finished(postgres_url, names) < ACCOUNTS // 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        done_at_kill = finished(postgres_url, names)
+        workers[0].send_signal(signal.SIGKILL)  # with cycles in flight
+        while finished(postgres_url, names) < ACCOUNTS and time.monotonic() < deadline:
+            time.sleep(0.5)
+        done = finished(postgres_url, names)
+    finally:
+        for proc in [beat, *workers]:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in [beat, *workers]:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    logs = [(tmp_path / f"worker{i}.log").read_text(errors="replace") for i in range(3)]
+    assert done == ACCOUNTS, logs[1][-3000:]
+    assert done_at_kill < ACCOUNTS  # the kill came while work was left
+    ran = [log.count("] succeeded in") for log in logs]
+    assert all(ran), ran  # all three took part
+    in_flight = logs[0].count("] received") - ran[0]
+    assert in_flight > 0  # the killed worker had cycles in flight; the others finished them
+    for i in range(ACCOUNTS):
+        upn = f"rep{i}@contoso.com"
+        assert picture(team, upn) == picture(alone, upn), upn

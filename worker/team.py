@@ -1,0 +1,140 @@
+"""Team scale: the same per-account cycle as `serve`, as Celery tasks (the `team` extra).
+
+    celery -A worker.team worker --pool threads --concurrency 8
+    celery -A worker.team beat
+
+Beat runs `fan_out` every FAN_OUT_SECONDS: it claims the accounts whose moment has come
+in the shared state (State.claim_due, one claim per account however many fan-outs run)
+and queues one `cycle` task each. A cycle holds the account's lease in Redis, so that
+two workers never work on one account at once; the lease expires if its holder dies.
+Tasks are acknowledged late: a worker that dies mid-cycle has its task delivered to
+another, which is safe because every step is idempotent. The cycle then records the
+account's next moment, as `serve` does.
+
+Settings, from the environment: FIRSTBLOCK_CONFIG (the config file, with `state_url`),
+FIRSTBLOCK_BROKER_URL (default redis://127.0.0.1:6379/0), FIRSTBLOCK_REDIS_URL for
+the leases (default: the broker's).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import redis
+from celery import Celery
+
+from worker import config as cfg
+from worker import runner, serve
+from worker.clock import SystemClock
+from worker.state import State
+
+LOG = logging.getLogger("firstblock.team")
+BROKER = os.environ.get("FIRSTBLOCK_BROKER_URL", "redis://127.0.0.1:6379/0")
+FAN_OUT_SECONDS = float(os.environ.get("FIRSTBLOCK_FAN_OUT_SECONDS", "30"))
+# A queued account whose cycle never reports back (its worker died) is due again after
+# this; the task itself is delivered again sooner, once FIRSTBLOCK_REDELIVER_SECONDS pass.
+QUEUED_FOR = timedelta(seconds=float(os.environ.get("FIRSTBLOCK_QUEUED_FOR_SECONDS", "600")))
+# The lease lapses this long after its holder stopped renewing it (every third of it).
+LEASE_SECONDS = float(os.environ.get("FIRSTBLOCK_LEASE_SECONDS", "60"))
+
+app = Celery("firstblock", broker=BROKER)
+app.conf.update(
+    task_acks_late=True,  # a worker that dies mid-cycle: the task goes to another
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,  # a busy worker does not sit on others' accounts
+    task_ignore_result=True,
+    broker_connection_retry_on_startup=True,
+    broker_transport_options={
+        "visibility_timeout": float(os.environ.get("FIRSTBLOCK_REDELIVER_SECONDS", "900"))
+    },
+    beat_schedule={
+        "fan-out": {"task": "firstblock.fan_out", "schedule": FAN_OUT_SECONDS},
+    },
+)
+
+
+class Lease:
+    """One account's lease in Redis: taken with SET NX and an expiry, renewed while the
+    cycle runs, given back only by its holder. If the holder dies, it lapses."""
+
+    _IF_MINE = "if redis.call('get', KEYS[1]) == ARGV[1] then return "
+    _GIVE_BACK = _IF_MINE + "redis.call('del', KEYS[1]) end return 0"
+    _RENEW = _IF_MINE + "redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+
+    def __init__(self, client: redis.Redis, account: str, seconds: float) -> None:
+        self.client, self.key = client, f"firstblock:lease:{account}"
+        self.token, self.ms = uuid.uuid4().hex, int(seconds * 1000)
+        self._done = threading.Event()
+
+    def take(self) -> bool:
+        if not self.client.set(self.key, self.token, nx=True, px=self.ms):
+            return False
+        threading.Thread(target=self._renew, daemon=True).start()
+        return True
+
+    def _renew(self) -> None:
+        while not self._done.wait(self.ms / 3000):
+            try:
+                if not self.client.eval(self._RENEW, 1, self.key, self.token, self.ms):
+                    return  # lost it (a pause longer than the lease): nothing to renew
+            except redis.RedisError:
+                LOG.warning("lease %s: could not renew, retrying", self.key)
+
+    def give_back(self) -> None:
+        self._done.set()
+        self.client.eval(self._GIVE_BACK, 1, self.key, self.token)
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(os.environ.get("FIRSTBLOCK_REDIS_URL", BROKER))
+
+
+def _config() -> cfg.Config:
+    path = os.environ.get("FIRSTBLOCK_CONFIG")
+    return cfg.load(Path(path)) if path else cfg.default_config()
+
+
+@app.task(name="firstblock.fan_out")
+def fan_out() -> int:
+    """Queue one cycle for every account whose moment has come; returns how many."""
+    config = _config()
+    state = State(config.state_location())
+    try:
+        due = state.claim_due([a.name for a in config.accounts], SystemClock().now(), QUEUED_FOR)
+    finally:
+        state.close()
+    for name in due:
+        cycle.delay(name)
+    return len(due)
+
+
+@app.task(name="firstblock.cycle")
+def cycle(account_name: str) -> dict[str, Any]:
+    """The account's cycle, as `serve` runs it, under its lease."""
+    config = _config()
+    account = next((a for a in config.accounts if a.name == account_name), None)
+    if account is None:
+        return {"account": account_name, "skipped": "not in the config any more"}
+    lease = Lease(_redis(), account_name, LEASE_SECONDS)
+    if not lease.take():
+        return {"account": account_name, "skipped": "another worker is working on it"}
+    clock = SystemClock()
+    try:
+        state = State(config.state_location())
+        try:
+            result = runner.run_one(config, account, clock, apply=True, state=state)
+            interval = timedelta(minutes=config.serve.interval_minutes)
+            due = serve.next_action(config, result, clock.now(), interval)
+            state.schedule(account_name, due.at, due.why)
+        finally:
+            state.close()
+    finally:
+        lease.give_back()
+    serve.log_cycle(result, due)
+    return {"account": account_name, "errors": [str(e) for e in result.errors]}
