@@ -81,6 +81,14 @@ class Hold:
 
 
 @dataclass(frozen=True)
+class Team:
+    """Requests a second shared by every worker of a team; 0: no shared limit."""
+
+    google_requests_per_second: int = 0  # per Google project
+    microsoft_requests_per_second: int = 0  # per Microsoft tenant (and app)
+
+
+@dataclass(frozen=True)
 class Serve:
     interval_minutes: int = 15  # the regular reconcile; hold and release come on time too
     workers: int = 4  # accounts worked on at once
@@ -123,6 +131,7 @@ class Config:
     serve: Serve = field(default_factory=Serve)
     # A postgresql:// URL: the state shared by a team's workers; "" keeps it in state_dir.
     state_url: str = field(default_factory=lambda: os.environ.get("FIRSTBLOCK_STATE_URL", ""))
+    team: Team = field(default_factory=Team)
 
     def state_location(self) -> Path | str:
         """Where State lives: the shared database, or the file in state_dir."""
@@ -208,6 +217,7 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
         "alerts",
         "focus_time",
         "serve",
+        "team",
         "accounts",
     )
 
@@ -325,6 +335,7 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
         workday_set="workday" in raw,
         serve=_serve(r),
         state_url=state_url,
+        team=_team(r),
     )
 
 
@@ -344,6 +355,17 @@ def _serve(r: _Reader) -> Serve:
     if not 1 <= workers <= 64:
         raise sv.error("workers", "must be between 1 and 64")
     return Serve(interval, workers)
+
+
+def _team(r: _Reader) -> Team:
+    t = r.sub("team")
+    keys = ("google_requests_per_second", "microsoft_requests_per_second")
+    t.only(*keys)
+    limits = [t.number(k, 0) for k in keys]
+    for key, value in zip(keys, limits, strict=True):
+        if value < 0:
+            raise t.error(key, "must be 0 (no limit) or more")
+    return Team(*limits)
 
 
 def accounts_only(path: Path) -> Config:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 import redis
 from celery import Celery
 
+from providers import quota
 from worker import config as cfg
 from worker import runner, serve
 from worker.clock import SystemClock
@@ -91,6 +93,31 @@ class Lease:
         self.client.eval(self._GIVE_BACK, 1, self.key, self.token)
 
 
+class SharedQuota:
+    """Requests a second per bucket, counted in Redis by every worker: a fixed window
+    per second (its number from the clock), which a request joins when its cost still
+    fits, or else waits for the next. A cost larger than the whole window goes alone."""
+
+    _ADD = (
+        "local n = redis.call('incrby', KEYS[1], ARGV[1])"
+        " if n == tonumber(ARGV[1]) then redis.call('pexpire', KEYS[1], 2000) end"
+        " return n"
+    )
+
+    def __init__(self, client: redis.Redis, limits: dict[str, int]) -> None:
+        self.client, self.limits = client, limits
+
+    def take(self, bucket: str, cost: int) -> None:
+        limit = self.limits.get(bucket.split(":", 1)[0], 0)
+        while limit:
+            now = time.time()
+            second = int(now)
+            used = int(self.client.eval(self._ADD, 1, f"firstblock:quota:{bucket}:{second}", cost))
+            if used <= limit or used == cost:
+                return
+            time.sleep(second + 1 - now)  # over: the window is spent, try the next
+
+
 def _redis() -> redis.Redis:
     return redis.Redis.from_url(os.environ.get("FIRSTBLOCK_REDIS_URL", BROKER))
 
@@ -125,6 +152,11 @@ def cycle(account_name: str) -> dict[str, Any]:
     if not lease.take():
         return {"account": account_name, "skipped": "another worker is working on it"}
     clock = SystemClock()
+    limits = {
+        "google": config.team.google_requests_per_second,
+        "microsoft": config.team.microsoft_requests_per_second,
+    }
+    quota.install(SharedQuota(_redis(), limits) if any(limits.values()) else None)
     try:
         state = State(config.state_location())
         try:

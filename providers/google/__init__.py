@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from providers import quota
 from providers.base import AccountSpec
 from providers.credentials import SecretStore
 from providers.errors import BadRequest
@@ -25,6 +26,7 @@ def session_for(spec: AccountSpec) -> Session:
         name=spec.name,
         email=spec.email or grant.email,
         api_root=spec.api_root,
+        quota=quota.google_bucket(store.load(auth.secret_name(spec.name)) or {}),
         **dict(spec.options),
     )
     memo = Memo(memo_path(spec.state_dir, spec.name))

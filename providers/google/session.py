@@ -19,7 +19,7 @@ from google.auth.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
-from providers import retry
+from providers import quota, retry
 from providers.errors import RateLimited, TransientError
 from providers.google.errors import translate
 from providers.memo import Memo
@@ -49,6 +49,7 @@ class Options:
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     # Pacing after a Retry-After; tests pass a clock that their fake sleep advances.
     monotonic: Callable[[], float] = field(default=time.monotonic, repr=False)
+    quota: str = ""  # the project's shared request budget (providers/quota.py)
 
 
 class Session:
@@ -105,6 +106,7 @@ class Session:
             request.headers["If-Match"] = etag
 
         def once() -> Any:
+            quota.take(self.options.quota)
             try:
                 # googleapiclient's own retries stay off: the policy here is the only one.
                 answer = request.execute(num_retries=0)
@@ -157,6 +159,7 @@ class Session:
         batch = BatchHttpRequest(callback=done, batch_uri=self.batch_uri(api))
         for i in chunk:
             batch.add(requests[i], request_id=str(i))
+        quota.take(self.options.quota, len(chunk))  # Google counts every part
         try:
             batch.execute(http=self.http)
         except Exception as exc:  # the envelope itself failed: no part was answered

@@ -9,6 +9,7 @@ from typing import Any
 
 import requests
 
+from providers import quota
 from providers.base import AccountSpec
 from providers.credentials import SecretStore
 from providers.errors import BadRequest
@@ -27,7 +28,9 @@ def session_for(spec: AccountSpec) -> Session:
     store = SecretStore(spec.state_dir / "credentials")
     grant = auth.load(store, spec.name, api_root=spec.api_root, session=http)
     memo = Memo(spec.state_dir / "outlook" / f"{spec.name}.json")
-    return Session(Options(name=spec.name, api_root=spec.api_root), grant, memo, http)
+    budget = quota.microsoft_bucket(store.load(auth.secret_name(spec.name)) or {})
+    options = Options(name=spec.name, api_root=spec.api_root, quota=budget)
+    return Session(options, grant, memo, http)
 
 
 def open_account(spec: AccountSpec) -> tuple[OutlookCalendar, OutlookMailbox]:

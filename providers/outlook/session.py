@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 
 import requests
 
-from providers import retry
+from providers import quota, retry
 from providers.errors import AuthError, ProviderError, RateLimited, TransientError
 from providers.memo import Memo
 from providers.outlook.auth import GRAPH_ROOT, Grant
@@ -35,6 +35,7 @@ class Options:
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     # Pacing after a Retry-After; tests pass a clock that their fake sleep advances.
     monotonic: Callable[[], float] = field(default=time.monotonic, repr=False)
+    quota: str = ""  # the tenant's shared request budget (providers/quota.py)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Call:
     etag: str = ""
     prefer: str = ""  # added to the Prefer header, e.g. odata.maxpagesize=200
     idempotent: bool = True  # False: sent once; a lost answer must not make it happen twice
+    cost: int = 1  # against the tenant's shared budget: a $batch costs one per part
 
 
 class Session:
@@ -85,6 +87,7 @@ class Session:
             refreshed = False
             while True:
                 url = c.path if c.path.startswith("https://") else self.root + c.path
+                quota.take(self.options.quota, c.cost)
                 try:
                     response = self.http.request(
                         c.method,
@@ -163,7 +166,7 @@ class Session:
                 # Four lanes: Outlook takes at most four requests at once per mailbox.
                 part["dependsOn"] = [str(chunk[k - LANES])]
             parts.append(part)
-        answer = self.object(Call("POST", "$batch", body={"requests": parts}))
+        answer = self.object(Call("POST", "$batch", body={"requests": parts}, cost=len(parts)))
         again: list[int] = []
         for item in answer.get("responses") or ():
             try:

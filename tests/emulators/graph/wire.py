@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ class Logged:
     status: int
     batch_part: bool
     headers: dict[str, str]
+    at: float = field(default_factory=time.time)  # when it arrived (wall clock)
 
 
 @dataclass
