@@ -29,8 +29,10 @@ from zoneinfo import ZoneInfo
 from providers.credentials import SecretStore
 from providers.outlook import auth
 from tests.emulators.graph import GraphEmulator
+from worker.state import SharedDocuments, State
 
 CLIENT, SECRET = "bench-app", "bench-secret-not-real"
+SECRET_KEY = "bench-encryption-key-not-real"  # for credentials in a team's shared state
 CYCLE_DONE = " change(s), "  # in serve's line for a finished account-cycle
 TICKS = os.sysconf("SC_CLK_TCK")
 # The first run; the run after it, which reads back the blocks it wrote; and the steady
@@ -107,11 +109,22 @@ def populate(graph: GraphEmulator, n: int, zone: str) -> list[str]:
     return users
 
 
-def write_setup(folder: Path, graph: GraphEmulator, users: list[str], zone: str) -> Path:
+def write_setup(
+    folder: Path, graph: GraphEmulator, users: list[str], zone: str, state_url: str = ""
+) -> Path:
+    """The config and each account's credentials. With a team's `state_url`, the
+    credentials go into the shared state, encrypted with SECRET_KEY."""
     state = folder / "state"
-    store = SecretStore(state / "credentials")
+    shared = State(state_url) if state_url else None
+    store = SecretStore(
+        state / "credentials",
+        key=SECRET_KEY if shared else None,
+        shared=SharedDocuments(shared) if shared else None,
+    )
     authority = auth.authority(graph.url, graph.tenant_id)
     lines = [f'timezone = "{zone}"', f'state_dir = "{state}"', "[hold]\nenabled = true"]
+    if state_url:
+        lines.insert(0, f'state_url = "{state_url}"')
     for i, upn in enumerate(users):
         # What `firstblock connect outlook --app-only` stores, written directly.
         doc = {"type": "app", "client_id": CLIENT, "authority": authority, "user": upn}
@@ -120,6 +133,8 @@ def write_setup(folder: Path, graph: GraphEmulator, users: list[str], zone: str)
             f'[[accounts]]\nname = "rep{i}"\nprovider = "outlook"\nemail = "{upn}"\n'
             f'api_root = "{graph.url}"\nlogin_root = "{graph.url}"'
         )
+    if shared:
+        shared.close()
     config = folder / "firstblock.toml"
     config.write_text("\n".join(lines) + "\n")
     return config

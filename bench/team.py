@@ -70,8 +70,7 @@ def team(n: int, processes: int, limit: float = 1800.0) -> dict[str, Any]:
         users = fleet.populate(graph, n, zone)
         names = [f"rep{i}" for i in range(n)]
         with tempfile.TemporaryDirectory(prefix="firstblock-bench-team-") as tmp:
-            config = fleet.write_setup(Path(tmp), graph, users, zone)
-            config.write_text(f'state_url = "{url}"\n' + config.read_text())
+            config = fleet.write_setup(Path(tmp), graph, users, zone, url)
             graph.latency = fleet.LATENCY
             env = {
                 **os.environ,
@@ -79,6 +78,7 @@ def team(n: int, processes: int, limit: float = 1800.0) -> dict[str, Any]:
                 "FIRSTBLOCK_BROKER_URL": REDIS,
                 "REQUESTS_CA_BUNDLE": graph.ca_file,
                 "FIRSTBLOCK_FAN_OUT_SECONDS": "1",
+                "FIRSTBLOCK_SECRET_KEY": fleet.SECRET_KEY,
             }
             celery = [sys.executable, "-m", "celery", "-A", "worker.team"]
             pool = ["--pool", "threads", "--concurrency", str(THREADS), "--loglevel", "warning"]

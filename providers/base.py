@@ -12,12 +12,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from providers.errors import BadRequest
 from worker.models import Alert, Change, Message, Op, Snapshot, Window, WorkHours
 
 __all__ = ["AccountSpec", "Alert", "CalendarProvider", "MailProvider", "Message"]
+
+
+class Documents(Protocol):
+    """Named text documents that every worker of a team finds: the credentials and the
+    providers' memos, kept in the shared state instead of files in state_dir."""
+
+    def read(self, name: str) -> str | None: ...
+    def write(self, name: str, text: str) -> None: ...
+    def remove(self, name: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,7 @@ class AccountSpec:
     state_dir: Path = Path(".")  # credentials and the provider's memory live under it
     api_root: str = ""  # "" for the provider's own; a proxy, national cloud or emulator
     options: Mapping[str, Any] = field(default_factory=dict)
+    shared: Documents | None = None  # a team's shared state: credentials and memos there
 
 
 class CalendarProvider(abc.ABC):

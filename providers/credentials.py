@@ -4,6 +4,9 @@ One JSON document per account and provider, in a 0700 folder under the state
 directory, written 0600 and atomically. With FIRSTBLOCK_SECRET_KEY set, documents are
 encrypted at rest with Fernet (the `cryptography` library). A file others can read is
 refused, not used. Nothing here ever prints or logs a secret.
+
+A team keeps them in its shared state instead (AccountSpec.shared), where every
+worker finds them: there they must be encrypted, and are refused otherwise.
 """
 
 from __future__ import annotations
@@ -17,22 +20,34 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from providers.base import AccountSpec, Documents
 from providers.errors import AuthError, DataError
 
 KEY_VARIABLE = "FIRSTBLOCK_SECRET_KEY"
 _MAGIC = b"firstblock-encrypted-v1\n"
 
 
+def store_for(spec: AccountSpec) -> SecretStore:
+    return SecretStore(spec.state_dir / "credentials", shared=spec.shared)
+
+
 class SecretStore:
-    def __init__(self, folder: Path, *, key: str | None = None) -> None:
-        self.folder = folder
+    def __init__(
+        self, folder: Path, *, key: str | None = None, shared: Documents | None = None
+    ) -> None:
+        self.folder, self.shared = folder, shared
         # Read once: a key that changes mid-run would make half the files unreadable.
         self.key = key if key is not None else os.environ.get(KEY_VARIABLE, "")
+
+    def _name(self, name: str) -> str:
+        return f"credentials/{name}"
 
     def path(self, name: str) -> Path:
         return self.folder / f"{name}.json"
 
     def exists(self, name: str) -> bool:
+        if self.shared is not None:
+            return self.shared.read(self._name(name)) is not None
         return self.path(name).exists()
 
     def save(self, name: str, document: dict[str, Any]) -> Path:
@@ -41,6 +56,13 @@ class SecretStore:
         if self.key:
             data = _MAGIC + _fernet(self.key).encrypt(data)
         path = self.path(name)
+        if self.shared is not None:
+            if not self.key:
+                raise DataError(
+                    f"credentials in a team's shared state must be encrypted: set {KEY_VARIABLE}"
+                )
+            self.shared.write(self._name(name), data.decode("ascii"))
+            return path
         try:
             self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(self.folder, 0o700)
@@ -65,15 +87,24 @@ class SecretStore:
         another key, damaged): the fix is always the user's, and never a crash.
         """
         path = self.path(name)
-        try:
-            mode = path.stat().st_mode
-        except FileNotFoundError:
-            return None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise AuthError(
-                f"credentials are readable by other users; run: chmod 600 {path}", where=str(path)
-            )
-        raw = path.read_bytes()
+        if self.shared is not None:
+            text = self.shared.read(self._name(name))
+            if text is None:
+                return None
+            raw = text.encode("ascii", errors="replace")
+            if not raw.startswith(_MAGIC):
+                raise AuthError("shared credentials are not encrypted; connect again")
+        else:
+            try:
+                mode = path.stat().st_mode
+            except FileNotFoundError:
+                return None
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise AuthError(
+                    f"credentials are readable by other users; run: chmod 600 {path}",
+                    where=str(path),
+                )
+            raw = path.read_bytes()
         if raw.startswith(_MAGIC):
             if not self.key:
                 raise AuthError(f"credentials are encrypted; set {KEY_VARIABLE}", where=str(path))
@@ -87,6 +118,9 @@ class SecretStore:
         return document
 
     def delete(self, name: str) -> None:
+        if self.shared is not None:
+            self.shared.remove(self._name(name))
+            return
         self.path(name).unlink(missing_ok=True)
 
 

@@ -15,21 +15,40 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from providers.base import AccountSpec, Documents
 from worker.models import Window
 
 VERSION = 1
 
 
+def for_account(spec: AccountSpec, provider: str) -> Memo:
+    """The account's memo: a file in state_dir, or a document in a team's shared state."""
+    path = spec.state_dir / provider / f"{spec.name}.json"
+    if spec.shared is not None:
+        return Memo(path, shared=spec.shared, name=f"memo/{provider}/{spec.name}")
+    return Memo(path)
+
+
+def forget(spec: AccountSpec, provider: str) -> None:
+    """Another account under this name must not inherit the last one's memory."""
+    (spec.state_dir / provider / f"{spec.name}.json").unlink(missing_ok=True)
+    if spec.shared is not None:
+        spec.shared.remove(f"memo/{provider}/{spec.name}")
+
+
 class Memo:
-    def __init__(self, path: Path | None) -> None:
+    def __init__(
+        self, path: Path | None, *, shared: Documents | None = None, name: str = ""
+    ) -> None:
         self.path = path  # None: remember nothing (tests, dry runs of a new account)
+        self.shared, self.name = shared, name
         self.data: dict[str, Any] = {}
         # As on disk, parsed a second time: callers change `data` in place, and comparing
         # two dicts costs far less than encoding one (a steady cycle changes nothing).
         self._saved: dict[str, Any] | None = None
         if path is not None:
             try:
-                text = path.read_text(encoding="utf-8")
+                text = self._read(path)
                 loaded = json.loads(text)
             except (OSError, ValueError):
                 loaded = {}
@@ -47,11 +66,20 @@ class Memo:
         else:
             self.data[key] = value
 
+    def _read(self, path: Path) -> str:
+        if self.shared is not None:
+            return self.shared.read(self.name) or "{}"
+        return path.read_text(encoding="utf-8")
+
     def save(self) -> None:
         """Write it if it changed. A failure to write only costs requests next time."""
         if self.path is None or self.data == self._saved:
             return
         text = json.dumps(self.data, sort_keys=True)
+        if self.shared is not None:
+            self.shared.write(self.name, text)
+            self._saved = json.loads(text)
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")

@@ -132,17 +132,17 @@ def test_workers_share_the_accounts_and_finish_a_killed_workers_cycles(
         emu.app(fleet.CLIENT, secret=fleet.SECRET)
         users = fleet.populate(emu, ACCOUNTS, zone)
         (tmp_path / name).mkdir()
-        worlds[name] = fleet.write_setup(tmp_path / name, emu, users, zone)
+        url = postgres_url if name == "team" else ""  # credentials in the shared state
+        worlds[name] = fleet.write_setup(tmp_path / name, emu, users, zone, url)
         fleet.with_workers(worlds[name], 8)
         emu.latency = 0.03  # cycles last long enough to be caught in flight
     assert fleet.serve_round(worlds["alone"], alone, ACCOUNTS, 300)["accounts_done"] == ACCOUNTS
 
     config: Path = worlds["team"]
     config.write_text(
-        f'state_url = "{postgres_url}"\n'
-        + config.read_text()
-        + f"[team]\nmicrosoft_requests_per_second = {PER_SECOND}\n"
+        config.read_text() + f"[team]\nmicrosoft_requests_per_second = {PER_SECOND}\n"
     )
+    assert not (tmp_path / "team" / "state" / "credentials").exists()  # all in PostgreSQL
     env = {
         **os.environ,
         "FIRSTBLOCK_CONFIG": str(config),
@@ -152,6 +152,7 @@ def test_workers_share_the_accounts_and_finish_a_killed_workers_cycles(
         "FIRSTBLOCK_LEASE_SECONDS": "3",
         "FIRSTBLOCK_REDELIVER_SECONDS": "5",
         "FIRSTBLOCK_QUEUED_FOR_SECONDS": "30",
+        "FIRSTBLOCK_SECRET_KEY": fleet.SECRET_KEY,
     }
     names = [f"rep{i}" for i in range(ACCOUNTS)]
     pool = ["worker", "--pool", "threads", "--concurrency", "4", "--loglevel", "info"]

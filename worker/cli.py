@@ -40,7 +40,7 @@ from worker.render import (
     people_line,
     timeline,
 )
-from worker.state import State
+from worker.state import SharedDocuments, State
 
 TEMPLATE = Path(__file__).with_name("config_template.toml")
 
@@ -271,12 +271,18 @@ def cmd_connect(args: argparse.Namespace) -> int:
     api_root = args.api_root or (account.api_root if account else "")
     if api_root and not api_root.endswith("/"):
         api_root += "/"
-    spec = AccountSpec(name=args.account, state_dir=config.state_dir, api_root=api_root)
     how = _connect_options(args, account)
+    # A team's state_url: the grant goes into the shared state, for every worker.
+    state = _state(config) if config.state_url else None
+    shared = SharedDocuments(state) if state is not None else None
+    spec = AccountSpec(args.account, state_dir=config.state_dir, api_root=api_root, shared=shared)
     try:
         address = connect(spec, **how)
     except ProviderError as exc:
         raise from_provider(args.account, exc) from None
+    finally:
+        if state is not None:
+            state.close()
     print(f"connected {address} as account {args.account}")
     if account is None:
         print(

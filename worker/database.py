@@ -85,6 +85,11 @@ CREATE TABLE notices (
         " account TEXT PRIMARY KEY, due TEXT NOT NULL, why TEXT NOT NULL);",
         "CREATE TABLE schedule (account TEXT PRIMARY KEY, due TEXT NOT NULL, why TEXT NOT NULL);",
     ),
+    (
+        3,  # team scale: credentials (encrypted) and provider memos, for every worker
+        "CREATE TABLE IF NOT EXISTS documents (name TEXT PRIMARY KEY, body TEXT NOT NULL);",
+        "CREATE TABLE documents (name TEXT PRIMARY KEY, body TEXT NOT NULL);",
+    ),
 )
 SCHEMA = MIGRATIONS[-1][0]
 _LOCK = 0x66697273  # the advisory lock that serialises migrations ("firs")

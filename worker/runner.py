@@ -27,7 +27,7 @@ from worker.gapcheck import GapOutcome, run_gaps
 from worker.inbox import HoldOutcome, run_hold
 from worker.models import Alert
 from worker.notify import Webhook
-from worker.state import State
+from worker.state import SharedDocuments, State
 
 
 def calendar_for(account: cfg.Account, clock: Clock) -> CalendarProvider:
@@ -58,7 +58,7 @@ def mailbox_for(account: cfg.Account) -> MailProvider | None:
 
 
 def open_account(
-    config: cfg.Config, account: cfg.Account, clock: Clock
+    config: cfg.Config, account: cfg.Account, clock: Clock, state: State | None = None
 ) -> tuple[cfg.Account, CalendarProvider, MailProvider | None]:
     """The account's calendar and mailbox. A connected account (Google, Outlook) opens
     both on one sign-in, and fills in its address when the config leaves it out.
@@ -75,6 +75,8 @@ def open_account(
         email=account.email,
         state_dir=config.state_dir,
         api_root=account.api_root,
+        # A team keeps credentials and memos in its shared state, for every worker.
+        shared=SharedDocuments(state) if state is not None and config.state_url else None,
         options={
             "focus_time": config.focus_time.enabled,
             "auto_decline": config.focus_time.auto_decline,
@@ -124,7 +126,7 @@ def _cycle(
     started = clock.now()
     mailbox: MailProvider | None = None
     try:
-        account, calendar, mailbox = open_account(config, account, clock)
+        account, calendar, mailbox = open_account(config, account, clock, state)
         result.account = account
         config = with_calendar_hours(config, calendar)
         result.config = config

@@ -346,6 +346,30 @@ class State:
         return (datetime.fromisoformat(row[0]), row[1]) if row else None
 
 
+class SharedDocuments:
+    """The providers' credentials and memos in the shared state (providers.base.Documents),
+    on the connection of the State it comes from."""
+
+    def __init__(self, state: State) -> None:
+        self.db = state.db
+
+    def read(self, name: str) -> str | None:
+        row = self.db.execute("SELECT body FROM documents WHERE name = ?", (name,)).fetchone()
+        return str(row[0]) if row else None
+
+    def write(self, name: str, text: str) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO documents VALUES (?, ?) ON CONFLICT (name)"
+                " DO UPDATE SET body = excluded.body",
+                (name, text),
+            )
+
+    def remove(self, name: str) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM documents WHERE name = ?", (name,))
+
+
 def _gap(account: str, row: tuple[Any, ...]) -> OpenGap:
     key, title, start, end, client, alerted, closed = row
     return OpenGap(

@@ -7,20 +7,22 @@ from pathlib import Path
 
 from providers import quota
 from providers.base import AccountSpec
-from providers.credentials import SecretStore
+from providers.credentials import store_for
 from providers.errors import BadRequest
 from providers.google import auth
 from providers.google.calendar import GoogleCalendar
 from providers.google.gmail import GmailMailbox
-from providers.google.session import Options, Session, memo_path
+from providers.google.session import Options, Session
 from providers.memo import Memo
+from providers.memo import for_account as memo_for
+from providers.memo import forget as forget_memo
 
 __all__ = ["GmailMailbox", "GoogleCalendar", "connect", "open_account", "session_for"]
 
 
 def session_for(spec: AccountSpec) -> Session:
     """One session per account (and per thread). Raises AuthError when not connected."""
-    store = SecretStore(spec.state_dir / "credentials")
+    store = store_for(spec)
     grant = auth.load(store, spec.name)
     options = Options(
         name=spec.name,
@@ -29,7 +31,7 @@ def session_for(spec: AccountSpec) -> Session:
         quota=quota.google_bucket(store.load(auth.secret_name(spec.name)) or {}),
         **dict(spec.options),
     )
-    memo = Memo(memo_path(spec.state_dir, spec.name))
+    memo = memo_for(spec, "google")
     return Session(options, grant.credentials, memo, on_refresh=grant.save_token)
 
 
@@ -71,7 +73,6 @@ def connect(
     document["email"] = str(profile.get("emailAddress", "")).lower()
     if session.credentials.token and document.get("type") == "authorized_user":
         document["token"] = session.credentials.token
-    SecretStore(spec.state_dir / "credentials").save(auth.secret_name(spec.name), document)
-    # Another account under this name must not inherit the last one's memory.
-    memo_path(spec.state_dir, spec.name).unlink(missing_ok=True)
+    store_for(spec).save(auth.secret_name(spec.name), document)
+    forget_memo(spec, "google")  # another account must not inherit the last one's memory
     return str(document["email"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import google_auth_httplib2
@@ -172,7 +171,3 @@ class Session:
             self._token = token
             if self._on_refresh is not None:
                 self._on_refresh(self.credentials)
-
-
-def memo_path(state_dir: Path, name: str) -> Path:
-    return state_dir / "google" / f"{name}.json"

@@ -11,9 +11,11 @@ import requests
 
 from providers import quota
 from providers.base import AccountSpec
-from providers.credentials import SecretStore
+from providers.credentials import SecretStore, store_for
 from providers.errors import BadRequest
 from providers.memo import Memo
+from providers.memo import for_account as memo_for
+from providers.memo import forget as forget_memo
 from providers.outlook import auth
 from providers.outlook.calendar import OutlookCalendar
 from providers.outlook.mail import OutlookMailbox
@@ -25,9 +27,9 @@ __all__ = ["OutlookCalendar", "OutlookMailbox", "connect", "open_account", "sess
 def session_for(spec: AccountSpec) -> Session:
     """One session per account. Raises AuthError when not connected."""
     http = requests.Session()
-    store = SecretStore(spec.state_dir / "credentials")
+    store = store_for(spec)
     grant = auth.load(store, spec.name, api_root=spec.api_root, session=http)
-    memo = Memo(spec.state_dir / "outlook" / f"{spec.name}.json")
+    memo = memo_for(spec, "outlook")
     budget = quota.microsoft_bucket(store.load(auth.secret_name(spec.name)) or {})
     options = Options(name=spec.name, api_root=spec.api_root, quota=budget)
     return Session(options, grant, memo, http)
@@ -92,8 +94,7 @@ def connect(
     finally:
         trial.delete(auth.secret_name(spec.name))
     address = str(me.get("mail") or me.get("userPrincipalName") or grant.email).lower()
-    # Another mailbox under this name must not inherit the last one's memory.
-    (spec.state_dir / "outlook" / f"{spec.name}.json").unlink(missing_ok=True)
+    forget_memo(spec, "outlook")  # another mailbox must not inherit the last one's memory
     document["email"] = address
-    SecretStore(spec.state_dir / "credentials").save(auth.secret_name(spec.name), document)
+    store_for(spec).save(auth.secret_name(spec.name), document)
     return address

@@ -281,3 +281,37 @@ def test_two_fan_outs_at_once_never_claim_the_same_account(location: str | Path)
     for t in threads:
         t.join()
     assert sorted(claimed[0] + claimed[1]) == sorted(names)
+
+
+def test_shared_credentials_are_encrypted_or_refused_and_memos_round_trip(
+    state: State, tmp_path: Path
+) -> None:
+    from providers.credentials import SecretStore
+    from providers.errors import AuthError, DataError
+    from providers.memo import Memo
+    from worker.state import SharedDocuments
+
+    shared = SharedDocuments(state)
+    tmp_path = tmp_path / "machine"  # the worker's own state_dir, beside the store file
+    secret = {"type": "app", "secret": "s3cret-from-the-portal"}
+    with pytest.raises(DataError, match="must be encrypted"):
+        SecretStore(tmp_path, key="", shared=shared).save("outlook-rep", secret)
+    store = SecretStore(tmp_path, key="team-key", shared=shared)
+    store.save("outlook-rep", secret)
+    stored = shared.read("credentials/outlook-rep")
+    assert stored is not None and "s3cret" not in stored
+    assert store.load("outlook-rep") == secret and store.exists("outlook-rep")
+    assert not tmp_path.exists()  # nothing written to the machine
+    with pytest.raises(AuthError, match="set FIRSTBLOCK_SECRET_KEY"):
+        SecretStore(tmp_path, key="", shared=shared).load("outlook-rep")
+    shared.write("credentials/plain", json.dumps(secret))
+    with pytest.raises(AuthError, match="not encrypted"):
+        store.load("plain")
+    store.delete("outlook-rep")
+    assert store.load("outlook-rep") is None
+
+    memo = Memo(tmp_path / "memo.json", shared=shared, name="memo/outlook/rep")
+    memo.set("delta", "link-1")
+    memo.save()
+    again = Memo(tmp_path / "memo.json", shared=shared, name="memo/outlook/rep")
+    assert again.get("delta") == "link-1" and not (tmp_path / "memo.json").exists()
