@@ -1,5 +1,5 @@
 """Team scale on real Redis and PostgreSQL: three Celery worker processes and beat
-serve 40 Outlook accounts on the Graph emulator, sharing their state in PostgreSQL;
+serve 200 Outlook accounts on the Graph emulator, sharing their state in PostgreSQL;
 one worker is killed (SIGKILL) while cycles are in flight. Every account ends exactly
 as the same accounts do under one `serve` process.
 
@@ -30,8 +30,8 @@ from worker.state import State
 __all__ = ["postgres_url"]  # a fixture, imported for pytest
 
 REDIS = os.environ.get("FIRSTBLOCK_TEST_REDIS", "redis://127.0.0.1:6379/7")
-ACCOUNTS = 40
-PER_SECOND = 120  # the tenant's budget, shared by the three workers
+ACCOUNTS = 200
+PER_SECOND = 150  # the tenant's budget, shared by the three workers
 
 
 @pytest.fixture
