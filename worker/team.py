@@ -110,7 +110,7 @@ class SharedQuota:
     def take(self, bucket: str, cost: int) -> None:
         limit = self.limits.get(bucket.split(":", 1)[0], 0)
         while limit:
-            now = time.time()
+            now = time.time()  # clock-ok: the wall-clock second every worker shares
             second = int(now)
             used = int(self.client.eval(self._ADD, 1, f"firstblock:quota:{bucket}:{second}", cost))
             if used <= limit or used == cost:
