@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
 
@@ -78,3 +80,20 @@ class Waits:
 
     def _bind(self, client: str, deadline: float) -> None:
         self.deadlines[client] = max(self.deadlines.get(client, 0.0), deadline)
+
+
+@contextmanager
+def answering(waits: Waits, lock: AbstractContextManager[object], client: str) -> Iterator[None]:
+    """One answer to `client`, from its arrival to its delivery (or loss), held back
+    as long as a "slow" fault asked; the emulator's `lock` guards `waits`."""
+    with lock:
+        waits.arrival(client)
+        waits.open()
+    delivered = False
+    try:
+        yield
+        delivered = True
+    finally:
+        with lock:
+            delay = waits.close(delivered=delivered)
+    time.sleep(delay)  # outside the lock: a slow answer holds up no one else

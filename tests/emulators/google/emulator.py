@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import copy
 import threading
-import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Any
+
+from tests.emulators.waits import answering
 
 from . import (
     batch,
@@ -333,20 +334,9 @@ class GoogleEmulator:
             self.faults.note_retry_after(req.headers.get("authorization", ""), err)
         return err.response()
 
-    @contextmanager
-    def _answer(self, req: Request) -> Iterator[None]:
+    def _answer(self, req: Request) -> AbstractContextManager[None]:
         """One answer to a client: Retry-Afters in it bind only if it is delivered."""
-        with self.lock:
-            self.faults.waits.arrival(req.headers.get("authorization", ""))
-            self.faults.waits.open()
-        delivered = False
-        try:
-            yield
-            delivered = True
-        finally:
-            with self.lock:
-                delay = self.faults.waits.close(delivered=delivered)
-        time.sleep(delay)  # outside the lock: a slow answer holds up no one else
+        return answering(self.faults.waits, self.lock, req.headers.get("authorization", ""))
 
     def _api(self, req: Request) -> Response:
         if req.batch_part:

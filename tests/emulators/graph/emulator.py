@@ -14,10 +14,12 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from tests.emulators.waits import answering
 
 from . import batch, csdl, router, zones
 from .delta import DeltaStore
@@ -151,20 +153,9 @@ class GraphEmulator(Helpers):
         else:
             raise error_for(fault)
 
-    @contextmanager
-    def _answer(self, req: Request) -> Iterator[None]:
+    def _answer(self, req: Request) -> AbstractContextManager[None]:
         """One answer to a client: Retry-Afters in it bind only if it is delivered."""
-        with self.lock:
-            self.faults.waits.arrival(req.headers.get("authorization", ""))
-            self.faults.waits.open()
-        delivered = False
-        try:
-            yield
-            delivered = True
-        finally:
-            with self.lock:
-                delay = self.faults.waits.close(delivered=delivered)
-        time.sleep(delay)  # outside the lock: a slow answer holds up no one else
+        return answering(self.faults.waits, self.lock, req.headers.get("authorization", ""))
 
     def _batch(self, req: Request) -> Response:
         with self._answer(req):

@@ -117,6 +117,7 @@ class State:
         self.page_size = page_size
         self.deltas = deltas
         self.mailboxes: dict[str, Mailbox] = {}  # by object id
+        self._by_upn: dict[str, Mailbox] = {}  # lower-cased: thousands of users stay fast
         self.base_url = ""  # set once the server has a port
         self.rule_errors: list[str] = []
 
@@ -124,7 +125,7 @@ class State:
         """A mailbox by object id or UPN (case-insensitive)."""
         if ref in self.mailboxes:
             return self.mailboxes[ref]
-        return next((m for m in self.mailboxes.values() if m.upn.lower() == ref.lower()), None)
+        return self._by_upn.get(ref.lower())
 
     def new_mailbox(self, upn: str, timezone: str, working_hours: dict[str, Any] | None) -> Mailbox:
         local = upn.split("@")[0]
@@ -142,6 +143,7 @@ class State:
                 mb.folders[folder_id]["_wellKnown"] = name_key
                 mb.well_known[name_key] = folder_id
         self.mailboxes[mb.oid] = mb
+        self._by_upn[upn.lower()] = mb
         return mb
 
     def new_folder(self, mb: Mailbox, parent: str, display_name: str, hidden: bool = False) -> str:
