@@ -456,3 +456,23 @@ def test_a_huge_calendar_with_hostile_titles_plans_and_prints_safely(
     assert "Evil" in out  # the title is shown, made harmless
     code, out, _ = run(capsys, "plan", "--config", str(path), "--now", NOW, "--json")
     assert code == 0 and json.loads(out)["accounts"][0]["blocks"]
+
+
+def test_output_cut_short_by_a_pipe_is_no_error(home: Path) -> None:
+    """`firstblock demo | head -1`: no traceback once the reader has gone."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker", "demo", "--now", NOW],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()  # as `head -1` does
+    err = proc.stderr.read()
+    assert proc.wait(60) == 0
+    assert first.startswith(b"firstblock demo") and b"Traceback" not in err, err

@@ -64,6 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.EXIT_CODE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `firstblock run | head`: the reader is gone, the work is done. Quiet, and no
+        # second error when Python flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
