@@ -118,22 +118,41 @@ class SharedQuota:
             time.sleep(second + 1 - now)  # over: the window is spent, try the next
 
 
+_loaded: dict[str, Any] = {}  # this process's Redis client and config, and its mtime
+_loading = threading.Lock()
+
+
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(os.environ.get("FIRSTBLOCK_REDIS_URL", BROKER))
+    with _loading:  # one client (and its connection pool) for every task of the process
+        if "redis" not in _loaded:
+            _loaded["redis"] = redis.Redis.from_url(os.environ.get("FIRSTBLOCK_REDIS_URL", BROKER))
+        client: redis.Redis = _loaded["redis"]
+        return client
 
 
-def _config() -> cfg.Config:
+def _config() -> tuple[cfg.Config, dict[str, cfg.Account]]:
+    """The config and its accounts by name, read again only when the file changes: a
+    team's file lists thousands of accounts, and every task needs it."""
     path = os.environ.get("FIRSTBLOCK_CONFIG")
-    return cfg.load(Path(path)) if path else cfg.default_config()
+    if not path:
+        config = cfg.default_config()
+        return config, {a.name: a for a in config.accounts}
+    stamp = Path(path).stat().st_mtime_ns
+    with _loading:
+        if _loaded.get("stamp") != stamp:
+            config = cfg.load(Path(path))
+            _loaded.update(stamp=stamp, config=(config, {a.name: a for a in config.accounts}))
+        known: tuple[cfg.Config, dict[str, cfg.Account]] = _loaded["config"]
+        return known
 
 
 @app.task(name="firstblock.fan_out")
 def fan_out() -> int:
     """Queue one cycle for every account whose moment has come; returns how many."""
-    config = _config()
+    config, accounts = _config()
     state = State(config.state_location())
     try:
-        due = state.claim_due([a.name for a in config.accounts], SystemClock().now(), QUEUED_FOR)
+        due = state.claim_due(list(accounts), SystemClock().now(), QUEUED_FOR)
     finally:
         state.close()
     for name in due:
@@ -144,8 +163,8 @@ def fan_out() -> int:
 @app.task(name="firstblock.cycle")
 def cycle(account_name: str) -> dict[str, Any]:
     """The account's cycle, as `serve` runs it, under its lease."""
-    config = _config()
-    account = next((a for a in config.accounts if a.name == account_name), None)
+    config, accounts = _config()
+    account = accounts.get(account_name)
     if account is None:
         return {"account": account_name, "skipped": "not in the config any more"}
     lease = Lease(_redis(), account_name, LEASE_SECONDS)
