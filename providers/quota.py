@@ -29,13 +29,13 @@ def take(bucket: str, cost: int = 1) -> None:
         _limiter.take(bucket, cost)
 
 
-def google_bucket(doc: dict[str, object]) -> str:
-    """A Google project: the installed app's client (its id starts with the project
-    number), or the service account's project."""
-    key = doc.get("key")
-    if isinstance(key, dict) and key.get("project_id"):
-        return f"google:{key['project_id']}"
-    client = str(doc.get("client_id") or "")
+def google_bucket(credentials: object) -> str:
+    """A Google project: the service account's, or the installed app's (its client id
+    starts with the project number)."""
+    project = getattr(credentials, "project_id", None)
+    if project:
+        return f"google:{project}"
+    client = str(getattr(credentials, "client_id", None) or "")
     return f"google:{client.split('-', 1)[0]}" if client else ""
 
 

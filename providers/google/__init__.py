@@ -28,7 +28,7 @@ def session_for(spec: AccountSpec) -> Session:
         name=spec.name,
         email=spec.email or grant.email,
         api_root=spec.api_root,
-        quota=quota.google_bucket(store.load(auth.secret_name(spec.name)) or {}),
+        quota=quota.google_bucket(grant.credentials),
         **dict(spec.options),
     )
     memo = memo_for(spec, "google")

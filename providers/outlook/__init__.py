@@ -9,7 +9,6 @@ from typing import Any
 
 import requests
 
-from providers import quota
 from providers.base import AccountSpec
 from providers.credentials import SecretStore, store_for
 from providers.errors import BadRequest
@@ -30,8 +29,7 @@ def session_for(spec: AccountSpec) -> Session:
     store = store_for(spec)
     grant = auth.load(store, spec.name, api_root=spec.api_root, session=http)
     memo = memo_for(spec, "outlook")
-    budget = quota.microsoft_bucket(store.load(auth.secret_name(spec.name)) or {})
-    options = Options(name=spec.name, api_root=spec.api_root, quota=budget)
+    options = Options(name=spec.name, api_root=spec.api_root, quota=grant.quota)
     return Session(options, grant, memo, http)
 
 

@@ -26,6 +26,7 @@ import msal
 import msal.exceptions
 import requests
 
+from providers import quota
 from providers.credentials import SecretStore
 from providers.errors import AuthError, BadRequest, TransientError
 
@@ -70,6 +71,7 @@ class Grant:
     token: Callable[[bool], str]  # token(force_refresh) -> access token
     email: str  # the mailbox
     app_only: bool  # paths go through /users/{email} instead of /me
+    quota: str = ""  # the tenant's shared request budget (providers/quota.py)
 
 
 def load(store: SecretStore, account: str, *, api_root: str, session: requests.Session) -> Grant:
@@ -101,7 +103,7 @@ def _grant(
             app = _confidential(doc, session, fresh=force)
             return _token(app.acquire_token_for_client(resource))
 
-        return Grant(app_token, doc["user"], True)
+        return Grant(app_token, doc["user"], True, quota.microsoft_bucket(doc))
 
     app, cache = _public_for(account, doc, session)
 
@@ -121,7 +123,8 @@ def _grant(
                 _PUBLIC[account] = (doc["cache"], app, cache)
         return _token(result)
 
-    return Grant(token, str(doc.get("email") or doc.get("username", "")), False)
+    email = str(doc.get("email") or doc.get("username", ""))
+    return Grant(token, email, False, quota.microsoft_bucket(doc))
 
 
 # Answers that only the user (or an administrator) can fix; anything else is an outage.

@@ -95,3 +95,26 @@ def test_batched_reports_each_part_that_never_succeeded() -> None:
 
     results = batched(2, 20, send, where="x", sleep=lambda s: None, attempts=3)
     assert results[0] == "ok" and isinstance(results[1], TransientError)
+
+
+def test_quota_buckets_name_the_google_project_and_the_microsoft_tenant() -> None:
+    from types import SimpleNamespace
+
+    from providers import quota
+
+    installed = SimpleNamespace(client_id="123456-abc.apps.googleusercontent.com")
+    assert quota.google_bucket(installed) == "google:123456"
+    service = SimpleNamespace(project_id="acme-sales", client_id="1098")
+    assert quota.google_bucket(service) == "google:acme-sales"
+    app = {"client_id": "app-1", "authority": "https://login.microsoftonline.com/contoso.com"}
+    assert quota.microsoft_bucket(app) == "microsoft:contoso.com:app-1"
+    assert quota.google_bucket(SimpleNamespace()) == quota.microsoft_bucket({}) == ""
+    spent: list[tuple[str, int]] = []
+    quota.install(SimpleNamespace(take=lambda bucket, cost: spent.append((bucket, cost))))
+    try:
+        quota.take("google:123456", 3)
+        quota.take("", 1)  # no bucket: nothing to count
+    finally:
+        quota.install(None)
+    quota.take("google:123456", 1)  # nothing installed: nothing waits
+    assert spent == [("google:123456", 3)]
