@@ -68,6 +68,8 @@ def main() -> int:
         parts += ["", markdown(result)]
     args.out.mkdir(parents=True, exist_ok=True)
     stem = "quick" if args.quick else "latest"
+    if args.only:  # a part must not replace the whole report
+        stem += "-" + "-".join(args.only)
     (args.out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
     (args.out / f"{stem}.md").write_text("\n".join(parts).rstrip() + "\n")
     print("\n".join(parts))
