@@ -7,21 +7,13 @@ characters never reach a mail header, and HTML parts are escaped.
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from worker.models import Alert
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-
-
-def one_line(text: str, limit: int = 120) -> str:
-    """Safe for a mail header: no CR, LF or other control characters, bounded."""
-    flat = " ".join(_CONTROL.sub(" ", text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+from worker.text import one_line
 
 
 def client_name(client: str) -> str:

@@ -19,7 +19,6 @@ from providers.base import AccountSpec, MailProvider
 from providers.errors import ProviderError
 from worker import __version__, followups, logs, runner
 from worker import config as cfg
-from worker.alerts import one_line
 from worker.clock import Clock, FixedClock, SystemClock
 from worker.cycle import (
     Outcome,
@@ -41,6 +40,7 @@ from worker.render import (
     timeline,
 )
 from worker.state import SharedDocuments, State
+from worker.text import one_line
 
 TEMPLATE = Path(__file__).with_name("config_template.toml")
 

@@ -7,13 +7,14 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from worker.alerts import OpenGap, one_line
+from worker.alerts import OpenGap
 from worker.clients import People, client_keys, is_client_meeting
 from worker.cycle import Outcome, owned_now
 from worker.gapcheck import GapOutcome
 from worker.inbox import HoldOutcome
 from worker.models import Block, Change, Event, Status
 from worker.planner import Rules, Shortfall, days_off, is_busy
+from worker.text import one_line
 
 
 def iso(moment: datetime, zone: ZoneInfo) -> str:

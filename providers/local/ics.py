@@ -7,6 +7,7 @@ Floating times and all-day dates are read in the user's zone, as calendar apps d
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -30,6 +31,7 @@ from worker.models import (
     Window,
     block_id,
 )
+from worker.text import excerpt
 from worker.timeutil import day_span, day_start, localize
 
 TAG = "X-FIRSTBLOCK-KEY"
@@ -88,13 +90,15 @@ def read(cal: icalendar.Calendar, window: Window) -> Parsed:
     zone = ZoneInfo(window.zone)
     problems: list[str] = []
     blocks: list[Block] = []
+    ours = owned(cal, problems)
     foreign = icalendar.Calendar()
     for component in cal.subcomponents:
-        block = _block(component) if component.name == "VEVENT" else None
+        block = ours.get(id(component))
         if block is None:
             foreign.add_component(component)
         elif window.start < block.end and block.start < window.end:
             blocks.append(block)
+    foreign.subcomponents = _distinct(foreign.subcomponents, problems)
     foreign = _standard(foreign, cal.get("X-WR-TIMEZONE"), problems)
     kept = []
     for c in foreign.subcomponents:
@@ -124,7 +128,7 @@ def _standard(cal: icalendar.Calendar, declared: Any, problems: list[str]) -> ic
     name = _iana(str(declared))
     if name is None:
         problems.append(
-            f"calendar time zone {str(declared)!r} (X-WR-TIMEZONE) is unknown; "
+            f"calendar time zone {_quoted(str(declared))} (X-WR-TIMEZONE) is unknown; "
             "its UTC times are read as UTC"
         )
         return cal
@@ -142,8 +146,8 @@ def _repair(c: Any, zone: ZoneInfo, problems: list[str]) -> Any | None:
     """
     whys: list[str] = []
     for tzid in sorted(_unknown_tzids(c)):
-        problems.append(f"event {_label(c)}: unknown time zone {tzid!r}; read in {zone.key}")
-        whys.append(f"unknown time zone {tzid!r}")
+        problems.append(f"event {_label(c)}: unknown time zone {_quoted(tzid)}; read in {zone.key}")
+        whys.append(f"unknown time zone {_quoted(tzid)}")
     start = _value(c, "DTSTART")
     if not isinstance(start, date):  # a datetime is a date too
         problems.append(f"event {_label(c)}: it has no readable start; not placed")
@@ -282,7 +286,12 @@ def _without_rules(c: Any, why: str) -> Any:
 
 
 def _label(c: Any) -> str:
-    return f"{str(c.get('SUMMARY', '(no title)'))!r} (UID {c.get('UID', '?')})"
+    return f"{_quoted(str(c.get('SUMMARY', '(no title)')))} (UID {excerpt(str(c.get('UID', '?')))})"
+
+
+def _quoted(text: str) -> str:
+    """Someone else's text in a warning: quoted, escaped, short."""
+    return f"'{excerpt(text, 60)}'"
 
 
 def _when(c: Any, prop: str, zone: ZoneInfo) -> tuple[datetime, bool] | None:
@@ -328,7 +337,9 @@ def _event(
             problems.append(f"event {_label(c)}: ends before it starts; read as zero length")
             end = start
     except Exception as exc:
-        problems.append(f"event {_label(c)}: cannot read its time ({exc}); not placed")
+        problems.append(
+            f"event {_label(c)}: cannot read its time ({excerpt(str(exc))}); not placed"
+        )
         return None
     uid = str(c.get("UID", "")) or f"nouid-{start.isoformat()}"
     rid = c.get("RECURRENCE-ID")
@@ -401,10 +412,85 @@ def _attendees(c: Any) -> Iterable[Attendee]:
         )
 
 
+def owned(cal: icalendar.Calendar, problems: list[str] | None = None) -> dict[int, Block]:
+    """firstblock's own blocks, by the identity of their VEVENT.
+
+    A VEVENT is ours only when it carries the tag, the UID derived from it and the
+    fingerprint of what was written, is not a series, and is the only VEVENT with its
+    UID. Anything else that shares a block's UID (a copy, an app's edit that dropped
+    the X- properties, an event someone gave that id) is the user's: left alone,
+    counted busy, and reported in `problems`.
+    """
+    events = [c for c in cal.subcomponents if c.name == "VEVENT"]
+    uses: dict[str, int] = {}
+    for c in events:
+        uid = str(c.get("UID", ""))
+        uses[uid] = uses.get(uid, 0) + 1
+    ours: dict[int, Block] = {}
+    claimed: set[str] = set()
+    for c in events:
+        uid = str(c.get("UID", ""))
+        block = _block(c)
+        if block is not None and uses[uid] == 1:
+            ours[id(c)] = block
+        elif block is not None or TAG in c or _BLOCK_UID.fullmatch(uid):
+            claimed.add(uid)
+    if problems is not None:
+        for c in events:
+            uid = str(c.get("UID", ""))
+            if uid in claimed:
+                problems.append(
+                    f"event {_label(c)} carries the id of a firstblock block but is not "
+                    "firstblock's (copied, or edited by an app that dropped its tags); "
+                    "it is yours: left alone and counted busy"
+                )
+    return ours
+
+
+def taken(cal: icalendar.Calendar) -> set[str]:
+    """Every UID of a VEVENT in the calendar."""
+    return {str(c.get("UID", "")) for c in cal.subcomponents if c.name == "VEVENT"}
+
+
+_BLOCK_UID = re.compile(r"fb[0-9a-v]{32}")
+
+
+def _distinct(components: list[Any], problems: list[str]) -> list[Any]:
+    """Give each event that shares its UID with another (two masters, or two copies of
+    one override) a UID of its own, so that every one of them is read and counted busy
+    instead of one silently replacing the other."""
+    seen: dict[tuple[str, str], int] = {}
+    out: list[Any] = []
+    for c in components:
+        if c.name != "VEVENT":
+            out.append(c)
+            continue
+        uid = str(c.get("UID", ""))
+        rid = c.get("RECURRENCE-ID")
+        slot = (uid, "" if rid is None else str(c["RECURRENCE-ID"].to_ical()))
+        n = seen[slot] = seen.get(slot, 0) + 1
+        if not uid or n == 1:
+            out.append(c)
+            continue
+        copy = c.copy()
+        copy.pop("RECURRENCE-ID", None)  # a second copy of an override stands alone
+        copy["UID"] = f"{uid}#{n}"
+        out.append(copy)
+        problems.append(
+            f"event {_label(c)} shares its UID with another event; both are counted busy"
+        )
+    return out
+
+
 def _block(c: Any) -> Block | None:
-    """A VEVENT is ours when it carries the tag and the UID derived from it."""
+    """A VEVENT that looks like one of ours: the tag, the UID derived from it, the
+    fingerprint, and no recurrence. `owned` decides whether it is."""
     key = c.get(TAG)
     if key is None or str(c.get("UID", "")) != block_id(str(key)):
+        return None
+    if "X-FIRSTBLOCK-WRITTEN" not in c or any(
+        p in c for p in ("RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
+    ):
         return None
     try:
         start, end = c["DTSTART"].dt, c["DTEND"].dt
@@ -424,10 +510,6 @@ def _block(c: Any) -> Block | None:
         )
     except (KeyError, ValueError, TypeError):
         return None  # damaged beyond recognition: leave it to the user as an ordinary event
-
-
-def read_blocks(cal: icalendar.Calendar) -> list[Block]:
-    return [b for c in cal.subcomponents if c.name == "VEVENT" and (b := _block(c)) is not None]
 
 
 def etag(c: Any) -> str:
