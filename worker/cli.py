@@ -25,7 +25,7 @@ from worker.cycle import (
     rules_for,
     run_account,
 )
-from worker.errors import ConfigError, WorkerError, from_provider
+from worker.errors import ConfigError, UsageError, WorkerError, from_provider
 from worker.gapcheck import gap_rules
 from worker.inbox import run_hold
 from worker.planner import Rules
@@ -40,7 +40,7 @@ from worker.render import (
     timeline,
 )
 from worker.state import SharedDocuments, State
-from worker.text import one_line
+from worker.text import excerpt, one_line
 
 TEMPLATE = Path(__file__).with_name("config_template.toml")
 
@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WorkerError as exc:
         if args.debug:
             raise
-        print(f"firstblock: {exc}", file=sys.stderr)
+        print(f"firstblock: {line(exc)}", file=sys.stderr)
         return exc.EXIT_CODE
     except KeyboardInterrupt:
         return 130
@@ -190,12 +190,13 @@ def _parser() -> argparse.ArgumentParser:
 def _clock(args: argparse.Namespace) -> Clock:
     if not args.now:
         return SystemClock()
+    shown = excerpt(args.now, 60)
     try:
         moment = datetime.fromisoformat(args.now)
     except ValueError:
-        raise ConfigError(f"--now: {args.now!r} is not an ISO 8601 time") from None
+        raise UsageError(f"--now: '{shown}' is not an ISO 8601 time") from None
     if moment.tzinfo is None:
-        raise ConfigError(f"--now: {args.now!r} needs an offset, e.g. {args.now}+00:00")
+        raise UsageError(f"--now: '{shown}' needs an offset, e.g. {shown}+00:00")
     return FixedClock(moment)
 
 
@@ -230,13 +231,31 @@ def _run_accounts(
 
 
 def _state(config: cfg.Config) -> State:
-    return State(config.state_location())
+    state = State(config.state_location())
+    for warning in state.warnings:
+        print(f"firstblock: warning: {line(warning)}", file=sys.stderr)
+    return state
+
+
+def line(error: object) -> str:
+    """An error or warning as one bounded line: it may quote someone's file."""
+    return excerpt(str(error), 1000)
+
+
+def _errors(results: list[runner.AccountResult]) -> list[str]:
+    # Once each: a full disk under the state fails every step of a cycle alike.
+    return list(dict.fromkeys(line(e) for r in results for e in r.errors))
+
+
+def _skipped(results: list[runner.AccountResult]) -> list[dict[str, str]]:
+    """Accounts another firstblock was working on: nothing was done for them."""
+    return [{"account": r.account.name, "why": "; ".join(r.notes)} for r in results if r.busy]
 
 
 def _finish(results: list[runner.AccountResult]) -> int:
+    for error in _errors(results):
+        print(f"firstblock: {error}", file=sys.stderr)
     errors = [e for r in results for e in r.errors]
-    for err in errors:
-        print(f"firstblock: {err}", file=sys.stderr)
     return errors[0].EXIT_CODE if errors else 0
 
 
@@ -262,6 +281,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
+    if why := cfg.name_problem(args.account):
+        raise UsageError(f"--account: {excerpt(why, 200)}")
     config = _load(args)
     account = next((a for a in config.accounts if a.name == args.account), None)
     if account is not None and account.provider != args.provider:
@@ -398,7 +419,8 @@ def _plan_or_run(args: argparse.Namespace, *, apply: bool) -> int:
         _emit(
             {
                 "accounts": [_result_json(r) for r in results if r.outcome],
-                "errors": [str(e) for r in results for e in r.errors],
+                "skipped": _skipped(results),
+                "errors": _errors(results),
             }
         )
     else:
@@ -417,6 +439,9 @@ def _result_json(r: runner.AccountResult) -> dict[str, Any]:
 
 def _print_result(config: cfg.Config, r: runner.AccountResult, *, apply: bool) -> None:
     o = r.outcome
+    if r.busy:
+        print(f"== {r.account.name}: skipped, {'; '.join(r.notes)}\n")
+        return
     if o is None:
         if r.hold and r.hold.returned:
             print(
@@ -448,7 +473,7 @@ def _print_result(config: cfg.Config, r: runner.AccountResult, *, apply: bool) -
             + ("  (firstblock gaps lists them)" if g.open else "")
         )
     for problem in (*o.problems, *(r.gaps.problems if r.gaps else ())):
-        print(f"warning: {problem}")
+        print(f"warning: {line(problem)}")
     print()
 
 
@@ -464,7 +489,7 @@ def cmd_gaps(args: argparse.Namespace) -> int:
         if r.gaps is not None and r.outcome is not None:
             rows += gaps_json(r.account.name, r.gaps.open, ZoneInfo(r.outcome.timezone), now)
     if args.json:
-        _emit({"gaps": rows, "errors": [str(e) for r in results for e in r.errors]})
+        _emit({"gaps": rows, "skipped": _skipped(results), "errors": _errors(results)})
     elif not rows:
         print("no open follow-up gaps: every client meeting has a next one booked")
     else:
@@ -554,7 +579,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                     "calendar": str(r.account.calendar) if r.account.calendar else None,
                     "maildir": str(r.account.maildir) if r.account.maildir else None,
                     "health": "error" if r.errors else "ok",
-                    "error": "; ".join(map(str, r.errors)) or (last.error if last else ""),
+                    "error": "; ".join(_errors([r])) or (line(last.error) if last else ""),
                     "email": r.account.email or None,
                     "notes": r.notes,
                     "blocks_owned": len(o.owned) if o else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from datetime import date, time
@@ -12,8 +13,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 
+from worker import notify
 from worker.errors import ConfigError
 from worker.models import BlockKind
+from worker.text import excerpt
 
 APP = "firstblock"
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -294,8 +297,8 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
     al = r.sub("alerts")
     al.only("email", "webhook_url")
     webhook = al.text("webhook_url", "")
-    if webhook and not webhook.startswith(("https://", "http://")):
-        raise al.error("webhook_url", "must be an http(s) URL")
+    if webhook and (why := notify.problem(webhook)):
+        raise al.error("webhook_url", f"not a usable webhook URL: {why} (the URL is not shown)")
     alerts = Alerts(al.flag("email", True), webhook)
 
     ho = r.sub("hold")
@@ -425,6 +428,20 @@ def _blocks(r: _Reader) -> tuple[BlockPolicy, ...]:
     return tuple(policies)
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
+
+
+def name_problem(name: str) -> str:
+    """Why `name` cannot name an account, or "". Names become file names (locks,
+    credentials, memos), so only plain ones: no path, no dot first, no controls."""
+    if _PLAIN.fullmatch(name):
+        return ""
+    return (
+        f"{name!r} is not a plain name: use up to 64 letters, digits and . _ - @ +,"
+        " starting with a letter or digit"
+    )
+
+
 def _accounts(r: _Reader, base: Path) -> tuple[Account, ...]:
     accounts: list[Account] = []
     for a in r.tables("accounts"):
@@ -432,6 +449,8 @@ def _accounts(r: _Reader, base: Path) -> tuple[Account, ...]:
         name = a.text("name", "")
         if not name:
             raise a.error("name", "every account needs a name")
+        if why := name_problem(name):
+            raise a.error("name", why)
         if any(x.name == name for x in accounts):
             raise a.error("name", f"two accounts are called {name!r}")
         provider = a.text("provider", "local")
@@ -471,8 +490,9 @@ class _Reader:
         self.raw, self.source, self.prefix = raw, source, prefix
 
     def error(self, key: str, message: str) -> ConfigError:
-        where = str(self.source) if self.source else "config"
-        return ConfigError(f"{where}: {self.prefix}{key}: {message}")
+        where = excerpt(str(self.source), 300) if self.source else "config"
+        # Messages quote values from the file: bounded and escaped, on one line.
+        return ConfigError(f"{where}: {self.prefix}{key}: {excerpt(message, 300)}")
 
     def only(self, *keys: str) -> None:
         for k in self.raw:
@@ -518,6 +538,8 @@ class _Reader:
         value = self.text(key, "")
         if not value:
             return None
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+            raise self.error(key, "a path cannot hold a NUL or other control character")
         p = Path(os.path.expandvars(value)).expanduser()
         return p if p.is_absolute() else base / p
 

@@ -12,13 +12,15 @@ an advisory lock so that workers starting together migrate once.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from worker.errors import ConfigError, StateUnavailable
+from worker.errors import ConfigError, OutOfSpace, StateUnavailable, StorageError, WorkerError
+from worker.text import excerpt
 
 # (version, SQLite, PostgreSQL). Append; never edit a migration that has shipped.
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
@@ -113,12 +115,47 @@ def is_url(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
 
 
-def open_sqlite(path: str) -> sqlite3.Connection:
+# SQLite's primary result codes (`sqlite3.Error.sqlite_errorcode & 0xFF`).
+_BUSY, _LOCKED, _IOERR, _CORRUPT, _FULL, _NOTADB = 5, 6, 10, 11, 13, 26
+
+
+def damaged(exc: sqlite3.Error) -> bool:
+    """The file is not a database, or a damaged one: nothing else (a full disk, a
+    permission) may ever be taken for that, or a good state would be set aside."""
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (_CORRUPT, _NOTADB)
+
+
+def sqlite_error(exc: sqlite3.Error, path: str) -> WorkerError:
+    """What a failed SQLite call means for the user; the transaction was rolled back."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    where = f"state file {excerpt(path, 300)}"
+    if code == _FULL or (code == _IOERR and _no_space(path)):
+        return OutOfSpace(f"{where}: no space left on the device; nothing was written")
+    if code in (_BUSY, _LOCKED):
+        return StateUnavailable(f"{where}: busy with another firstblock; try again")
+    return StorageError(f"{where}: {excerpt(str(exc), 120)}")
+
+
+def _no_space(path: str) -> bool:
+    """Whether the disk under `path` is full: SQLite says only "disk I/O error" when
+    it cannot grow its shared-memory file there."""
+    try:
+        disk = os.statvfs(os.path.dirname(path) or ".")
+    except OSError:
+        return False
+    return disk.f_bavail * disk.f_frsize < 64 * 1024
+
+
+def open_sqlite(path: str) -> Sqlite:
+    """Raises sqlite3.Error (see `damaged`) and StorageError (a newer schema)."""
     db = sqlite3.connect(path, timeout=30)
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA:
-            raise RuntimeError(f"{path}: state from a newer firstblock (schema {version})")
+            raise StorageError(
+                f"state file {excerpt(path, 300)} is from a newer firstblock (schema "
+                f"{version}); upgrade firstblock, or point state_dir elsewhere"
+            )
         for number, sql, _ in MIGRATIONS:
             if number > version:  # a write only when the schema changes, not every open
                 with db:
@@ -132,7 +169,46 @@ def open_sqlite(path: str) -> sqlite3.Connection:
     except BaseException:
         db.close()
         raise
-    return db
+    return Sqlite(db, path)
+
+
+class Sqlite:
+    """An sqlite3 connection whose failures reach State as WorkerErrors naming the file
+    (a full disk is exit 5, anything else 6), never as a traceback."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self.conn, self.path = conn, path
+
+    def execute(self, sql: str, args: Sequence[Any] = (), /) -> Any:
+        try:
+            return self.conn.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self.path) from exc
+
+    def executemany(self, sql: str, args: Iterable[Sequence[Any]], /) -> Any:
+        try:
+            return self.conn.executemany(sql, args)
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self.path) from exc
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Sqlite:
+        self.conn.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None:
+        try:
+            self.conn.__exit__(kind, value, tb)  # commit, or roll back on an error
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self.path) from exc
 
 
 class Postgres:
@@ -151,6 +227,7 @@ class Postgres:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise StateUnavailable(f"state database {_safe(url)}: {reason}") from None
         self._open: list[Any] = []
+        self.where = f"state database {_safe(url)}"
         try:
             self._migrate()
         except BaseException:
@@ -164,7 +241,10 @@ class Postgres:
             row = self.conn.execute("SELECT max(version) FROM firstblock_schema").fetchone()
             version = (row[0] if row else None) or 0
             if version > SCHEMA:
-                raise RuntimeError(f"state from a newer firstblock (schema {version})")
+                raise StorageError(
+                    f"{self.where} is from a newer firstblock (schema {version}); "
+                    "upgrade firstblock"
+                )
             for number, _, sql in MIGRATIONS:
                 if number > version:
                     self.conn.execute(sql.encode())  # several statements: no parameters

@@ -14,6 +14,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from worker.text import excerpt
+
 LOGGER = logging.getLogger("firstblock")
 
 
@@ -42,11 +44,12 @@ def redact(text: str) -> str:
 
 
 class Redacting(logging.Filter):
-    """Masks token-shaped values in a record's final text."""
+    """Masks token-shaped values in a record's final text, and keeps it one line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        clean = redact(message)
+        # One line, bounded, no terminal escapes: messages may quote a user's file.
+        clean = excerpt(redact(message), 2000)
         if clean != message:
             record.msg, record.args = clean, None
         return True

@@ -22,7 +22,7 @@ from providers.errors import AuthError, ProviderError
 from worker import config as cfg
 from worker.clock import Clock
 from worker.cycle import Outcome, log, rules_for, run_account, system_zone, with_calendar_hours
-from worker.errors import ConfigError, WorkerError, from_provider
+from worker.errors import ConfigError, WorkerError, from_os, from_provider
 from worker.gapcheck import GapOutcome, run_gaps
 from worker.inbox import HoldOutcome, run_hold
 from worker.models import Alert
@@ -112,11 +112,26 @@ def run_one(
     except filelock.Timeout:
         return AccountResult(account, busy=True, notes=["another firstblock is working on it"])
     except OSError as exc:
-        return AccountResult(account, errors=[WorkerError(f"account {account.name}: {exc}")])
+        return AccountResult(account, errors=[from_os(f"account {account.name}", exc)])
     try:
         return _cycle(config, account, clock, apply=apply, state=state)
+    except FAILURES as exc:  # the state itself failing (a full disk), say: never the others
+        return AccountResult(account, errors=[_failure(account.name, exc)])
     finally:
         lock.release()
+
+
+# What one step of a cycle may fail with; each becomes one line on the result.
+FAILURES = (ProviderError, WorkerError, OSError)
+
+
+def _failure(account: str, exc: Exception) -> WorkerError:
+    if isinstance(exc, ProviderError):
+        return from_provider(account, exc)
+    if isinstance(exc, OSError):
+        return from_os(f"account {account}", exc)
+    assert isinstance(exc, WorkerError)
+    return exc
 
 
 def _cycle(
@@ -134,14 +149,12 @@ def _cycle(
         result.notes = calendar.notes()
         if apply and state is not None:
             state.notice(account.name, RECONNECT, started, told=False)  # working again
-    except ProviderError as exc:
-        result.errors.append(from_provider(account.name, exc))
+    except FAILURES as exc:
+        result.errors.append(_failure(account.name, exc))
         if isinstance(exc, AuthError):
             if apply and state is not None:
                 _tell_reconnect(config, result, state, started)
             return _logged(result, state, started, clock, apply=apply)
-    except WorkerError as exc:
-        result.errors.append(exc)
     zone = ZoneInfo(result.outcome.timezone if result.outcome else fallback_zone(config))
     rules = rules_for(config, account, zone)
     try:
@@ -149,10 +162,8 @@ def _cycle(
             result.hold = run_hold(
                 config, account, mailbox, result.outcome, rules, state, started, apply=apply
             )
-    except ProviderError as exc:
-        result.errors.append(from_provider(account.name, exc))
-    except WorkerError as exc:
-        result.errors.append(exc)
+    except FAILURES as exc:
+        result.errors.append(_failure(account.name, exc))
     if result.outcome is not None:
         webhook = Webhook(config.alerts.webhook_url) if config.alerts.webhook_url else None
         try:
@@ -167,8 +178,8 @@ def _cycle(
                 started,
                 apply=apply,
             )
-        except ProviderError as exc:
-            result.errors.append(from_provider(account.name, exc))
+        except FAILURES as exc:
+            result.errors.append(_failure(account.name, exc))
     return _logged(result, state, started, clock, apply=apply)
 
 
@@ -202,7 +213,10 @@ def _logged(
     if state and apply:
         changes = result.outcome.changes if result.outcome else ()
         errors = "; ".join(map(str, result.errors))
-        log(state, result.account.name, started, clock.now(), changes, errors)
+        try:
+            log(state, result.account.name, started, clock.now(), changes, errors)
+        except WorkerError as exc:  # the run happened; only its record is missing
+            result.errors.append(exc)
     return result
 
 

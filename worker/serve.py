@@ -24,7 +24,7 @@ from worker import config as cfg
 from worker import runner
 from worker.clock import Clock
 from worker.cycle import rules_for
-from worker.errors import ConfigError
+from worker.errors import ConfigError, WorkerError
 from worker.schedule import Due, next_due
 from worker.state import State
 
@@ -157,6 +157,9 @@ class Server:
             slot.last = result
             slot.due = self._next(config, result)
             log_cycle(result, slot.due)
+        except WorkerError as exc:  # the state cannot be opened: a full disk, say
+            LOG.error("account %s: %s", account.name, exc, extra={"account": account.name})
+            slot.due = Due(self.clock.now() + self.interval, "reconcile")
         except Exception:  # a bug must not end the loop for every other account
             LOG.exception("account %s: cycle failed", account.name, extra={"account": account.name})
             slot.due = Due(self.clock.now() + self.interval, "reconcile")

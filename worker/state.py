@@ -23,6 +23,7 @@ from typing import Any
 
 from worker import database
 from worker.alerts import OpenGap
+from worker.errors import from_os
 from worker.models import Block
 
 LOG = logging.getLogger("firstblock.state")
@@ -40,6 +41,16 @@ class Run:
     error: str = ""
 
 
+def _free_name(path: Path) -> Path:
+    """`state.sqlite3.damaged`, or `.damaged-2`, … : never over an earlier one."""
+    n = 1
+    while True:
+        aside = path.with_name(f"{path.name}.damaged" + (f"-{n}" if n > 1 else ""))
+        if not aside.exists():
+            return aside
+        n += 1
+
+
 def _iso(moment: datetime) -> str:
     # UTC, so that stored times compare correctly as text
     return moment.astimezone(UTC).isoformat()
@@ -47,25 +58,43 @@ def _iso(moment: datetime) -> str:
 
 class State:
     def __init__(self, location: Path | str) -> None:
-        """`location`: an SQLite file, or a postgresql:// URL."""
+        """`location`: an SQLite file, or a postgresql:// URL.
+
+        Raises WorkerError: StorageError (a folder or file that cannot be used, a newer
+        version's state), OutOfSpace, StateUnavailable. `warnings` says what the user
+        should know, e.g. that a damaged file was set aside."""
+        self.warnings: list[str] = []
         if isinstance(location, str) and database.is_url(location):
             self.path: Path | None = None
             self.db: database.Db = database.Postgres(location)
             return
         path = Path(location)
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = database.open_sqlite(str(path))
-        except sqlite3.DatabaseError:
-            # Not a database any more (a disk error, a stray write). Losing state is
-            # safe by design (DESIGN.md 2.3): keep the damaged file for a look, start anew.
-            aside = path.with_name(f"{path.name}.damaged")
-            path.replace(aside)
-            for journal in ("-wal", "-shm"):  # they belong to the damaged file
-                path.with_name(path.name + journal).unlink(missing_ok=True)
-            LOG.warning("%s: not readable, moved to %s; starting with empty state", path, aside)
-            self.db = database.open_sqlite(str(path))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = self._open(path)
+        except OSError as exc:
+            raise from_os("state", exc) from None
+
+    def _open(self, path: Path) -> database.Sqlite:
+        try:
+            return database.open_sqlite(str(path))
+        except sqlite3.Error as exc:
+            if not database.damaged(exc):
+                raise database.sqlite_error(exc, str(path)) from None
+        # Not a database any more (a disk error, a stray write). Losing state is safe
+        # by design (DESIGN.md 2.3): keep the damaged file for a look, start anew.
+        aside = _free_name(path)
+        path.replace(aside)
+        for journal in ("-wal", "-shm"):  # they belong to the damaged file
+            path.with_name(path.name + journal).unlink(missing_ok=True)
+        warning = f"{path}: not a readable database, moved to {aside.name}; starting anew"
+        LOG.warning("%s", warning)
+        self.warnings.append(warning)
+        try:
+            return database.open_sqlite(str(path))
+        except sqlite3.Error as exc:
+            raise database.sqlite_error(exc, str(path)) from None
 
     def close(self) -> None:
         self.db.close()

@@ -109,9 +109,7 @@ def test_an_event_that_computed_the_id_without_the_fingerprint_is_not_ours(
         "X-FIRSTBLOCK-DAY:2026-11-30\r\nEND:VEVENT\r\n"
     )
     original = (
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//someone//EN\r\n"
-        + forged
-        + "END:VCALENDAR\r\n"
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//someone//EN\r\n" + forged + "END:VCALENDAR\r\n"
     )
     path.write_text(original, newline="")
     cal = LocalCalendar(path)

@@ -20,6 +20,7 @@ import pytest
 
 from worker import database
 from worker.alerts import OpenGap
+from worker.errors import StorageError
 from worker.models import Block, BlockKind
 from worker.state import Run, State
 
@@ -192,7 +193,7 @@ def test_opening_again_migrates_nothing_and_a_newer_schema_is_refused(
         assert [r[0] for r in versions.fetchall()] == [m[0] for m in database.MIGRATIONS]
         pg.execute("INSERT INTO firstblock_schema VALUES (?)", (database.SCHEMA + 1,))
         pg.close()
-    with pytest.raises(RuntimeError, match="newer firstblock"):
+    with pytest.raises(StorageError, match="newer firstblock"):
         State(location)
 
 
