@@ -25,7 +25,7 @@ from worker.cycle import (
     rules_for,
     run_account,
 )
-from worker.errors import ConfigError, UsageError, WorkerError, from_provider
+from worker.errors import ConfigError, UsageError, WorkerError, from_os, from_provider
 from worker.gapcheck import gap_rules
 from worker.inbox import run_hold
 from worker.planner import Rules
@@ -69,6 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # second error when Python flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a file outside any account (init's config, say): one line
+        if args.debug:
+            raise
+        error = from_os(args.command, exc)
+        print(f"firstblock: {line(error)}", file=sys.stderr)
+        return error.EXIT_CODE
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -85,7 +85,10 @@ class State:
         # Not a database any more (a disk error, a stray write). Losing state is safe
         # by design (DESIGN.md 2.3): keep the damaged file for a look, start anew.
         aside = _free_name(path)
-        path.replace(aside)
+        try:
+            path.replace(aside)
+        except FileNotFoundError:  # another thread of `serve` set it aside first
+            return self._open(path)
         for journal in ("-wal", "-shm"):  # they belong to the damaged file
             path.with_name(path.name + journal).unlink(missing_ok=True)
         warning = f"{path}: not a readable database, moved to {aside.name}; starting anew"

@@ -190,3 +190,12 @@ def test_a_busy_account_is_said_to_be_skipped(
         assert code == 0
         assert "work: skipped, another firstblock is working on it" in out
     assert not (home / "cal.ics").exists()
+
+
+def test_a_file_outside_any_account_that_cannot_be_written_is_one_line(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (home / "plain-file").write_text("x")
+    code, _, err = run(capsys, "init", "--config", str(home / "plain-file" / "config.toml"))
+    assert code == 6
+    assert str(home / "plain-file") in one_line(err)
