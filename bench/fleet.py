@@ -270,7 +270,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def verdict(result: dict[str, Any]) -> list[str]:
-    """What the figures say about DESIGN.md 4's throughput target, extrapolated where a
+    """What the figures say about docs/design.md §4's throughput target, extrapolated where a
     size was not run."""
     fleets = sorted(result["fleets"], key=lambda f: f["accounts"])
     biggest = fleets[-1]

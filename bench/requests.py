@@ -460,7 +460,7 @@ def run(quick: bool) -> dict[str, Any]:
     return result
 
 
-# -- the target (DESIGN.md 4) and the report
+# -- the target (docs/design.md §4) and the report
 
 
 def target(providers: dict[str, Any]) -> dict[str, Any]:
@@ -557,7 +557,7 @@ def _planned(planned: dict[str, Any]) -> str:
 
 def _verdict(target: dict[str, Any]) -> str:
     head = (
-        "Steady-state target (DESIGN.md 4: at most 1 calendar and 1 mail request, no"
+        "Steady-state target (docs/design.md §4: at most 1 calendar and 1 mail request, no"
         " write, per account-cycle):"
     )
     if target["met"]:

@@ -1,4 +1,4 @@
-"""Where connected accounts keep their grants (DESIGN.md 2.3).
+"""Where connected accounts keep their grants (docs/design.md §2.3).
 
 One JSON document per account and provider, in a 0700 folder under the state
 directory, written 0600 and atomically. With FIRSTBLOCK_SECRET_KEY set, documents are

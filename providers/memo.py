@@ -3,7 +3,7 @@
 Only things that save requests or that were learnt once: the calendar's zone, ids of
 the worker's labels, folders and rules, sync cursors with what they cover, message
 headers already read. Losing it is safe: everything is read again from the provider
-(DESIGN.md 2.3). The version guards against a stale layout.
+(docs/design.md §2.3). The version guards against a stale layout.
 """
 
 from __future__ import annotations

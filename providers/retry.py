@@ -1,4 +1,4 @@
-"""The one retry policy every provider and the webhook use (DESIGN.md 2.2).
+"""The one retry policy every provider and the webhook use (docs/design.md §2.2).
 
 Only idempotent calls are retried. Waits honour a server's Retry-After, otherwise
 grow exponentially with full jitter, and are capped. `sleep` and `rand` are

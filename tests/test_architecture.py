@@ -1,4 +1,4 @@
-"""The core never imports a concrete provider (DESIGN.md 2.1)."""
+"""The core never imports a concrete provider (docs/design.md §2.1)."""
 
 from __future__ import annotations
 

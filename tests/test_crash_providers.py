@@ -4,7 +4,7 @@ file damaged, each time then left to finish: the account ends exactly as after r
 that were never interrupted. No block twice, no foreign event touched, no message lost
 or left held, no alert twice, no filter or rule left behind.
 
-No alert twice: DESIGN.md 2.3 would allow one repeated alert after a lost state file,
+No alert twice: docs/design.md §2.3 would allow one repeated alert after a lost state file,
 but both mailboxes are searched for an alert's key before it is sent (a Message-ID
 derived from it in Gmail, an extended property in Outlook), so the alerts are asserted
 equal, not within a bound: the Globex/Northwind gap alerted at 07:00 must not come

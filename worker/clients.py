@@ -1,4 +1,4 @@
-"""Who is a client: the rules of DESIGN.md section 1.3, with no I/O."""
+"""Who is a client: the rules of docs/design.md §1.3, with no I/O."""
 
 from __future__ import annotations
 

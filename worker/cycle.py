@@ -1,4 +1,4 @@
-"""One cycle for one account: fetch, plan, diff, apply (DESIGN.md 2.1)."""
+"""One cycle for one account: fetch, plan, diff, apply (docs/design.md §2.1)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Where the state lives: an SQLite file on one machine (the default), or PostgreSQL
-shared by a team's workers (DESIGN.md 2.3; the `team` extra).
+shared by a team's workers (docs/design.md §2.3; the `team` extra).
 
 Both are reached through the few calls of `sqlite3.Connection` that State uses:
 `execute`, `executemany`, `with db:` for a transaction, `close`. The SQL in State is
@@ -163,7 +163,7 @@ def open_sqlite(path: str) -> Sqlite:
                     db.execute(f"PRAGMA user_version = {number}")
         # WAL: `status` reads while `serve` writes, and a commit costs no fsync of the
         # database. NORMAL may lose the last commits on power loss, never consistency;
-        # losing state is safe by design (DESIGN.md 2.3).
+        # losing state is safe by design (docs/design.md §2.3).
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
     except BaseException:

@@ -1,4 +1,4 @@
-"""Follow-up gaps (DESIGN.md 1.3): client meetings with no next meeting booked.
+"""Follow-up gaps (docs/design.md §1.3): client meetings with no next meeting booked.
 
 Pure: events, people and `now` in, gaps out. A meeting with two client companies
 needs a follow-up with each, so a gap is one (meeting, client) pair.

@@ -1,4 +1,4 @@
-"""The inbox hold (DESIGN.md 1.4): pure decisions, no I/O and no clock.
+"""The inbox hold (docs/design.md §1.4): pure decisions, no I/O and no clock.
 
 From the start of the workday until the day's admin block the inbox shows only mail
 from allowed senders; at the admin block (or the end of the workday, when the admin

@@ -1,4 +1,4 @@
-"""One inbox-hold step for one account: read the mailbox, decide, move (DESIGN.md 1.4).
+"""One inbox-hold step for one account: read the mailbox, decide, move (docs/design.md §1.4).
 
 The mailbox is the record: held mail is found by its folder or label, so this step
 needs no local state to return it. State only remembers when the hold last ended,

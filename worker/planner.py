@@ -1,4 +1,4 @@
-"""The day plan (DESIGN.md 1.1 and 1.2): events, owned blocks and `now` in, blocks out.
+"""The day plan (docs/design.md §1.1 and §1.2): events, owned blocks and `now` in, blocks out.
 
 Pure: no I/O and no clock. Placement per day:
 
@@ -88,7 +88,7 @@ def window(rules: Rules, now: datetime) -> Window:
 
 
 def is_busy(event: Event, rules: Rules) -> bool:
-    """Whether a timed event takes the time (DESIGN.md 1.1, "Busy events")."""
+    """Whether a timed event takes the time (docs/design.md §1.1, "Busy events")."""
     if event.status is Status.CANCELLED:
         return False
     if event.problem:

@@ -1,5 +1,5 @@
 """One account's whole cycle, for `run`, `plan`, `status` and `serve`: the composition
-of providers, planner, hold and follow-ups (DESIGN.md 2.1, 2.4).
+of providers, planner, hold and follow-ups (docs/design.md §2.1, §2.4).
 
 Each account runs under its own lock, so two cycles for one account never overlap,
 also across processes (a `run` from cron beside `serve`). One account's failure is

@@ -1,4 +1,4 @@
-"""When an account needs the worker next (DESIGN.md 2.4): pure, `now` passed in.
+"""When an account needs the worker next (docs/design.md §2.4): pure, `now` passed in.
 
 A cycle does all three jobs, so waking at the moments that matter is enough: the
 regular reconcile, the start of the hold (the workday's start), the release (the

@@ -1,4 +1,4 @@
-"""`firstblock serve`: the long-lived scheduler (DESIGN.md 2.4).
+"""`firstblock serve`: the long-lived scheduler (docs/design.md §2.4).
 
 Each account has its own next moment (worker/schedule.py). The loop sleeps until the
 earliest one, then hands each due account to a bounded pool of worker threads; one

@@ -1,4 +1,4 @@
-"""State: only what the calendar itself cannot tell (DESIGN.md 2.3). An SQLite file
+"""State: only what the calendar itself cannot tell (docs/design.md §2.3). An SQLite file
 by default; PostgreSQL for a team's workers (worker/database.py).
 
 - known blocks: the blocks the worker has seen on the calendar, so that one that
@@ -83,7 +83,7 @@ class State:
             if not database.damaged(exc):
                 raise database.sqlite_error(exc, str(path)) from None
         # Not a database any more (a disk error, a stray write). Losing state is safe
-        # by design (DESIGN.md 2.3): keep the damaged file for a look, start anew.
+        # by design (docs/design.md §2.3): keep the damaged file for a look, start anew.
         aside = _free_name(path)
         try:
             path.replace(aside)

@@ -1,4 +1,4 @@
-"""The one place Google's failures become `providers.errors` (DESIGN.md 2.2).
+"""The one place Google's failures become `providers.errors` (docs/design.md §2.2).
 
 Google explains an error in `error.errors[0].reason`; the status alone is not enough:
 403 is a rate limit when the reason says so and a refusal otherwise.

@@ -1,4 +1,4 @@
-"""The one place Microsoft Graph's failures become `providers.errors` (DESIGN.md 2.2).
+"""The one place Microsoft Graph's failures become `providers.errors` (docs/design.md §2.2).
 
 Graph explains an error in `error.code`; the status alone is not enough (an expired
 delta token can come back as 410 or as a 400 `syncStateNotFound`).

@@ -1,4 +1,4 @@
-"""The local provider on messy real-world calendars (DESIGN.md 3, "Real-world data").
+"""The local provider on messy real-world calendars (docs/design.md §3, "Real-world calendars").
 
 Each calendar in tests/data/calendars/ is small and hand-written for one case. The
 tests read it through LocalCalendar.fetch and compare the exact domain events.

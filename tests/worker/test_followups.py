@@ -1,4 +1,4 @@
-"""Follow-up gaps: the rules of DESIGN.md 1.3, one test each."""
+"""Follow-up gaps: the rules of docs/design.md §1.3, one test each."""
 
 from __future__ import annotations
 

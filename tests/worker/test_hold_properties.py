@@ -1,4 +1,4 @@
-"""Property-based tests of the inbox hold (DESIGN.md 1.4) on both mailboxes.
+"""Property-based tests of the inbox hold (docs/design.md §1.4) on both mailboxes.
 
 Each example is a few days of one account's life in America/New_York or
 Australia/Sydney (two weeks in three span a DST change): mail arriving from allowed

@@ -1,4 +1,4 @@
-"""Property-based tests of the invariants of DESIGN.md 1.2.
+"""Property-based tests of the invariants of docs/design.md §1.2.
 
 Every example drives the real planner and reconcile through `run_account` against a
 `MemoryCalendar` and a `State` file, over a random calendar and a random sequence of
