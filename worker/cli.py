@@ -26,7 +26,7 @@ from worker.cycle import (
     rules_for,
     run_account,
 )
-from worker.errors import ConfigError, WorkerError, from_provider
+from worker.errors import CalendarDataError, ConfigError, UsageError, WorkerError, from_provider
 from worker.gapcheck import gap_rules
 from worker.inbox import run_hold
 from worker.planner import Rules
@@ -38,6 +38,7 @@ from worker.render import (
     hold_text,
     outcome_json,
     people_line,
+    renamed_text,
     timeline,
 )
 from worker.state import SharedDocuments, State
@@ -488,7 +489,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     broken calendar, and with a config whose other sections do not validate."""
     errors: list[WorkerError] = []
     if args.maildir:
-        maildir = Path(args.maildir).expanduser()
+        maildir = _release_maildir(args.maildir)
         local = cfg.Account(name=str(maildir), provider="local", maildir=maildir)
         boxes = [(local.name, cast(MailProvider, runner.mailbox_for(local)))]
     else:
@@ -512,9 +513,19 @@ def cmd_release(args: argparse.Namespace) -> int:
         try:
             if box.supports_hold_rule:
                 box.set_hold_rule(None)
-            results.append({"account": name, "returned": box.release_all()})
+            returned = box.release_all()
         except ProviderError as exc:
             errors.append(from_provider(name, exc))
+            continue
+        renamed = box.take_renamed()
+        results.append(
+            {"account": name, "returned": returned} | ({"renamed": len(renamed)} if renamed else {})
+        )
+        for old, new in renamed:
+            print(
+                f"firstblock: warning: {name}: {renamed_text(old, new, 'in the inbox')}",
+                file=sys.stderr,
+            )
     if args.json:
         _emit({"accounts": results, "errors": [str(e) for e in errors]})
     else:
@@ -523,6 +534,21 @@ def cmd_release(args: argparse.Namespace) -> int:
     for err in errors:
         print(f"firstblock: {err}", file=sys.stderr)
     return errors[0].EXIT_CODE if errors else 0
+
+
+def _release_maildir(value: str) -> Path:
+    """`--maildir DIR`, only when DIR is a Maildir already: release must not make one
+    at a mistyped path and report "0 returned" there."""
+    from providers.local.maildir import not_a_maildir
+
+    path = Path(value).expanduser()
+    try:
+        why = not_a_maildir(path)
+    except OSError as exc:
+        raise CalendarDataError(f"release --maildir {path}: {exc.strerror}") from None
+    if why:
+        raise UsageError(f"release --maildir {path}: not a Maildir ({why})")
+    return path
 
 
 def _config_for_release(args: argparse.Namespace) -> cfg.Config:

@@ -9,6 +9,12 @@ class WorkerError(Exception):
     EXIT_CODE = 1
 
 
+class UsageError(WorkerError):
+    """A command-line argument names something that is not what it must be."""
+
+    EXIT_CODE = 2
+
+
 class ConfigError(WorkerError):
     """The config file is missing, malformed or inconsistent."""
 

@@ -41,6 +41,18 @@ _HOST = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
 _COUNT = itertools.count()
 
 
+def not_a_maildir(root: Path) -> str:
+    """Why `root` is no Maildir to release ("" when it is one): it needs cur, new and
+    tmp, or firstblock's held folder with them. Reads only. Raises OSError."""
+    if not root.exists():
+        return "no such directory"
+    if not root.is_dir():
+        return "not a directory"
+    if not any(all((f / s).is_dir() for s in ("cur", "new", "tmp")) for f in (root, root / HELD)):
+        return "no cur, new and tmp in it"
+    return ""
+
+
 class LocalMailbox(MailProvider):
     def __init__(self, root: Path, *, name: str = "local") -> None:
         super().__init__(name=name)
