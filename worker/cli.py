@@ -657,19 +657,48 @@ def _print_status(r: dict[str, Any]) -> None:
         print(f"  next: {r['next']['why']} at {r['next']['at'][:16].replace('T', ' ')}")
 
 
+DEMO_MARKER = ".firstblock-demo"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        return _demo(args)
+    except BrokenPipeError:
+        raise  # `demo | head`: main() handles it
+    except OSError as exc:
+        # A file in the sandbox it cannot read or write: named, on one line.
+        where = exc.filename or args.dir or "the demo sandbox"
+        raise CalendarDataError(f"{where}: cannot use the demo sandbox: {exc.strerror}") from None
+
+
+def _demo_sandbox(value: str | None) -> Path:
+    """The demo's folder: a new temporary one, or DIR when it is new, empty, or a
+    sandbox the demo made before (the marker says so); never a folder of the user's."""
+    if not value:
+        folder = Path(tempfile.mkdtemp(prefix="firstblock-demo-"))
+    else:
+        folder = Path(value).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"demo --dir {folder}: not a directory")
+        if folder.is_dir() and not (folder / DEMO_MARKER).is_file() and any(folder.iterdir()):
+            raise UsageError(
+                f"demo --dir {folder}: not empty and not a demo sandbox; give a new or empty folder"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+    (folder / DEMO_MARKER).write_text(
+        "made by `firstblock demo`; the whole folder can go\n", encoding="utf-8"
+    )
+    return folder
+
+
+def _demo(args: argparse.Namespace) -> int:
     from worker import demo
     from worker.cycle import resolve_zone
     from worker.timeutil import at
 
     base = cfg.default_config() if not _config_path(args) else _load(args)
     clock = _clock(args)
-    folder = (
-        Path(args.dir).expanduser()
-        if args.dir
-        else Path(tempfile.mkdtemp(prefix="firstblock-demo-"))
-    )
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _demo_sandbox(args.dir)
     calendar, maildir = folder / "demo.ics", folder / "Mail"
     account = cfg.Account("demo", "local", demo.ME, calendar, maildir)
     config = dataclasses.replace(
@@ -681,7 +710,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         hold=cfg.Hold(True, ("boss@example.com",), 2),
     )
     provider = runner.calendar_for(account, clock)
-    zone = resolve_zone(config, provider)
+    try:
+        zone = resolve_zone(config, provider)
+    except ProviderError as exc:
+        raise from_provider(account.name, exc) from exc
     monday = demo.demo_monday(clock.now(), zone, given=bool(args.now))
     # A fresh sandbox each time: an old state file would read the new calendar's
     # missing blocks as deletions by the user.
@@ -699,6 +731,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         held_at = max(now, at(now.astimezone(zone).date(), config.workday.start, zone))
         mailbox = cast(MailProvider, runner.mailbox_for(account))
         held = run_hold(config, account, mailbox, outcome, rules, state, held_at, apply=True)
+        kept = [m.sender for m in mailbox.list_inbox(None)]
     except ProviderError as exc:
         raise from_provider(account.name, exc) from exc
     finally:
@@ -717,7 +750,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("\n".join(timeline(outcome, rules)))
     print(f"{len(outcome.changes)} blocks written to the sandbox calendar.")
     print(f"at {held_at.astimezone(zone):%a %H:%M}: " + hold_text(held, zone, apply=True))
-    kept = [m.sender for m in mailbox.list_inbox(None)]
     if kept:
         print(f"  still in the inbox (allowed): {', '.join(sorted(kept))}")
     print("Next: `firstblock run` does the same for your own calendar and Maildir.")
