@@ -311,3 +311,24 @@ def test_a_crash_around_the_move_under_a_new_name_leaves_each_message_in_one_pla
         ("inbox", b"held\r\n"),
         ("inbox", b"inbox\r\n"),
     ]
+
+
+def test_serve_logs_a_message_moved_under_a_new_name(caplog: pytest.LogCaptureFixture) -> None:
+    from datetime import UTC, datetime
+
+    from worker import hold, runner, serve
+    from worker.config import Account
+    from worker.inbox import HoldOutcome
+    from worker.schedule import Due
+
+    renamed = (("1.a.host", "1.Rff.host"),)
+    result = runner.AccountResult(
+        Account("work", "local"), hold=HoldOutcome(hold.Phase.RELEASED, 0, 0, 1, None, renamed)
+    )
+    with caplog.at_level("INFO", logger="firstblock.serve"):
+        serve.log_cycle(result, Due(datetime(2026, 11, 30, tzinfo=UTC), "reconcile"))
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.getMessage() == (
+        "account work: message 1.a.host is now 1.Rff.host:"
+        " a message of that name was already there (both kept)"
+    )
