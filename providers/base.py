@@ -145,7 +145,8 @@ class MailProvider(abc.ABC):
     def hold(self, ids: Sequence[str]) -> int:
         """Take these messages out of the inbox into the hold; return how many moved.
 
-        Idempotent: a message already held, or gone, is skipped.
+        Idempotent: a message already held, or gone, is skipped. One whose id is taken
+        in the hold moves under a new id, counted, and reported by `take_renamed`.
         Raises AuthError, TransientError, RateLimited.
         """
 
@@ -153,8 +154,9 @@ class MailProvider(abc.ABC):
     def release(self, ids: Sequence[str]) -> int:
         """Return these held messages to the inbox, flags unchanged; return how many.
 
-        Idempotent: a message already back in the inbox, or gone, is skipped.
-        Raises AuthError, TransientError, RateLimited.
+        Idempotent: a message already back in the inbox, or gone, is skipped. One whose
+        id is taken in the inbox moves under a new id, counted, and reported by
+        `take_renamed`. Raises AuthError, TransientError, RateLimited.
         """
 
     def count_held(self) -> int:
@@ -164,6 +166,12 @@ class MailProvider(abc.ABC):
     def release_all(self) -> int:
         """Return every held message; return how many. Raises what `release` does."""
         return self.release([m.id for m in self.list_held()])
+
+    def take_renamed(self) -> list[tuple[str, str]]:
+        """(old id, new id) of every message that `hold`, `release` or `release_all`
+        moved under a new id since the last call, because its id was taken where it
+        went; the list starts empty again. Providers whose ids cannot clash return []."""
+        return []
 
     @abc.abstractmethod
     def deliver(self, alert: Alert) -> None:

@@ -25,7 +25,14 @@ from worker.cycle import (
     rules_for,
     run_account,
 )
-from worker.errors import ConfigError, UsageError, WorkerError, from_os, from_provider
+from worker.errors import (
+    CalendarDataError,
+    ConfigError,
+    UsageError,
+    WorkerError,
+    from_os,
+    from_provider,
+)
 from worker.gapcheck import gap_rules
 from worker.inbox import run_hold
 from worker.planner import Rules
@@ -37,6 +44,7 @@ from worker.render import (
     hold_text,
     outcome_json,
     people_line,
+    renamed_text,
     timeline,
 )
 from worker.state import SharedDocuments, State
@@ -519,7 +527,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     broken calendar, and with a config whose other sections do not validate."""
     errors: list[WorkerError] = []
     if args.maildir:
-        maildir = Path(args.maildir).expanduser()
+        maildir = _release_maildir(args.maildir)
         local = cfg.Account(name=str(maildir), provider="local", maildir=maildir)
         boxes = [(local.name, cast(MailProvider, runner.mailbox_for(local)))]
     else:
@@ -543,17 +551,42 @@ def cmd_release(args: argparse.Namespace) -> int:
         try:
             if box.supports_hold_rule:
                 box.set_hold_rule(None)
-            results.append({"account": name, "returned": box.release_all()})
+            returned = box.release_all()
         except ProviderError as exc:
             errors.append(from_provider(name, exc))
+            continue
+        renamed = box.take_renamed()
+        results.append(
+            {"account": name, "returned": returned} | ({"renamed": len(renamed)} if renamed else {})
+        )
+        for old, new in renamed:
+            print(
+                f"firstblock: warning: {name}: {renamed_text(old, new, 'in the inbox')}",
+                file=sys.stderr,
+            )
     if args.json:
-        _emit({"accounts": results, "errors": [str(e) for e in errors]})
+        _emit({"accounts": results, "errors": [line(e) for e in errors]})
     else:
         for r in results:
             print(f"{r['account']}: {r['returned']} held message(s) returned to the inbox")
     for err in errors:
-        print(f"firstblock: {err}", file=sys.stderr)
+        print(f"firstblock: {line(err)}", file=sys.stderr)
     return errors[0].EXIT_CODE if errors else 0
+
+
+def _release_maildir(value: str) -> Path:
+    """`--maildir DIR`, only when DIR is a Maildir already: release must not make one
+    at a mistyped path and report "0 returned" there."""
+    from providers.local.maildir import not_a_maildir
+
+    path = Path(value).expanduser()
+    try:
+        why = not_a_maildir(path)
+    except OSError as exc:
+        raise CalendarDataError(f"release --maildir {path}: {exc.strerror}") from None
+    if why:
+        raise UsageError(f"release --maildir {path}: not a Maildir ({why})")
+    return path
 
 
 def _config_for_release(args: argparse.Namespace) -> cfg.Config:
@@ -662,19 +695,48 @@ def _print_status(r: dict[str, Any]) -> None:
         print(f"  next: {r['next']['why']} at {r['next']['at'][:16].replace('T', ' ')}")
 
 
+DEMO_MARKER = ".firstblock-demo"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        return _demo(args)
+    except BrokenPipeError:
+        raise  # `demo | head`: main() handles it
+    except OSError as exc:
+        # A file in the sandbox it cannot read or write: named, on one line.
+        where = exc.filename or args.dir or "the demo sandbox"
+        raise CalendarDataError(f"{where}: cannot use the demo sandbox: {exc.strerror}") from None
+
+
+def _demo_sandbox(value: str | None) -> Path:
+    """The demo's folder: a new temporary one, or DIR when it is new, empty, or a
+    sandbox the demo made before (the marker says so); never a folder of the user's."""
+    if not value:
+        folder = Path(tempfile.mkdtemp(prefix="firstblock-demo-"))
+    else:
+        folder = Path(value).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"demo --dir {folder}: not a directory")
+        if folder.is_dir() and not (folder / DEMO_MARKER).is_file() and any(folder.iterdir()):
+            raise UsageError(
+                f"demo --dir {folder}: not empty and not a demo sandbox; give a new or empty folder"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+    (folder / DEMO_MARKER).write_text(
+        "made by `firstblock demo`; the whole folder can go\n", encoding="utf-8"
+    )
+    return folder
+
+
+def _demo(args: argparse.Namespace) -> int:
     from worker import demo
     from worker.cycle import resolve_zone
     from worker.timeutil import at
 
     base = cfg.default_config() if not _config_path(args) else _load(args)
     clock = _clock(args)
-    folder = (
-        Path(args.dir).expanduser()
-        if args.dir
-        else Path(tempfile.mkdtemp(prefix="firstblock-demo-"))
-    )
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _demo_sandbox(args.dir)
     calendar, maildir = folder / "demo.ics", folder / "Mail"
     account = cfg.Account("demo", "local", demo.ME, calendar, maildir)
     config = dataclasses.replace(
@@ -686,7 +748,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         hold=cfg.Hold(True, ("boss@example.com",), 2),
     )
     provider = runner.calendar_for(account, clock)
-    zone = resolve_zone(config, provider)
+    try:
+        zone = resolve_zone(config, provider)
+    except ProviderError as exc:
+        raise from_provider(account.name, exc) from exc
     monday = demo.demo_monday(clock.now(), zone, given=bool(args.now))
     # A fresh sandbox each time: an old state file would read the new calendar's
     # missing blocks as deletions by the user.
@@ -704,6 +769,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         held_at = max(now, at(now.astimezone(zone).date(), config.workday.start, zone))
         mailbox = cast(MailProvider, runner.mailbox_for(account))
         held = run_hold(config, account, mailbox, outcome, rules, state, held_at, apply=True)
+        kept = [m.sender for m in mailbox.list_inbox(None)]
     except ProviderError as exc:
         raise from_provider(account.name, exc) from exc
     finally:
@@ -722,7 +788,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("\n".join(timeline(outcome, rules)))
     print(f"{len(outcome.changes)} blocks written to the sandbox calendar.")
     print(f"at {held_at.astimezone(zone):%a %H:%M}: " + hold_text(held, zone, apply=True))
-    kept = [m.sender for m in mailbox.list_inbox(None)]
     if kept:
         print(f"  still in the inbox (allowed): {', '.join(sorted(kept))}")
     print("Next: `firstblock run` does the same for your own calendar and Maildir.")

@@ -13,7 +13,8 @@ class WorkerError(Exception):
 
 
 class UsageError(WorkerError):
-    """A command-line argument is wrong (argparse itself exits 2 for the rest)."""
+    """A command-line argument is wrong: a bad --now, or a path that is not what the
+    command needs (argparse itself exits 2 for the rest)."""
 
     EXIT_CODE = 2
 

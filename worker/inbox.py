@@ -25,6 +25,8 @@ class HoldOutcome:
     moved_out: int
     returned: int
     window: hold.Window | None = None
+    # (old id, new id): moved under a new id because the old one was taken there
+    renamed: tuple[tuple[str, str], ...] = ()
 
     @property
     def release_at(self) -> datetime | None:
@@ -77,7 +79,8 @@ def run_hold(
             mailbox.set_hold_rule(allow.as_rule())
         moved_out = mailbox.hold(actions.hold) if actions.hold else 0
         returned = mailbox.release(actions.release) if actions.release else 0
-    return HoldOutcome(phase, len(held) + moved_out - returned, moved_out, returned, win)
+    renamed = tuple(mailbox.take_renamed()) if apply else ()
+    return HoldOutcome(phase, len(held) + moved_out - returned, moved_out, returned, win, renamed)
 
 
 def _release_everything(
@@ -88,4 +91,4 @@ def _release_everything(
     if mailbox.supports_hold_rule:
         mailbox.set_hold_rule(None)  # first, so nothing new is held behind us
     returned = mailbox.release_all()
-    return HoldOutcome(phase, 0, 0, returned, win)
+    return HoldOutcome(phase, 0, 0, returned, win, tuple(mailbox.take_renamed()))

@@ -187,6 +187,7 @@ def hold_json(h: HoldOutcome | None, zone: ZoneInfo) -> dict[str, Any]:
         "returned": h.returned,
         "release_at": iso(h.release_at, zone) if h.release_at else None,
         **({"starts_at": iso(h.window.start, zone)} if h.window else {}),
+        **({"renamed": len(h.renamed)} if h.renamed else {}),
     }
 
 
@@ -198,10 +199,19 @@ def hold_text(h: HoldOutcome, zone: ZoneInfo, *, apply: bool) -> str:
         why = "the admin block" if w.by_admin else "the end of the workday (no admin block)"
         today = f"today {_span(w.start, w.release_at, zone)}, released at {why}"
     moved = "moved" if apply else "would move"
-    return (
-        f"inbox hold: {h.phase.value} ({today}); {h.held} held;"
-        f" {moved} {h.moved_out} out, {h.returned} back"
+    renamed = f", {len(h.renamed)} under a new name" if h.renamed else ""
+    return "\n".join(
+        [
+            f"inbox hold: {h.phase.value} ({today}); {h.held} held;"
+            f" {moved} {h.moved_out} out, {h.returned} back{renamed}",
+            *(f"warning: {renamed_text(old, new)}" for old, new in h.renamed),
+        ]
     )
+
+
+def renamed_text(old: str, new: str, where: str = "there") -> str:
+    """A message moved under a new name, because its own was taken where it went."""
+    return f"message {old} is now {new}: a message of that name was already {where} (both kept)"
 
 
 def gaps_json(

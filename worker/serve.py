@@ -25,6 +25,7 @@ from worker import runner
 from worker.clock import Clock
 from worker.cycle import rules_for
 from worker.errors import ConfigError, WorkerError
+from worker.render import renamed_text
 from worker.schedule import Due, next_due
 from worker.state import State
 
@@ -228,6 +229,8 @@ def log_cycle(result: runner.AccountResult, due: Due) -> None:
         when.isoformat(timespec="minutes"),
         extra=extra,
     )
+    for old, new in result.hold.renamed if result.hold else ():
+        LOG.warning("account %s: %s", name, renamed_text(old, new), extra=extra)
     if o is not None:
         for c in o.changes:  # titles only at debug level
             LOG.debug("account %s: %s %s", name, c.op.value, c.block.title, extra=extra)

@@ -97,6 +97,17 @@ class MailContract:
         assert mailbox.release(["no-such-message"]) == 0
         assert [m.id for m in mailbox.list_inbox(None)] == [a]
 
+    def test_moves_keep_ids_when_nothing_clashes(
+        self, mailbox: MailProvider, outside: MailOutside
+    ) -> None:
+        a = outside.arrive("a@x.com", T0)
+        b = outside.arrive("b@x.com", T0)
+        assert mailbox.hold([a, b]) == 2
+        assert mailbox.release([a]) == 1
+        assert mailbox.release_all() == 1
+        assert mailbox.take_renamed() == []
+        assert sorted(m.id for m in mailbox.list_inbox(None)) == sorted([a, b])
+
     def test_alerts_land_in_the_inbox_once(self, mailbox: MailProvider) -> None:
         alert = Alert("gap:acme:1", "Book the next meeting with Acme", "text", T0)
         mailbox.deliver(alert)

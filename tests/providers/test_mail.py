@@ -100,14 +100,24 @@ def test_held_mail_is_a_visible_maildir_folder(tmp_path: Path) -> None:
     assert (box.root / ".Firstblock-Held" / "new" / key).exists()
 
 
-def test_a_message_already_in_the_inbox_is_never_overwritten(tmp_path: Path) -> None:
-    # The same name in both places (a copy made by another tool) is left as it is.
+def test_a_message_whose_name_is_taken_in_the_inbox_comes_back_under_a_new_one(
+    tmp_path: Path,
+) -> None:
+    # The same name in both places (a copy made by another tool): neither is overwritten,
+    # and the held one still comes back, under a fresh name that keeps its delivery time.
     box = LocalMailbox(tmp_path / "Mail")
     key = MaildirOutside(box.root).arrive("a@x.com", T0)
     box.hold([key])
-    (box.root / "new" / key).write_bytes((box.root / ".Firstblock-Held" / "new" / key).read_bytes())
-    assert box.release([key]) == 0
-    assert len(list(box.root.rglob(f"{key}*"))) == 2
+    held = box.root / ".Firstblock-Held" / "new" / key
+    (box.root / "new" / key).write_bytes(b"the other copy")
+    body = held.read_bytes()
+    assert box.release([key]) == 1
+    [(old, new)] = box.take_renamed()
+    assert old == key and new.split(".")[0] == key.split(".")[0] and new != key
+    assert (box.root / "new" / key).read_bytes() == b"the other copy"
+    assert (box.root / "new" / new).read_bytes() == body
+    assert not held.exists() and box.take_renamed() == []
+    assert box.release([key]) == 0  # nothing left to return
 
 
 def test_alert_file_name_is_derived_from_its_key(tmp_path: Path) -> None:
