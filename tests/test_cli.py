@@ -15,15 +15,6 @@ from worker.models import block_id
 NOW = "2026-11-30T07:00:00-05:00"  # a Monday morning in New York
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("FIRSTBLOCK_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("FIRSTBLOCK_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("FIRSTBLOCK_CONFIG", raising=False)
-    return tmp_path
-
-
 def config(home: Path, extra: str = "") -> Path:
     path = home / "firstblock.toml"
     path.write_text(

@@ -137,6 +137,10 @@ def _parser() -> argparse.ArgumentParser:
         "--log-level", choices=("info", "debug"), default="info", help="debug adds titles"
     )
     command("status", cmd_status, "what the worker owns, what it holds, when it last ran")
+    shown = command(
+        "settings", cmd_settings, "each account's settings, and where each one comes from"
+    )
+    shown.add_argument("--account", metavar="NAME", help="only this account")
     command("gaps", cmd_gaps, "list client meetings with no next meeting booked")
     connect = command(
         "connect", cmd_connect, "connect a Google or Outlook account once", json_flag=False
@@ -538,7 +542,7 @@ def cmd_release(args: argparse.Namespace) -> int:
         boxes = []
         for a in accounts:
             try:
-                _, _, box = runner.open_account(config, a, _clock(args))
+                _, _, box = runner.open_account(config.for_account(a), a, _clock(args))
             except ProviderError as exc:
                 errors.append(from_provider(a.name, exc))
                 continue
@@ -601,6 +605,49 @@ def _config_for_release(args: argparse.Namespace) -> cfg.Config:
         return config
 
 
+def cmd_settings(args: argparse.Namespace) -> int:
+    """Reads the config only: no calendar, no state."""
+    from worker.settings import flat, spelled_keys
+
+    config = _load(args)
+    accounts = [a for a in config.accounts if not args.account or a.name == args.account]
+    if args.account and not accounts:
+        raise UsageError(f"--account: no account {excerpt(args.account, 64)!r}")
+    team = f"{config.source} (team default)" if config.source else "team default"
+    rows: list[dict[str, Any]] = []
+    for a in accounts:
+        mine = a.settings or config.defaults
+        own = a.settings.own if a.settings else frozenset()
+        entries: list[dict[str, Any]] = []
+        for key, value in flat(mine).items():
+            keys = spelled_keys(key)
+            if any(k in own for k in keys):
+                source = a.origin
+            elif any(k in config.own for k in keys):
+                source = team
+            else:
+                source = "built-in default"
+            entries.append({"key": key, "value": value, "from": source})
+        rows.append({"account": a.name, "provider": a.provider, "settings": entries})
+    if args.json:
+        _emit({"accounts": rows})
+        return 0
+    for row in rows:
+        print(f"{row['account']} [{row['provider']}]")
+        for e in row["settings"]:
+            print(f"  {e['key']:<36} {_shown_value(e['key'], e['value']):<32} {e['from']}")
+        print()
+    return 0
+
+
+def _shown_value(key: str, value: Any) -> str:
+    if key == "timezone" and not value:
+        return "(the calendar's, else this machine's)"
+    if isinstance(value, list):
+        return " ".join(map(str, value)) or "(none)"
+    return one_line(str(value), 60)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     config, clock, results = _run_accounts(args, apply=False)
     state = _state(config)
@@ -610,7 +657,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             last = state.last_run(r.account.name)
             last_ok = state.last_run(r.account.name, ok=True)
             o = r.outcome
-            zone = ZoneInfo(o.timezone if o else runner.fallback_zone(config))
+            zone = ZoneInfo(o.timezone if o else runner.fallback_zone(r.config or config))
             rows.append(
                 {
                     "account": r.account.name,
@@ -653,7 +700,8 @@ def _next_action(
     o = r.outcome
     if o is None:
         return None
-    rules = rules_for(r.config or config, r.account, ZoneInfo(o.timezone))
+    config = r.config or config.for_account(r.account)
+    rules = rules_for(config, r.account, ZoneInfo(o.timezone))
     due = next_due(
         clock.now(),
         interval=timedelta(minutes=config.serve.interval_minutes),
@@ -766,7 +814,8 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         outcome = run_account(config, account, provider, state, now, apply=True)
         # Show the hold as it is once the workday has begun.
-        held_at = max(now, at(now.astimezone(zone).date(), config.workday.start, zone))
+        today = now.astimezone(zone).date()
+        held_at = max(now, at(today, config.workday.bounds(today.weekday())[0], zone))
         mailbox = cast(MailProvider, runner.mailbox_for(account))
         held = run_hold(config, account, mailbox, outcome, rules, state, held_at, apply=True)
         kept = [m.sender for m in mailbox.list_inbox(None)]

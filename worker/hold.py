@@ -90,8 +90,8 @@ def window(plan: Plan, rules: Rules, now: datetime) -> Window | None:
     today = now.astimezone(rules.zone).date()
     if today not in plan.days:
         return None
-    start = at(today, rules.workday.start, rules.zone)
-    end = at(today, rules.workday.end, rules.zone)
+    first, last = rules.workday.bounds(today.weekday())
+    start, end = at(today, first, rules.zone), at(today, last, rules.zone)
     admin = [
         b.start
         for b in (*plan.blocks, *plan.kept)
@@ -117,7 +117,7 @@ def previous_release(rules: Rules, now: datetime) -> datetime:
     for back in range(1, 15):
         d = day - timedelta(days=back)
         if d.weekday() in rules.workday.days and d not in rules.planning.holidays:
-            return at(d, rules.workday.end, rules.zone)
+            return at(d, rules.workday.bounds(d.weekday())[1], rules.zone)
     return now - timedelta(days=1)
 
 

@@ -184,19 +184,24 @@ def _utc(moment: datetime) -> datetime:
 
 
 def _workday(day: date, rules: Rules) -> Span:
-    return (
-        _utc(at(day, rules.workday.start, rules.zone)),
-        _utc(at(day, rules.workday.end, rules.zone)),
-    )
+    """From the day's first start to its last end, gaps between ranges included."""
+    first, last = rules.workday.bounds(day.weekday())
+    return _utc(at(day, first, rules.zone)), _utc(at(day, last, rules.zone))
 
 
 def _free(day: date, taken: list[Span], rules: Rules, now: datetime) -> list[Span]:
-    start, end = _workday(day, rules)
-    start = max(start, now)
-    if start >= end:
+    """The day's working ranges after `now`, less what is taken: a gap between ranges
+    (lunch) is never free, so no block crosses it."""
+    ranges = [
+        (max(_utc(at(day, s, rules.zone)), now), _utc(at(day, e, rules.zone)))
+        for s, e in rules.workday.hours(day.weekday())
+    ]
+    ranges = [(s, e) for s, e in ranges if s < e]
+    if not ranges:
         return []
+    start, end = ranges[0][0], ranges[-1][1]
     clash = [s for s in taken if s[0] < end and s[1] > start]
-    return on_grid(subtract([(start, end)], clash))
+    return on_grid(subtract(ranges, clash))
 
 
 def _previous_workday(day: date, rules: Rules, off: set[date]) -> date | None:

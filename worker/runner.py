@@ -137,7 +137,8 @@ def _failure(account: str, exc: Exception) -> WorkerError:
 def _cycle(
     config: cfg.Config, account: cfg.Account, clock: Clock, *, apply: bool, state: State | None
 ) -> AccountResult:
-    result = AccountResult(account)
+    config = config.for_account(account)  # its own settings over the team's
+    result = AccountResult(account, config=config)
     started = clock.now()
     mailbox: MailProvider | None = None
     try:

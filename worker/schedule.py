@@ -54,7 +54,7 @@ def _next_workday_start(now: datetime, rules: Rules) -> datetime | None:
         d = day + timedelta(days=ahead)
         if d.weekday() not in rules.workday.days or d in rules.planning.holidays:
             continue
-        start = at(d, rules.workday.start, rules.zone)
+        start = at(d, rules.workday.bounds(d.weekday())[0], rules.zone)
         if start > now:
             return start
     return None

@@ -202,7 +202,8 @@ def next_action(
     o = result.outcome
     if o is None:
         return next_due(now, interval=interval, rules=None, hold=None)
-    rules = rules_for(result.config or config, result.account, ZoneInfo(o.timezone))
+    config = result.config or config.for_account(result.account)
+    rules = rules_for(config, result.account, ZoneInfo(o.timezone))
     grace = timedelta(minutes=config.followups.grace_minutes)
     window = result.hold.window if result.hold else None
     return next_due(now, interval=interval, rules=rules, hold=window, events=o.events, grace=grace)

@@ -18,15 +18,6 @@ from worker import cli
 NOW = "2026-11-30T07:00:00-05:00"  # a Monday morning in New York
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("FIRSTBLOCK_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("FIRSTBLOCK_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("FIRSTBLOCK_CONFIG", raising=False)
-    return tmp_path
-
-
 def write_config(home: Path, accounts: str = "", extra: str = "") -> Path:
     """A config with the given [[accounts]] text, or one local account "work"."""
     path = home / "firstblock.toml"

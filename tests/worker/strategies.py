@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from worker.config import (
     CANONICAL_ORDER,
-    DEFAULT_TITLES,
     Account,
     BlockPolicy,
     Config,
@@ -21,6 +20,7 @@ from worker.config import (
     default_config,
 )
 from worker.models import Attendee, BlockKind, Event, EventType, Response, Status
+from worker.settings import DEFAULT_TITLES
 from worker.timeutil import at
 
 ME = "me@acme.com"
@@ -147,7 +147,18 @@ def policies(draw: st.DrawFn) -> tuple[BlockPolicy, ...]:
 def configs(draw: st.DrawFn, zone: str, *, dst: bool = False) -> Config:
     """With `dst`, every day is a workday and the workday crosses the DST change."""
     start, end = draw(st.sampled_from(ACROSS_DST if dst else HOURS))
-    workday = Workday(frozenset(range(7)) if dst else draw(st.sampled_from(WORKDAYS)), start, end)
+    days = frozenset(range(7)) if dst else draw(st.sampled_from(WORKDAYS))
+    ranges = draw(split(start, end))
+    # Some weekday with hours of its own: a short Friday, say.
+    own = draw(st.sampled_from(sorted(days)) | st.none())
+    weekdays = () if own is None else ((own, draw(split(*draw(st.sampled_from(HOURS))))),)
+    workday = Workday(
+        days,
+        ranges[0][0],
+        ranges[-1][1],
+        ranges if len(ranges) > 1 else (),
+        weekdays,
+    )
     planning = Planning(
         horizon_workdays=draw(st.integers(2, 5) if dst else st.integers(0, 5)),
         tentative_is_busy=draw(st.booleans()),
@@ -160,6 +171,28 @@ def configs(draw: st.DrawFn, zone: str, *, dst: bool = False) -> Config:
         timezone=zone,
         state_dir=Path("/nonexistent/firstblock-state"),  # never used: State is passed in
     )
+
+
+@st.composite
+def split(draw: st.DrawFn, start: time, end: time) -> tuple[tuple[time, time], ...]:
+    """The range start-end as it is, or with one or two gaps (lunch, a school run)."""
+    first, last = start.hour * 60 + start.minute, end.hour * 60 + end.minute
+    cuts = sorted(
+        draw(
+            st.lists(
+                st.integers(first + 30, max(first + 30, last - 30)).map(lambda m: m - m % 15),
+                max_size=4,
+                unique=True,
+            )
+        )
+    )
+    if len(cuts) % 2:
+        cuts.pop()
+    bounds = [first, *cuts, last]
+    ranges = [(bounds[i], bounds[i + 1]) for i in range(0, len(bounds), 2)]
+    if any(b <= a for a, b in ranges):
+        return ((start, end),)
+    return tuple((time(a // 60, a % 60), time(b // 60, b % 60)) for a, b in ranges)
 
 
 def local(day: date, clock: time, zone: ZoneInfo) -> datetime:

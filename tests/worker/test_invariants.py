@@ -195,8 +195,17 @@ class Step:
         return moment.astimezone(self.scenario.zone).date()
 
     def workday(self, day: date) -> tuple[datetime, datetime]:
-        wd = self.config.workday
-        return u(at(day, wd.start, self.scenario.zone)), u(at(day, wd.end, self.scenario.zone))
+        """From the day's first start to its last end."""
+        first, last = self.config.workday.bounds(day.weekday())
+        return u(at(day, first, self.scenario.zone)), u(at(day, last, self.scenario.zone))
+
+    def ranges(self, day: date) -> list[tuple[datetime, datetime]]:
+        """The day's working ranges: a block lies inside one of them."""
+        zone = self.scenario.zone
+        return [
+            (u(at(day, s, zone)), u(at(day, e, zone)))
+            for s, e in self.config.workday.hours(day.weekday())
+        ]
 
 
 Check = Callable[[Step], None]
@@ -501,8 +510,10 @@ def check_no_overlap(step: Step) -> None:
         d = step.day_of(b.start)
         assert b.day == d, f"{b.key} is planned for {b.day} but sits on {d}"
         assert is_workday(d, step), f"{b.key} on a day off the workweek"
-        ws, we = step.workday(d)
-        assert ws <= u(b.start) < u(b.end) <= we, f"{b.key} outside the workday {ws}–{we}"
+        ranges = step.ranges(d)
+        assert any(ws <= u(b.start) < u(b.end) <= we for ws, we in ranges), (
+            f"{b.key} {u(b.start)}–{u(b.end)} is not inside one working range of {ranges}"
+        )
         if u(b.start) < u(step.now):
             continue  # history: it was checked when it was placed
         assert d not in off, f"{b.key} on an out-of-office day"

@@ -1,0 +1,424 @@
+"""What describes one person's day: zone, working hours, block targets, the hold,
+follow-ups, alerts, Focus Time. The top of a config file sets the team's defaults;
+an account sets its own, key by key over those. Both go through `parse_settings`, so
+they are checked by the same code and fail with the same one-line errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from worker import notify
+from worker.models import BlockKind
+from worker.reader import Reader, parse_clock
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+CANONICAL_ORDER = (BlockKind.PROSPECTING, BlockKind.DEALS, BlockKind.PREP, BlockKind.ADMIN)
+DEFAULT_TITLES = {
+    BlockKind.PROSPECTING: "Prospecting",
+    BlockKind.DEALS: "Advance deals",
+    BlockKind.PREP: "Prep",
+    BlockKind.ADMIN: "Admin: email & CRM",
+}
+DEFAULT_MINUTES = {
+    BlockKind.PROSPECTING: (90, 30),
+    BlockKind.DEALS: (60, 30),
+    BlockKind.PREP: (30, 15),
+    BlockKind.ADMIN: (45, 15),
+}
+# The keys a person's settings have, at the top of a file and in an account.
+SECTIONS = (
+    "timezone",
+    "workday",
+    "blocks",
+    "planning",
+    "followups",
+    "hold",
+    "alerts",
+    "focus_time",
+)
+
+Range = tuple[time, time]
+
+
+@dataclass(frozen=True)
+class BlockPolicy:
+    kind: BlockKind
+    minutes: int
+    min_chunk: int
+    title: str
+    color: str = ""  # a provider colour id or Outlook category; "" for the default
+    client_meeting_minutes: int = 0  # prep only: a prep block before each client meeting
+
+
+@dataclass(frozen=True)
+class Workday:
+    """Working hours: which weekdays, and on each one or more ranges of wall-clock
+    time in the user's zone (08:30-12:00 and 13:00-17:30, say)."""
+
+    days: frozenset[int]  # 0 = Monday
+    start: time  # the usual day's first start
+    end: time  # the usual day's last end
+    ranges: tuple[Range, ...] = ()  # the usual day; () means the one range (start, end)
+    weekdays: tuple[tuple[int, tuple[Range, ...]], ...] = ()  # days with hours of their own
+
+    def hours(self, weekday: int) -> tuple[Range, ...]:
+        """The ranges of that weekday, in order; () when it is no workday."""
+        if weekday not in self.days:
+            return ()
+        for day, ranges in self.weekdays:
+            if day == weekday:
+                return ranges
+        return self.hours_of_usual_day()
+
+    def bounds(self, weekday: int) -> Range:
+        """The first start and the last end of that weekday (the usual day's, when it
+        is no workday)."""
+        ranges = self.hours(weekday) or self.hours_of_usual_day()
+        return ranges[0][0], ranges[-1][1]
+
+    def hours_of_usual_day(self) -> tuple[Range, ...]:
+        return self.ranges or ((self.start, self.end),)
+
+    def longest(self) -> int:
+        """Minutes of the longest range on any workday."""
+        return max(
+            (_minutes(e) - _minutes(s) for d in self.days for s, e in self.hours(d)), default=0
+        )
+
+
+@dataclass(frozen=True)
+class Planning:
+    horizon_workdays: int = 5
+    tentative_is_busy: bool = True
+    holidays: frozenset[date] = frozenset()
+
+
+@dataclass(frozen=True)
+class Followups:
+    internal_domains: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    lookahead_days: int = 30
+    lookback_days: int = 14
+    grace_minutes: int = 60
+
+
+@dataclass(frozen=True)
+class Alerts:
+    email: bool = True  # into the account's own mailbox
+    webhook_url: str = ""  # Slack-compatible incoming webhook; a secret, never logged
+
+
+@dataclass(frozen=True)
+class Hold:
+    enabled: bool = True
+    allow: tuple[str, ...] = ()  # addresses, or "@domain" for a whole domain
+    allow_meeting_attendees_days: int = 2
+
+
+@dataclass(frozen=True)
+class FocusTime:
+    """How blocks defend themselves where the calendar has Focus Time (Google)."""
+
+    enabled: bool = True
+    auto_decline: str = "new"  # none | new | all: which conflicting invitations to decline
+    decline_message: str = "I'm in a focus block. Please suggest another time."
+
+
+def default_policy(kind: BlockKind) -> BlockPolicy:
+    minutes, chunk = DEFAULT_MINUTES[kind]
+    return BlockPolicy(
+        kind,
+        minutes,
+        chunk,
+        DEFAULT_TITLES[kind],
+        client_meeting_minutes=15 if kind is BlockKind.PREP else 0,
+    )
+
+
+DEFAULT_WORKDAY = Workday(frozenset(range(5)), time(8, 30), time(17, 30))
+DEFAULT_BLOCKS = tuple(default_policy(k) for k in CANONICAL_ORDER)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One person's settings, complete: every key has its value."""
+
+    timezone: str = ""  # "" means: the calendar's zone, else the system's
+    workday: Workday = DEFAULT_WORKDAY
+    blocks: tuple[BlockPolicy, ...] = DEFAULT_BLOCKS
+    planning: Planning = field(default_factory=Planning)
+    followups: Followups = field(default_factory=Followups)
+    hold: Hold = field(default_factory=Hold)
+    alerts: Alerts = field(default_factory=Alerts)
+    focus_time: FocusTime = field(default_factory=FocusTime)
+    workday_set: bool = False  # hours were given: they win over a calendar's own
+    own: frozenset[str] = frozenset()  # the dotted keys this level sets itself
+
+
+def parse_settings(r: Reader, base: Settings, *, top: bool = False) -> Settings:
+    """The settings table `r` describes, each key layered over `base`; `top` for the
+    top of a config file. Raises ConfigError naming the source and the dotted key."""
+    timezone = _timezone(r, base.timezone)
+    workday = _workday(r.sub("workday"), base.workday) if "workday" in r else base.workday
+    blocks = _blocks(r, base.blocks, whole=top)
+    too_long = [p for p in blocks if workday.longest() and p.min_chunk > workday.longest()]
+    if too_long:
+        policy = too_long[0]
+        mine = [b.get("kind") for b in r.raw.get("blocks", [])]
+        key = (
+            f"blocks[{mine.index(policy.kind.value)}].min_chunk"
+            if policy.kind.value in mine
+            else "workday"
+        )
+        raise r.error(
+            key,
+            f"{policy.kind.value} needs at least {policy.min_chunk} minutes in one piece,"
+            f" but the longest stretch of the workday is {workday.longest()} minutes",
+        )
+    return Settings(
+        timezone,
+        workday,
+        blocks,
+        _planning(r.sub("planning"), base.planning),
+        _followups(r.sub("followups"), base.followups),
+        _hold(r.sub("hold"), base.hold),
+        _alerts(r.sub("alerts"), base.alerts),
+        _focus_time(r.sub("focus_time"), base.focus_time),
+        workday_set=base.workday_set or "workday" in r,
+        own=frozenset(_dotted(r.raw, SECTIONS)),
+    )
+
+
+def _dotted(raw: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
+    out: list[str] = []
+    for key in keys:
+        value = raw.get(key)
+        if isinstance(value, dict):
+            out += [f"{key}.{k}" for k in value]
+        elif key == "blocks" and isinstance(value, list):
+            out += [f"blocks.{b.get('kind')}.{k}" for b in value if isinstance(b, dict) for k in b]
+        elif key in raw:
+            out.append(key)
+    return out
+
+
+def _timezone(r: Reader, default: str) -> str:
+    tz = r.text("timezone", default)
+    if tz and tz != default:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise r.error(
+                "timezone", f"unknown time zone {tz!r} (use an IANA name like 'America/New_York')"
+            ) from None
+    return tz
+
+
+def _workday(wd: Reader, base: Workday) -> Workday:
+    wd.only("days", "start", "end", "hours", *DAY_NAMES)
+    names = wd.strings("days", [DAY_NAMES[d] for d in sorted(base.days)])
+    for d in names:
+        if d not in DAY_NAMES:
+            raise wd.error("days", f"unknown day {d!r} (use {', '.join(DAY_NAMES)})")
+    days = frozenset(DAY_NAMES.index(d) for d in names)
+    if "hours" in wd and ("start" in wd or "end" in wd):
+        raise wd.error("hours", "give either hours or start and end, not both")
+    if "hours" in wd:
+        ranges = _ranges(wd, "hours")
+        start, end = ranges[0][0], ranges[-1][1]
+    elif "start" in wd or "end" in wd:
+        start, end = wd.clock("start", base.start), wd.clock("end", base.end)
+        if end <= start:
+            raise wd.error(
+                "end",
+                f"{end:%H:%M} is not after start {start:%H:%M}: "
+                "a workday that crosses midnight is not supported",
+            )
+        ranges = ((start, end),)
+    else:
+        start, end, ranges = base.start, base.end, base.ranges
+    weekdays = dict(base.weekdays)
+    for i, name in enumerate(DAY_NAMES):
+        if name in wd:
+            if i not in days:
+                raise wd.error(name, f"{name} has hours but is not in days")
+            weekdays[i] = _ranges(wd, name)
+    return Workday(
+        days,
+        start,
+        end,
+        ranges if len(ranges) > 1 else (),
+        tuple(sorted((d, r) for d, r in weekdays.items() if d in days)),
+    )
+
+
+def _ranges(wd: Reader, key: str) -> tuple[Range, ...]:
+    """["08:30-12:00", "13:00-17:30"]: in order, each within one day, none overlapping."""
+    ranges: list[Range] = []
+    for text in wd.strings(key, []):
+        first, _, last = text.partition("-")
+        start, end = parse_clock(first), parse_clock(last)
+        if start is None or end is None:
+            raise wd.error(key, f'expected ranges like "08:30-12:00", got {text!r}')
+        if end <= start:
+            raise wd.error(
+                key, f"{text!r}: a range that crosses midnight (or is empty) is not supported"
+            )
+        if ranges and start < ranges[-1][1]:
+            raise wd.error(key, f"{text!r} overlaps or comes before the range ahead of it")
+        ranges.append((start, end))
+    if not ranges:
+        raise wd.error(key, 'list at least one range, like "08:30-17:30"')
+    return tuple(ranges)
+
+
+def _blocks(r: Reader, base: tuple[BlockPolicy, ...], *, whole: bool) -> tuple[BlockPolicy, ...]:
+    """Each entry sets its kind's keys over `base`'s policy for that kind (or the
+    built-in one). A `whole` list (the top of a file) is the whole policy, as it
+    always was: kinds it leaves out have no blocks."""
+    if "blocks" not in r:
+        return base
+    known = {} if whole else {p.kind: p for p in base}
+    policies: list[BlockPolicy] = []
+    for b in r.tables("blocks"):
+        b.only("kind", "minutes", "min_chunk", "title", "color", "client_meeting_minutes")
+        name = b.text("kind", "")
+        try:
+            kind = BlockKind(name)
+        except ValueError:
+            raise b.error(
+                "kind", f"unknown kind {name!r} (use prospecting, deals, prep, admin)"
+            ) from None
+        if any(p.kind is kind for p in policies):
+            raise b.error("kind", f"{name} appears twice")
+        under = known.get(kind) or default_policy(kind)
+        minutes = b.number("minutes", under.minutes)
+        chunk = b.number("min_chunk", min(under.min_chunk, minutes))
+        if not 0 < chunk <= minutes <= 12 * 60:
+            raise b.error("min_chunk", "need 0 < min_chunk <= minutes <= 720")
+        cm = b.number("client_meeting_minutes", under.client_meeting_minutes)
+        if cm and kind is not BlockKind.PREP:
+            raise b.error("client_meeting_minutes", "only the prep block has client-meeting prep")
+        if not 0 <= cm <= 240:
+            raise b.error("client_meeting_minutes", "must be between 0 and 240")
+        title, color = b.text("title", under.title), b.text("color", under.color)
+        policies.append(BlockPolicy(kind, minutes, chunk, title, color, cm))
+    order = [p.kind for p in policies]
+    if order != sorted(order, key=CANONICAL_ORDER.index):
+        raise r.error(
+            "blocks",
+            "kinds must come in the order prospecting, deals, prep, admin: "
+            "that order is the point of firstblock",
+        )
+    merged = {**known, **{p.kind: p for p in policies}}
+    return tuple(merged[k] for k in CANONICAL_ORDER if k in merged)
+
+
+def _planning(pl: Reader, base: Planning) -> Planning:
+    pl.only("horizon_workdays", "tentative_is_busy", "holidays")
+    horizon = pl.number("horizon_workdays", base.horizon_workdays)
+    if not 0 <= horizon <= 60:
+        raise pl.error("horizon_workdays", "must be between 0 and 60")
+    holidays = set()
+    for h in pl.strings("holidays", [d.isoformat() for d in sorted(base.holidays)]):
+        try:
+            holidays.add(date.fromisoformat(h))
+        except ValueError:
+            raise pl.error("holidays", f"{h!r} is not a date like 2026-12-25") from None
+    return Planning(
+        horizon, pl.flag("tentative_is_busy", base.tentative_is_busy), frozenset(holidays)
+    )
+
+
+def _followups(fu: Reader, base: Followups) -> Followups:
+    fu.only("internal_domains", "ignore", "lookahead_days", "lookback_days", "grace_minutes")
+    numbers = {}
+    for key, top in (("lookahead_days", 365), ("lookback_days", 365), ("grace_minutes", 24 * 60)):
+        numbers[key] = fu.number(key, getattr(base, key))
+        if not 0 <= numbers[key] <= top:
+            raise fu.error(key, f"must be between 0 and {top}")
+    return Followups(
+        tuple(d.lower().lstrip("@") for d in fu.strings("internal_domains", base.internal_domains)),
+        tuple(i.lower() for i in fu.strings("ignore", base.ignore)),
+        **numbers,
+    )
+
+
+def _alerts(al: Reader, base: Alerts) -> Alerts:
+    al.only("email", "webhook_url")
+    webhook = al.text("webhook_url", base.webhook_url)
+    if webhook and (why := notify.problem(webhook)):
+        raise al.error("webhook_url", f"not a usable webhook URL: {why} (the URL is not shown)")
+    return Alerts(al.flag("email", base.email), webhook)
+
+
+def _hold(ho: Reader, base: Hold) -> Hold:
+    ho.only("enabled", "allow", "allow_meeting_attendees_days")
+    attendee_days = ho.number("allow_meeting_attendees_days", base.allow_meeting_attendees_days)
+    if not 0 <= attendee_days <= 60:
+        raise ho.error("allow_meeting_attendees_days", "must be between 0 and 60")
+    allow = ho.strings("allow", base.allow)
+    for entry in allow:
+        if "@" not in entry and "." not in entry:
+            raise ho.error("allow", f"{entry!r} is neither an address nor a @domain")
+    return Hold(ho.flag("enabled", base.enabled), tuple(allow), attendee_days)
+
+
+def _focus_time(ft: Reader, base: FocusTime) -> FocusTime:
+    ft.only("enabled", "auto_decline", "decline_message")
+    mode = ft.text("auto_decline", base.auto_decline)
+    if mode not in ("none", "new", "all"):
+        raise ft.error("auto_decline", f"unknown mode {mode!r} (use none, new or all)")
+    return FocusTime(
+        ft.flag("enabled", base.enabled), mode, ft.text("decline_message", base.decline_message)
+    )
+
+
+def _minutes(moment: time) -> int:
+    return moment.hour * 60 + moment.minute
+
+
+def flat(s: Settings) -> dict[str, Any]:
+    """Every setting under its dotted key, as the config file spells it."""
+    out: dict[str, Any] = {"timezone": s.timezone}
+    wd = s.workday
+    out["workday.days"] = [DAY_NAMES[d] for d in sorted(wd.days)]
+    out["workday.hours"] = _spelled(wd.hours_of_usual_day())
+    for day, ranges in wd.weekdays:
+        out[f"workday.{DAY_NAMES[day]}"] = _spelled(ranges)
+    for p in s.blocks:
+        keys = ["minutes", "min_chunk", "title", "color"]
+        if p.kind is BlockKind.PREP:
+            keys.append("client_meeting_minutes")
+        for key in keys:
+            out[f"blocks.{p.kind.value}.{key}"] = getattr(p, key)
+    sections = {
+        "planning": s.planning,
+        "followups": s.followups,
+        "hold": s.hold,
+        "alerts": s.alerts,
+        "focus_time": s.focus_time,
+    }
+    for name, section in sections.items():
+        for key, value in vars(section).items():
+            if isinstance(value, frozenset | tuple):
+                value = sorted(str(v) for v in value)
+            out[f"{name}.{key}"] = value
+    if out["alerts.webhook_url"]:
+        out["alerts.webhook_url"] = "(set; a secret, not shown)"
+    return out
+
+
+def spelled_keys(key: str) -> tuple[str, ...]:
+    """The keys of a file that set `key` of `flat`: hours are set by start and end too."""
+    if key == "workday.hours":
+        return ("workday.hours", "workday.start", "workday.end")
+    return (key,)
+
+
+def _spelled(ranges: tuple[Range, ...]) -> list[str]:
+    return [f"{s:%H:%M}-{e:%H:%M}" for s, e in ranges]
