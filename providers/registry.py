@@ -51,6 +51,17 @@ CONNECTORS = {
 }
 
 
+FORGETTERS = {
+    "google": "providers.google:forget",
+    "outlook": "providers.outlook:forget",
+}
+
+
+def forgetter(name: str) -> Any:
+    """`forget(spec)`: delete a connected account's grant and memory."""
+    return _load(FORGETTERS, name)
+
+
 def connector(name: str) -> Any:
     """`connect(spec, **how) -> address`: the one-time sign-in of a connected provider."""
     return _load(CONNECTORS, name)

@@ -332,3 +332,59 @@ def test_a_revoked_grant_is_told_once_by_the_webhook_and_again_after_a_repair(
     emu.expire_access_tokens()
     assert run(capsys, "run", "--config", str(cfg), "--now", NOW)[0] == 4
     assert len(Hook.bodies) == 2  # a new revocation is a new notice
+
+
+def test_connect_adds_a_new_account_to_the_state_store_and_remove_takes_it_away(
+    home: Path,
+    emu: GoogleEmulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import datetime
+
+    path = home / "firstblock.toml"
+    path.write_text(
+        'timezone = "America/New_York"\n'
+        f'[[accounts]]\nname = "laptop"\ncalendar = "{home / "cal.ics"}"\n'
+    )
+    cfg = str(path)
+    monkeypatch.setattr("builtins.input", browser(capsys))
+    code, out, err = run(
+        capsys,
+        *("connect", "google", "--account", "rep", "--config", cfg, "--no-browser"),
+        *("--client-secrets", secrets_file(home, emu), "--api-root", emu.url),
+    )
+    assert (code, err) == (0, "")
+    assert "added account rep to the state store" in out
+    code, out, _ = run(capsys, "accounts", "list", "--json", "--config", cfg)
+    assert json.loads(out)["accounts"] == [
+        {"account": "laptop", "provider": "local", "email": None, "from": f"{cfg} accounts[0]"},
+        {"account": "rep", "provider": "google", "email": ME, "from": "state store"},
+    ]
+    code, out, _ = run(capsys, "run", "--config", cfg, "--now", NOW, "--json")
+    assert code == 0 and [a["account"] for a in json.loads(out)["accounts"]] == ["laptop", "rep"]
+    blocks = [e for e in emu.events() if e.get("extendedProperties")]
+    assert blocks and all(e["status"] != "cancelled" for e in blocks)
+    held = emu.arrive(
+        sender="news@vendor.com", received=datetime.fromisoformat("2026-11-30T09:00:00-05:00")
+    )
+    assert run(capsys, "run", "--config", cfg, "--now", "2026-11-30T09:05:00-05:00")[0] == 0
+    assert "INBOX" not in emu.message(held)["labelIds"]
+
+    argv = ("accounts", "remove", "rep", "--remove-blocks", "--config", cfg)
+    code, out, err = run(capsys, *argv, "--now", "2026-11-30T09:10:00-05:00")
+    assert (code, err) == (0, "")
+    assert "1 held message(s) returned" in out
+    assert "INBOX" in emu.message(held)["labelIds"] and emu.filters() == []
+    future = [
+        e
+        for e in emu.events()
+        if e.get("extendedProperties") and e["start"]["dateTime"] > "2026-11-30T14:10"
+    ]
+    assert future and all(e["status"] == "cancelled" for e in future)
+    assert not (home / "state" / "credentials" / "google-rep.json").exists()
+    assert not (home / "state" / "google" / "rep.json").exists()
+    code, out, _ = run(capsys, "accounts", "list", "--json", "--config", cfg)
+    assert [a["account"] for a in json.loads(out)["accounts"]] == ["laptop"]
+    code, out, _ = run(capsys, "status", "--config", cfg, "--now", NOW, "--json")
+    assert [r["account"] for r in json.loads(out)["accounts"]] == ["laptop"]

@@ -10,10 +10,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from providers.local.calendar import LocalCalendar
 from tests.test_cli import deliver, run, stamp
+from tests.test_team import redis_url
+from tests.worker.test_state_store import postgres_url
 from worker import config as cfg
+from worker.clock import FixedClock
 from worker.errors import ConfigError
-from worker.models import BlockKind
+from worker.models import BlockKind, Window
+
+__all__ = ["postgres_url", "redis_url"]  # fixtures, imported for pytest
 
 TEAM = """
 timezone = "America/New_York"
@@ -201,3 +207,70 @@ def test_settings_shows_each_value_and_where_it_comes_from(
     assert got["workday.hours"] == (["08:30-17:30"], "built-in default")
     code, out, _ = run(capsys, "settings", "--config", str(path))
     assert code == 0 and "ana [local]" in out and "bo [local]" in out
+
+
+def test_two_accounts_in_team_mode_one_from_the_file_one_from_the_store(
+    home: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    postgres_url: str,
+    redis_url: str,
+) -> None:
+    """The same two reps on PostgreSQL, run by the team's own task: ana is in the file,
+    bo was added to the shared store from the command line."""
+    from worker import team
+
+    text = two(home)
+    ana = text.split("[[accounts]]")[1]
+    path = home / "firstblock.toml"
+    path.write_text(f'state_url = "{postgres_url}"\n' + TEAM + "[[accounts]]" + ana)
+    cfg = str(path)
+    early = stamp("2026-11-30T06:00:00-05:00")
+    for box in ("ana-mail", "bo-mail"):
+        deliver(home / box, f"{early}.boss.host", "boss@example.com")
+        deliver(home / box, f"{early}.client.host", "buyer@bigclient.com")
+    for cal in ("ana.ics", "bo.ics"):
+        (home / cal).write_text(MEETING, newline="")
+    pairs = [
+        f"calendar={home / 'bo.ics'}",
+        f"maildir={home / 'bo-mail'}",
+        "email=bo@example.com",
+        "timezone=Europe/Berlin",
+        'workday.hours=["08:00-12:00", "13:00-17:00"]',
+        'workday.fri=["08:00-13:00"]',
+        'hold.allow=["@bigclient.com"]',
+        'followups.internal_domains=["example.com", "partner.com"]',
+        "blocks.prospecting.minutes=120",
+    ]
+    assert run(capsys, "accounts", "add", "bo", *pairs, "--config", cfg) == (
+        0,
+        "added account bo (local) to the state store\n",
+        "",
+    )
+    monkeypatch.setenv("FIRSTBLOCK_CONFIG", cfg)
+    monkeypatch.setenv("FIRSTBLOCK_REDIS_URL", redis_url)
+    monkeypatch.setattr(team, "_loaded", {})
+    monkeypatch.setattr(team, "SystemClock", lambda: FixedClock(datetime.fromisoformat(NOW)))
+    for name in ("ana", "bo"):
+        result = team.cycle(name)
+        assert result == {"account": name, "errors": []}, result
+    # Each in its own hours and zone.
+    for name, zone, hours in (
+        ("ana", "America/New_York", [(time(8, 30), time(17, 30))]),
+        ("bo", "Europe/Berlin", [(time(8), time(12)), (time(13), time(17))]),
+    ):
+        z = ZoneInfo(zone)
+        window = Window(datetime(2026, 11, 30, tzinfo=z), datetime(2026, 12, 4, tzinfo=z), zone)
+        blocks = LocalCalendar(home / f"{name}.ics").fetch(window).blocks
+        assert blocks
+        for b in blocks:
+            s, e = b.start.astimezone(z).time(), b.end.astimezone(z).time()
+            assert any(rs <= s < e <= re for rs, re in hours), (name, b)
+    # Each its own allow list: the client waits for ana, not for bo.
+    inbox = [p.name for p in (home / "ana-mail" / "new").iterdir() if "fb-alert" not in p.name]
+    assert inbox == [f"{early}.boss.host"]
+    assert [p.name for p in (home / "bo-mail" / "new").iterdir()] == [f"{early}.client.host"]
+    # Each its own internal domains.
+    code, out, _ = run(capsys, "gaps", "--json", "--config", cfg, "--now", NOW)
+    assert code == 0
+    assert [g["account"] for g in json.loads(out)["gaps"]] == ["ana"]

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from providers import registry
 from providers.base import AccountSpec, MailProvider
 from providers.errors import ProviderError
-from worker import __version__, followups, logs, runner
+from worker import __version__, cli_accounts, followups, logs, roster, runner
 from worker import config as cfg
 from worker.clock import Clock, FixedClock, SystemClock
 from worker.cycle import (
@@ -190,6 +190,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="Outlook: the sign-in root (default: the account's, else login.microsoftonline.com)",
     )
+    cli_accounts.register(command, common, _load, _clock)
     release = command("release", cmd_release, "return all held mail to the inbox now")
     release.add_argument("--account", metavar="NAME", help="only this account")
     release.add_argument("--maildir", metavar="DIR", help="release this Maildir, no config needed")
@@ -227,8 +228,13 @@ def _config_path(args: argparse.Namespace) -> Path | None:
 
 
 def _load(args: argparse.Namespace) -> cfg.Config:
+    """The config file (or the built-in default) and the accounts in the state store."""
     path = _config_path(args)
-    return cfg.load(path) if path else cfg.default_config()
+    return roster.load(cfg.load(path) if path else cfg.default_config(), _warn)
+
+
+def _warn(warning: str) -> None:
+    print(f"firstblock: warning: {line(warning)}", file=sys.stderr)
 
 
 def _run_accounts(
@@ -251,7 +257,7 @@ def _run_accounts(
 def _state(config: cfg.Config) -> State:
     state = State(config.state_location())
     for warning in state.warnings:
-        print(f"firstblock: warning: {line(warning)}", file=sys.stderr)
+        _warn(warning)
     return state
 
 
@@ -329,10 +335,19 @@ def cmd_connect(args: argparse.Namespace) -> int:
             state.close()
     print(f"connected {address} as account {args.account}")
     if account is None:
+        # A new account goes into the state store, to work from the next run on.
+        table = {"provider": args.provider, "email": address}
+        table |= {"api_root": api_root} if api_root else {}
+        login_root = how.get("login_root", "")
+        table |= {"login_root": login_root} if login_root else {}
+        state = _state(config)
+        try:
+            state.accounts.put(args.account, table, _clock(args).now())
+        finally:
+            state.close()
         print(
-            "add it to your config to put it to work:\n\n"
-            f'[[accounts]]\nname = "{args.account}"\nprovider = "{args.provider}"'
-            + (f'\napi_root = "{api_root}"' if api_root else "")
+            f"added account {args.account} to the state store; `firstblock accounts` lists"
+            " it, `firstblock accounts set` changes its settings"
         )
     return 0
 
@@ -391,11 +406,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logs.setup(args.log_format, args.log_level)
     path = _config_path(args)
     config = _load(args)  # a broken config stops here, with its own exit code
-    stamp = [_mtime(path)]
+    stamp = [(_mtime(path), roster.stamp(config))]
 
     def load() -> cfg.Config:
-        stamp[0] = _mtime(path)
-        return cfg.load(path) if path else cfg.default_config()
+        loaded = roster.load(cfg.load(path) if path else cfg.default_config())
+        stamp[0] = (_mtime(path), roster.stamp(loaded))
+        return loaded
 
     server = Server(
         load,
@@ -405,7 +421,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
 
     def changed() -> None:  # the loop looks at least once a minute
-        if _mtime(path) != stamp[0]:
+        try:
+            now = (_mtime(path), roster.stamp(config))
+        except WorkerError:
+            return  # the state is out of reach this minute: the cycles will say so
+        if now != stamp[0]:
             server.reload.set()
 
     signal.signal(signal.SIGTERM, lambda *_: server.request_stop())

@@ -99,6 +99,7 @@ class Config:
     state_url: str = field(default_factory=lambda: os.environ.get("FIRSTBLOCK_STATE_URL", ""))
     team: Team = field(default_factory=Team)
     own: frozenset[str] = frozenset()  # the settings keys the file sets at its top
+    accounts_given: bool = False  # [[accounts]] in the file: no built-in default account
 
     @property
     def defaults(self) -> Settings:
@@ -217,6 +218,7 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
         state_url=state_url,
         team=_team(r),
         own=team.own,
+        accounts_given="accounts" in raw,
     )
 
 
@@ -287,45 +289,73 @@ def _accounts(r: Reader, base: Path, team: Settings | None) -> tuple[Account, ..
     """The [[accounts]]; each one's own settings over `team` (None: not read)."""
     accounts: list[Account] = []
     for i, a in enumerate(r.tables("accounts")):
-        a.only(*ACCOUNT_KEYS, *SECTIONS)
-        name = a.text("name", "")
-        if not name:
-            raise a.error("name", "every account needs a name")
-        if why := name_problem(name):
-            raise a.error("name", why)
-        if any(x.name == name for x in accounts):
-            raise a.error("name", f"two accounts are called {name!r}")
-        provider = a.text("provider", "local")
-        if provider not in PROVIDERS:
-            raise a.error("provider", f"unknown provider {provider!r} (use {', '.join(PROVIDERS)})")
-        calendar = a.path("calendar", base)
-        if provider == "local" and calendar is None:
-            calendar = default_data_dir() / f"{name}.ics"
-        maildir = a.path("maildir", base)
-        if maildir is not None and provider != "local":
-            raise a.error("maildir", "only local accounts have a Maildir")
-        api_root = a.text("api_root", "")
-        if api_root and provider not in ("google", "outlook"):
-            raise a.error("api_root", "only google and outlook accounts have an API root")
-        if api_root and not api_root.startswith(("https://", "http://")):
-            raise a.error("api_root", "must be an http(s) URL")
-        if api_root and not api_root.endswith("/"):
-            api_root += "/"
-        login_root = a.text("login_root", "")
-        if login_root and provider != "outlook":
-            raise a.error("login_root", "only outlook accounts have a sign-in root")
-        if login_root and not login_root.startswith("https://"):
-            raise a.error("login_root", "must be an https URL")
-        if login_root and not login_root.endswith("/"):
-            login_root += "/"
-        email = a.text("email", "").lower()
-        own = None
-        if team is not None and any(k in a for k in SECTIONS):
-            own = parse_settings(a, team)
         origin = f"{r.where} accounts[{i}]" if r.where else f"accounts[{i}]"
-        accounts.append(
-            Account(name, provider, email, calendar, maildir, api_root, login_root, own, origin)
-        )
+        account = account_from(a, base, team, origin)
+        if any(x.name == account.name for x in accounts):
+            raise a.error("name", f"two accounts are called {account.name!r}")
+        accounts.append(account)
     if not accounts:
         raise r.error("accounts", "list at least one account, or leave [[accounts]] out")
     return tuple(accounts)
+
+
+def account_from(a: Reader, base: Path, team: Settings | None, origin: str) -> Account:
+    """One account table, from the file or the state store; `base` for relative paths.
+    Raises ConfigError naming the source and the key."""
+    a.only(*ACCOUNT_KEYS, *SECTIONS)
+    name = a.text("name", "")
+    if not name:
+        raise a.error("name", "every account needs a name")
+    if why := name_problem(name):
+        raise a.error("name", why)
+    provider = a.text("provider", "local")
+    if provider not in PROVIDERS:
+        raise a.error("provider", f"unknown provider {provider!r} (use {', '.join(PROVIDERS)})")
+    calendar = a.path("calendar", base)
+    if provider == "local" and calendar is None:
+        calendar = default_data_dir() / f"{name}.ics"
+    maildir = a.path("maildir", base)
+    if maildir is not None and provider != "local":
+        raise a.error("maildir", "only local accounts have a Maildir")
+    api_root = a.text("api_root", "")
+    if api_root and provider not in ("google", "outlook"):
+        raise a.error("api_root", "only google and outlook accounts have an API root")
+    if api_root and not api_root.startswith(("https://", "http://")):
+        raise a.error("api_root", "must be an http(s) URL")
+    if api_root and not api_root.endswith("/"):
+        api_root += "/"
+    login_root = a.text("login_root", "")
+    if login_root and provider != "outlook":
+        raise a.error("login_root", "only outlook accounts have a sign-in root")
+    if login_root and not login_root.startswith("https://"):
+        raise a.error("login_root", "must be an https URL")
+    if login_root and not login_root.endswith("/"):
+        login_root += "/"
+    email = a.text("email", "").lower()
+    own = None
+    if team is not None and any(k in a for k in SECTIONS):
+        own = parse_settings(a, team)
+    return Account(name, provider, email, calendar, maildir, api_root, login_root, own, origin)
+
+
+STORE = "state store"
+
+
+def with_stored(config: Config, stored: list[tuple[str, dict[str, Any]]]) -> Config:
+    """The config with the accounts kept in the state store added. The built-in
+    default account stays only while there are no accounts at all. Raises ConfigError
+    for an account that does not validate, or whose name the file uses too."""
+    if not stored:
+        return config
+    team = config.defaults
+    mine = list(config.accounts) if config.accounts_given else []
+    for name, table in stored:
+        where = f"account {name} ({STORE})"
+        if any(a.name == name for a in mine):
+            raise ConfigError(
+                f"{where}: {config.source} has an account called {name!r} too; "
+                f"remove one (firstblock accounts remove {name})"
+            )
+        reader = Reader({**table, "name": name}, where)
+        mine.append(account_from(reader, Path.cwd(), team, STORE))
+    return replace(config, accounts=tuple(mine), accounts_given=True)

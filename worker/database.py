@@ -92,6 +92,12 @@ CREATE TABLE notices (
         "CREATE TABLE IF NOT EXISTS documents (name TEXT PRIMARY KEY, body TEXT NOT NULL);",
         "CREATE TABLE documents (name TEXT PRIMARY KEY, body TEXT NOT NULL);",
     ),
+    (
+        4,  # accounts added without editing the config: an [[accounts]] table as JSON
+        "CREATE TABLE IF NOT EXISTS accounts ("
+        " name TEXT PRIMARY KEY, body TEXT NOT NULL, updated TEXT NOT NULL);",
+        "CREATE TABLE accounts (name TEXT PRIMARY KEY, body TEXT NOT NULL, updated TEXT NOT NULL);",
+    ),
 )
 SCHEMA = MIGRATIONS[-1][0]
 _LOCK = 0x66697273  # the advisory lock that serialises migrations ("firs")

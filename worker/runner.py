@@ -70,7 +70,14 @@ def open_account(
         opener = registry.account_opener(account.provider)
     except registry.UnknownProvider as exc:
         raise ConfigError(f"account {account.name}: {exc}") from None
-    spec = AccountSpec(
+    calendar, mailbox = opener(spec_for(config, account, state))
+    email = account.email or calendar.owner()
+    return dataclasses.replace(account, email=email), calendar, mailbox
+
+
+def spec_for(config: cfg.Config, account: cfg.Account, state: State | None) -> AccountSpec:
+    """What a connected provider needs to open, connect or forget the account."""
+    return AccountSpec(
         name=account.name,
         email=account.email,
         state_dir=config.state_dir,
@@ -83,9 +90,6 @@ def open_account(
             "decline_message": config.focus_time.decline_message,
         },
     )
-    calendar, mailbox = opener(spec)
-    email = account.email or calendar.owner()
-    return dataclasses.replace(account, email=email), calendar, mailbox
 
 
 @dataclass

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from worker import database
+from worker.accounts import AccountStore
 from worker.alerts import OpenGap
 from worker.errors import from_os
 from worker.models import Block
@@ -39,6 +40,20 @@ class Run:
     updated: int = 0
     deleted: int = 0
     error: str = ""
+
+
+# The tables with a row per account (and an `account` column).
+ACCOUNT_TABLES = (
+    "known",
+    "tombstones",
+    "runs",
+    "releases",
+    "gaps",
+    "digests",
+    "days",
+    "notices",
+    "schedule",
+)
 
 
 def _free_name(path: Path) -> Path:
@@ -64,17 +79,18 @@ class State:
         version's state), OutOfSpace, StateUnavailable. `warnings` says what the user
         should know, e.g. that a damaged file was set aside."""
         self.warnings: list[str] = []
+        self.path: Path | None = None
+        self.db: database.Db
         if isinstance(location, str) and database.is_url(location):
-            self.path: Path | None = None
-            self.db: database.Db = database.Postgres(location)
-            return
-        path = Path(location)
-        self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = self._open(path)
-        except OSError as exc:
-            raise from_os("state", exc) from None
+            self.db = database.Postgres(location)
+        else:
+            self.path = Path(location)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = self._open(self.path)
+            except OSError as exc:
+                raise from_os("state", exc) from None
+        self.accounts = AccountStore(self.db)
 
     def _open(self, path: Path) -> database.Sqlite:
         try:
@@ -151,6 +167,13 @@ class State:
             ' DO UPDATE SET start = excluded.start, "end" = excluded."end"',
             [(account, b.key, _iso(b.start), _iso(b.end)) for b in blocks],
         )
+
+    def forget_account(self, account: str) -> None:
+        """Everything kept for `account`, gone: it was removed."""
+        with self._tx() as db:
+            for table in ACCOUNT_TABLES:
+                db.execute(f"DELETE FROM {table} WHERE account = ?", (account,))
+            db.execute("DELETE FROM accounts WHERE name = ?", (account,))
 
     def forget(self, account: str, keys: Iterable[str]) -> None:
         """The worker itself is about to delete these: their absence is no tombstone."""

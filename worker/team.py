@@ -23,6 +23,7 @@ import os
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -146,13 +147,24 @@ def _config() -> tuple[cfg.Config, dict[str, cfg.Account]]:
         return known
 
 
+def _stored(config: cfg.Config, state: State) -> list[cfg.Account]:
+    """The accounts kept in the state store (the file's are in `_config`): read on every
+    task, since the web app or the CLI may add one at any time."""
+    if not config.accounts_given:
+        config = replace(config, accounts=())  # the built-in default is no team's account
+    merged = cfg.with_stored(config, state.accounts.all())
+    return [a for a in merged.accounts if a.origin == cfg.STORE]
+
+
 @app.task(name="firstblock.fan_out")
 def fan_out() -> int:
     """Queue one cycle for every account whose moment has come; returns how many."""
     config, accounts = _config()
     state = State(config.state_location())
     try:
-        due = state.claim_due(list(accounts), SystemClock().now(), QUEUED_FOR)
+        names = list(accounts) if config.accounts_given else []
+        names += [a.name for a in _stored(config, state)]
+        due = state.claim_due(names, SystemClock().now(), QUEUED_FOR)
     finally:
         state.close()
     for name in due:
@@ -164,28 +176,31 @@ def fan_out() -> int:
 def cycle(account_name: str) -> dict[str, Any]:
     """The account's cycle, as `serve` runs it, under its lease."""
     config, accounts = _config()
-    account = accounts.get(account_name)
-    if account is None:
-        return {"account": account_name, "skipped": "not in the config any more"}
-    lease = Lease(_redis(), account_name, LEASE_SECONDS)
-    if not lease.take():
-        return {"account": account_name, "skipped": "another worker is working on it"}
     clock = SystemClock()
-    limits = {
-        "google": config.team.google_requests_per_second,
-        "microsoft": config.team.microsoft_requests_per_second,
-    }
-    quota.install(SharedQuota(_redis(), limits) if any(limits.values()) else None)
+    state = State(config.state_location())
     try:
-        state = State(config.state_location())
+        account = accounts.get(account_name) if config.accounts_given else None
+        if account is None:
+            stored = _stored(config, state)
+            account = next((a for a in stored if a.name == account_name), None)
+        if account is None:
+            return {"account": account_name, "skipped": "not in the config any more"}
+        lease = Lease(_redis(), account_name, LEASE_SECONDS)
+        if not lease.take():
+            return {"account": account_name, "skipped": "another worker is working on it"}
+        limits = {
+            "google": config.team.google_requests_per_second,
+            "microsoft": config.team.microsoft_requests_per_second,
+        }
+        quota.install(SharedQuota(_redis(), limits) if any(limits.values()) else None)
         try:
             result = runner.run_one(config, account, clock, apply=True, state=state)
             interval = timedelta(minutes=config.serve.interval_minutes)
             due = serve.next_action(config, result, clock.now(), interval)
             state.schedule(account_name, due.at, due.why)
         finally:
-            state.close()
+            lease.give_back()
     finally:
-        lease.give_back()
+        state.close()
     serve.log_cycle(result, due)
     return {"account": account_name, "errors": [str(e) for e in result.errors]}

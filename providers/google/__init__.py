@@ -17,7 +17,7 @@ from providers.memo import Memo
 from providers.memo import for_account as memo_for
 from providers.memo import forget as forget_memo
 
-__all__ = ["GmailMailbox", "GoogleCalendar", "connect", "open_account", "session_for"]
+__all__ = ["GmailMailbox", "GoogleCalendar", "connect", "forget", "open_account", "session_for"]
 
 
 def session_for(spec: AccountSpec) -> Session:
@@ -76,3 +76,9 @@ def connect(
     store_for(spec).save(auth.secret_name(spec.name), document)
     forget_memo(spec, "google")  # another account must not inherit the last one's memory
     return str(document["email"])
+
+
+def forget(spec: AccountSpec) -> None:
+    """The account's grant and memory, deleted: the account is being removed."""
+    store_for(spec).delete(auth.secret_name(spec.name))
+    forget_memo(spec, "google")

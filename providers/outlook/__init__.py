@@ -20,7 +20,7 @@ from providers.outlook.calendar import OutlookCalendar
 from providers.outlook.mail import OutlookMailbox
 from providers.outlook.session import Call, Options, Session
 
-__all__ = ["OutlookCalendar", "OutlookMailbox", "connect", "open_account", "session_for"]
+__all__ = ["OutlookCalendar", "OutlookMailbox", "connect", "forget", "open_account", "session_for"]
 
 
 def session_for(spec: AccountSpec) -> Session:
@@ -96,3 +96,9 @@ def connect(
     document["email"] = address
     store_for(spec).save(auth.secret_name(spec.name), document)
     return address
+
+
+def forget(spec: AccountSpec) -> None:
+    """The account's grant and memory, deleted: the account is being removed."""
+    store_for(spec).delete(auth.secret_name(spec.name))
+    forget_memo(spec, "outlook")

@@ -316,3 +316,42 @@ def test_shared_credentials_are_encrypted_or_refused_and_memos_round_trip(
     memo.save()
     again = Memo(tmp_path / "memo.json", shared=shared, name="memo/outlook/rep")
     assert again.get("delta") == "link-1" and not (tmp_path / "memo.json").exists()
+
+
+def test_accounts_are_kept_as_tables_and_listed_in_name_order(state: State) -> None:
+    assert state.accounts.all() == [] and state.accounts.stamp() == (0, "")
+    table = {
+        "provider": "local",
+        "timezone": "Europe/Berlin",
+        "workday": {"hours": ["08:00-12:00"]},
+    }
+    state.accounts.put("zoe", table, T0)
+    state.accounts.put("ana", {"provider": "google", "email": "ana@x.com"}, T0)
+    assert [n for n, _ in state.accounts.all()] == ["ana", "zoe"]
+    assert state.accounts.get("zoe") == table
+    first = state.accounts.stamp()
+    state.accounts.put("zoe", {**table, "timezone": "Asia/Tokyo"}, T0 + timedelta(minutes=1))
+    assert state.accounts.get("zoe")["timezone"] == "Asia/Tokyo"  # type: ignore[index]
+    assert state.accounts.stamp() != first
+    assert state.accounts.remove("ana") and not state.accounts.remove("ana")
+    assert state.accounts.get("ana") is None
+
+
+def test_forgetting_an_account_leaves_nothing_of_it_and_all_of_the_others(
+    state: State,
+) -> None:
+    for name in ("gone", "stays"):
+        state.accounts.put(name, {"provider": "local"}, T0)
+        state.observe(name, [block(f"{name}/1", T0)], (T0, T0 + timedelta(days=1)), T0)
+        state.log_run(Run(name, T0, T0, True))
+        state.released(name, T0)
+        state.notice(name, "reconnect", T0)
+        state.schedule(name, T0, "reconcile")
+        state.note_planned(name, T0.date(), 90)
+    state.forget_account("gone")
+    assert [n for n, _ in state.accounts.all()] == ["stays"]
+    assert state.last_run("gone") is None and state.last_release("gone") is None
+    assert state.next_due("gone") is None and not state.noticed("gone", "reconnect")
+    assert state.week("gone", T0.date(), T0.date()) == (0, 0)
+    assert state.last_run("stays") is not None and state.next_due("stays") is not None
+    assert state.week("stays", T0.date(), T0.date())[0] == 90
