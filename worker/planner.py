@@ -23,7 +23,6 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from worker.clients import People, is_client_meeting
-from worker.config import BlockPolicy, Planning, Workday
 from worker.intervals import (
     GRID,
     Span,
@@ -36,6 +35,7 @@ from worker.intervals import (
     subtract,
 )
 from worker.models import Block, BlockKind, Event, EventType, Response, Status, Window
+from worker.policy import BlockPolicy, Planning, Workday
 from worker.timeutil import at, day_span
 
 DESCRIPTION = "Protected time, kept by firstblock. Move or edit it and firstblock leaves it alone."

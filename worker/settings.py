@@ -1,34 +1,56 @@
-"""What describes one person's day: zone, working hours, block targets, the hold,
-follow-ups, alerts, Focus Time. The top of a config file sets the team's defaults;
-an account sets its own, key by key over those. Both go through `parse_settings`, so
-they are checked by the same code and fail with the same one-line errors.
+"""What describes one person's day, read from a config table: the top of a config
+file sets the team's defaults; an account sets its own, key by key over those. Both
+go through `parse_settings`, so they are checked by the same code and fail with the
+same one-line errors. The values themselves are in `worker.policy`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, time
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from worker import notify
 from worker.models import BlockKind
+from worker.policy import (
+    CANONICAL_ORDER,
+    DAY_NAMES,
+    DEFAULT_BLOCKS,
+    DEFAULT_MINUTES,
+    DEFAULT_TITLES,
+    DEFAULT_WORKDAY,
+    Alerts,
+    BlockPolicy,
+    FocusTime,
+    Followups,
+    Hold,
+    Planning,
+    Range,
+    Settings,
+    Workday,
+    default_policy,
+)
 from worker.reader import Reader, parse_clock
 
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-CANONICAL_ORDER = (BlockKind.PROSPECTING, BlockKind.DEALS, BlockKind.PREP, BlockKind.ADMIN)
-DEFAULT_TITLES = {
-    BlockKind.PROSPECTING: "Prospecting",
-    BlockKind.DEALS: "Advance deals",
-    BlockKind.PREP: "Prep",
-    BlockKind.ADMIN: "Admin: email & CRM",
-}
-DEFAULT_MINUTES = {
-    BlockKind.PROSPECTING: (90, 30),
-    BlockKind.DEALS: (60, 30),
-    BlockKind.PREP: (30, 15),
-    BlockKind.ADMIN: (45, 15),
-}
+__all__ = [
+    "CANONICAL_ORDER",
+    "DAY_NAMES",
+    "DEFAULT_BLOCKS",
+    "DEFAULT_MINUTES",
+    "DEFAULT_TITLES",
+    "DEFAULT_WORKDAY",
+    "SECTIONS",
+    "Alerts",
+    "BlockPolicy",
+    "FocusTime",
+    "Followups",
+    "Hold",
+    "Planning",
+    "Settings",
+    "Workday",
+    "parse_settings",
+]
+
 # The keys a person's settings have, at the top of a file and in an account.
 SECTIONS = (
     "timezone",
@@ -40,123 +62,6 @@ SECTIONS = (
     "alerts",
     "focus_time",
 )
-
-Range = tuple[time, time]
-
-
-@dataclass(frozen=True)
-class BlockPolicy:
-    kind: BlockKind
-    minutes: int
-    min_chunk: int
-    title: str
-    color: str = ""  # a provider colour id or Outlook category; "" for the default
-    client_meeting_minutes: int = 0  # prep only: a prep block before each client meeting
-
-
-@dataclass(frozen=True)
-class Workday:
-    """Working hours: which weekdays, and on each one or more ranges of wall-clock
-    time in the user's zone (08:30-12:00 and 13:00-17:30, say)."""
-
-    days: frozenset[int]  # 0 = Monday
-    start: time  # the usual day's first start
-    end: time  # the usual day's last end
-    ranges: tuple[Range, ...] = ()  # the usual day; () means the one range (start, end)
-    weekdays: tuple[tuple[int, tuple[Range, ...]], ...] = ()  # days with hours of their own
-
-    def hours(self, weekday: int) -> tuple[Range, ...]:
-        """The ranges of that weekday, in order; () when it is no workday."""
-        if weekday not in self.days:
-            return ()
-        for day, ranges in self.weekdays:
-            if day == weekday:
-                return ranges
-        return self.hours_of_usual_day()
-
-    def bounds(self, weekday: int) -> Range:
-        """The first start and the last end of that weekday (the usual day's, when it
-        is no workday)."""
-        ranges = self.hours(weekday) or self.hours_of_usual_day()
-        return ranges[0][0], ranges[-1][1]
-
-    def hours_of_usual_day(self) -> tuple[Range, ...]:
-        return self.ranges or ((self.start, self.end),)
-
-    def longest(self) -> int:
-        """Minutes of the longest range on any workday."""
-        return max(
-            (_minutes(e) - _minutes(s) for d in self.days for s, e in self.hours(d)), default=0
-        )
-
-
-@dataclass(frozen=True)
-class Planning:
-    horizon_workdays: int = 5
-    tentative_is_busy: bool = True
-    holidays: frozenset[date] = frozenset()
-
-
-@dataclass(frozen=True)
-class Followups:
-    internal_domains: tuple[str, ...] = ()
-    ignore: tuple[str, ...] = ()
-    lookahead_days: int = 30
-    lookback_days: int = 14
-    grace_minutes: int = 60
-
-
-@dataclass(frozen=True)
-class Alerts:
-    email: bool = True  # into the account's own mailbox
-    webhook_url: str = ""  # Slack-compatible incoming webhook; a secret, never logged
-
-
-@dataclass(frozen=True)
-class Hold:
-    enabled: bool = True
-    allow: tuple[str, ...] = ()  # addresses, or "@domain" for a whole domain
-    allow_meeting_attendees_days: int = 2
-
-
-@dataclass(frozen=True)
-class FocusTime:
-    """How blocks defend themselves where the calendar has Focus Time (Google)."""
-
-    enabled: bool = True
-    auto_decline: str = "new"  # none | new | all: which conflicting invitations to decline
-    decline_message: str = "I'm in a focus block. Please suggest another time."
-
-
-def default_policy(kind: BlockKind) -> BlockPolicy:
-    minutes, chunk = DEFAULT_MINUTES[kind]
-    return BlockPolicy(
-        kind,
-        minutes,
-        chunk,
-        DEFAULT_TITLES[kind],
-        client_meeting_minutes=15 if kind is BlockKind.PREP else 0,
-    )
-
-
-DEFAULT_WORKDAY = Workday(frozenset(range(5)), time(8, 30), time(17, 30))
-DEFAULT_BLOCKS = tuple(default_policy(k) for k in CANONICAL_ORDER)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """One person's settings, complete: every key has its value."""
-
-    timezone: str = ""  # "" means: the calendar's zone, else the system's
-    workday: Workday = DEFAULT_WORKDAY
-    blocks: tuple[BlockPolicy, ...] = DEFAULT_BLOCKS
-    planning: Planning = field(default_factory=Planning)
-    followups: Followups = field(default_factory=Followups)
-    hold: Hold = field(default_factory=Hold)
-    alerts: Alerts = field(default_factory=Alerts)
-    focus_time: FocusTime = field(default_factory=FocusTime)
-    workday_set: bool = False  # hours were given: they win over a calendar's own
-    own: frozenset[str] = frozenset()  # the dotted keys this level sets itself
 
 
 def parse_settings(r: Reader, base: Settings, *, top: bool = False) -> Settings:
@@ -376,10 +281,6 @@ def _focus_time(ft: Reader, base: FocusTime) -> FocusTime:
     return FocusTime(
         ft.flag("enabled", base.enabled), mode, ft.text("decline_message", base.decline_message)
     )
-
-
-def _minutes(moment: time) -> int:
-    return moment.hour * 60 + moment.minute
 
 
 def flat(s: Settings) -> dict[str, Any]:
