@@ -18,10 +18,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from worker import config as cfg
-from worker import runner
+from worker import runner, zones
 from worker.clock import Clock
 from worker.cycle import rules_for
 from worker.errors import ConfigError, WorkerError
@@ -202,7 +201,7 @@ def next_action(
     o = result.outcome
     if o is None:
         return next_due(now, interval=interval, rules=None, hold=None)
-    rules = rules_for(result.config or config, result.account, ZoneInfo(o.timezone))
+    rules = rules_for(result.config or config, result.account, zones.zone(o.timezone))
     grace = timedelta(minutes=config.followups.grace_minutes)
     window = result.hold.window if result.hold else None
     return next_due(now, interval=interval, rules=rules, hold=window, events=o.events, grace=grace)
@@ -219,7 +218,7 @@ def log_cycle(result: runner.AccountResult, due: Due) -> None:
     o = result.outcome
     changes = len(o.changes) if o else 0
     held = result.hold.held if result.hold else 0
-    when = due.at.astimezone(ZoneInfo(o.timezone)) if o else due.at
+    when = due.at.astimezone(zones.zone(o.timezone)) if o else due.at
     LOG.info(
         "account %s: %d change(s), %d held; next %s at %s",
         name,
