@@ -255,6 +255,38 @@ def test_a_workspace_service_account_connects_without_a_browser(
     assert code == 4 and "account work: reconnect" in err
 
 
+def test_a_service_account_keeps_its_token_until_it_expires(
+    home: Path, emu: GoogleEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As a consent grant does: a run mints a new access token (a JWT-bearer request)
+    only once the stored one has expired."""
+    from providers.credentials import SecretStore
+
+    def minted() -> int:
+        return sum(1 for r in emu.requests if r.path == "/token" and b"jwt-bearer" in r.body)
+
+    cfg = config(home, emu)
+    argv = ["connect", "google", "--account", "work", "--config", cfg, "--subject", ME]
+    assert run(capsys, *argv, "--service-account", str(service_account_key(home, emu)))[0] == 0
+    assert minted() == 1  # connect's own, kept for the runs
+    emu.reset_log()
+    for _ in range(2):
+        assert run(capsys, "run", "--config", cfg, "--now", NOW)[0] == 0
+    assert minted() == 0
+    # An hour later: the token has expired, at Google and in the stored document.
+    emu.expire_access_tokens()
+    store = SecretStore(home / "state" / "credentials")
+    doc = store.load("google-work")
+    assert doc is not None and doc["token"] and doc["expiry"]
+    store.save("google-work", {**doc, "expiry": "2026-01-01T00:00:00"})
+    emu.reset_log()
+    assert run(capsys, "run", "--config", cfg, "--now", NOW)[0] == 0
+    assert minted() == 1
+    emu.reset_log()
+    assert run(capsys, "run", "--config", cfg, "--now", NOW)[0] == 0
+    assert minted() == 0
+
+
 def test_a_changed_time_zone_is_planned_in_by_the_very_next_run(
     home: Path,
     emu: GoogleEmulator,
