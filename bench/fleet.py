@@ -95,7 +95,7 @@ def populate(graph: GraphEmulator, n: int, zone: str) -> list[str]:
     users = []
     for i in range(n):
         upn = f"rep{i}@contoso.com"
-        graph.user(upn, timezone="UTC")
+        graph.user(upn, timezone=zone)  # the config's zone: the mailbox's hours apply
         buyer = {"type": "required", "emailAddress": {"address": f"buyer{i}@acme.com"}}
         for day in range(7):
             start = today + timedelta(days=day)

@@ -139,7 +139,7 @@ class Firstblock:
 
     def cycle(self, now: datetime) -> datetime | None:
         calendar, mailbox = self.open()
-        config = with_calendar_hours(self.config, calendar)
+        config = with_calendar_hours(self.config, calendar)[0]
         outcome = run_account(config, self.account, calendar, self.state, now, apply=True)
         rules = rules_for(config, self.account, ZoneInfo(outcome.timezone))
         held = run_hold(config, self.account, mailbox, outcome, rules, self.state, now, apply=True)

@@ -9,21 +9,27 @@ from datetime import datetime
 
 from providers.base import Alert, CalendarProvider, MailProvider, Message
 from providers.errors import Conflict
-from worker.models import Block, Change, Event, Op, Snapshot, Window
+from worker.models import Block, Change, Event, Op, Snapshot, Window, WorkHours
 
 _etags = itertools.count(1)
 
 
 class MemoryCalendar(CalendarProvider):
-    def __init__(self, *, name: str = "memory", zone: str | None = None) -> None:
+    def __init__(
+        self, *, name: str = "memory", zone: str | None = None, hours: WorkHours | None = None
+    ) -> None:
         super().__init__(name=name)
         self.events: list[Event] = []
         self.blocks: dict[str, Block] = {}
         self.zone = zone
+        self.hours = hours  # working hours as a calendar's settings would declare them
         self.writes = 0  # how many changes were applied: lets tests count API-like calls
 
     def timezone(self) -> str | None:
         return self.zone
+
+    def working_hours(self) -> WorkHours | None:
+        return self.hours
 
     def fetch(self, window: Window) -> Snapshot:
         events = tuple(e for e in self.events if window.overlaps(e.start, e.end))

@@ -10,6 +10,7 @@ import stat
 import threading
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -208,9 +209,8 @@ def test_credentials_can_be_encrypted_at_rest(
     assert code == 4 and "encrypted; set FIRSTBLOCK_SECRET_KEY" in err
 
 
-def test_a_workspace_service_account_connects_without_a_browser(
-    home: Path, emu: GoogleEmulator, capsys: pytest.CaptureFixture[str]
-) -> None:
+def service_account_key(home: Path, emu: GoogleEmulator) -> Path:
+    """A service account with domain-wide delegation, known to the emulator; its key file."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -235,6 +235,13 @@ def test_a_workspace_service_account_connects_without_a_browser(
             }
         )
     )
+    return key_file
+
+
+def test_a_workspace_service_account_connects_without_a_browser(
+    home: Path, emu: GoogleEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key_file = service_account_key(home, emu)
     cfg = config(home, emu)
     argv = ["connect", "google", "--account", "work", "--config", cfg]
     code, out, _ = run(capsys, *argv, "--service-account", str(key_file), "--subject", ME)
@@ -246,6 +253,71 @@ def test_a_workspace_service_account_connects_without_a_browser(
     )
     # Google refuses to act for a user outside the delegation.
     assert code == 4 and "account work: reconnect" in err
+
+
+def test_a_service_account_keeps_its_token_until_it_expires(
+    home: Path, emu: GoogleEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As a consent grant does: a run mints a new access token (a JWT-bearer request)
+    only once the stored one has expired."""
+    from providers.credentials import SecretStore
+
+    def minted() -> int:
+        return sum(1 for r in emu.requests if r.path == "/token" and b"jwt-bearer" in r.body)
+
+    cfg = config(home, emu)
+    argv = ["connect", "google", "--account", "work", "--config", cfg, "--subject", ME]
+    assert run(capsys, *argv, "--service-account", str(service_account_key(home, emu)))[0] == 0
+    assert minted() == 1  # connect's own, kept for the runs
+    emu.reset_log()
+    for _ in range(2):
+        assert run(capsys, "run", "--config", cfg, "--now", NOW)[0] == 0
+    assert minted() == 0
+    # An hour later: the token has expired, at Google and in the stored document.
+    emu.expire_access_tokens()
+    store = SecretStore(home / "state" / "credentials")
+    doc = store.load("google-work")
+    assert doc is not None and doc["token"] and doc["expiry"]
+    store.save("google-work", {**doc, "expiry": "2026-01-01T00:00:00"})
+    emu.reset_log()
+    assert run(capsys, "run", "--config", cfg, "--now", NOW)[0] == 0
+    assert minted() == 1
+    emu.reset_log()
+    assert run(capsys, "run", "--config", cfg, "--now", NOW)[0] == 0
+    assert minted() == 0
+
+
+def test_a_changed_time_zone_is_planned_in_by_the_very_next_run(
+    home: Path,
+    emu: GoogleEmulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The user moves from New York to Los Angeles in Calendar's settings: the next run
+    plans Los Angeles' workday, and the run after has nothing to correct."""
+    from datetime import datetime, time
+
+    cfg = config(home, emu)
+    Path(cfg).write_text(Path(cfg).read_text().replace('timezone = "America/New_York"\n', ""))
+    assert connect(capsys, monkeypatch, cfg, home, emu)[0] == 0
+
+    def run_json() -> dict[str, object]:
+        code, out, _ = run(capsys, "run", "--config", cfg, "--now", NOW, "--json")
+        assert code == 0
+        [account] = json.loads(out)["accounts"]
+        return dict(account)
+
+    assert run_json()["timezone"] == "America/New_York"
+    emu.timezone = "America/Los_Angeles"
+    moved = run_json()
+    assert moved["timezone"] == "America/Los_Angeles"
+    assert isinstance(moved["blocks"], list) and moved["blocks"]
+    for b in moved["blocks"]:
+        start, end = datetime.fromisoformat(b["start"]), datetime.fromisoformat(b["end"])
+        assert start.utcoffset() == end.utcoffset() == -timedelta(hours=8)
+        assert time(8, 30) <= start.time() and end.time() <= time(17, 30)
+    after = run_json()
+    assert (after["timezone"], after["changes"]) == ("America/Los_Angeles", [])
 
 
 def test_the_hold_and_release_in_gmail(

@@ -9,7 +9,9 @@ import json
 import re
 import stat
 from collections.abc import Iterator
+from datetime import UTC, datetime, time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,10 +23,12 @@ CLIENT_ID = "6731de76-14a6-49ae-97bc-6eba6914391e"
 
 
 @pytest.fixture
-def emu() -> Iterator[GraphEmulator]:
+def emu(request: pytest.FixtureRequest) -> Iterator[GraphEmulator]:
+    """The mailbox ME; a test may give its mailboxSettings (timeZone, workingHours)."""
+    timezone, hours = getattr(request, "param", ("Pacific Standard Time", None))
     emulator = GraphEmulator().start()
     emulator.app(CLIENT_ID)
-    emulator.user(ME, timezone="Pacific Standard Time")
+    emulator.user(ME, timezone=timezone, working_hours=hours)
     try:
         yield emulator
     finally:
@@ -187,3 +191,142 @@ def test_google_flags_are_refused_for_outlook(
     argv = ["connect", "outlook", "--account", "work", "--config", config(home, emu)]
     code, _, err = run(capsys, *argv, "--client-secrets", "x.json")
     assert code == 3 and "--client-secrets is not a outlook option" in err
+
+
+# -- the mailbox's zone and working hours
+
+
+CUSTOM_0320 = {  # UTC+03:20, no daylight time: no IANA zone has it
+    "@odata.type": "#microsoft.graph.customTimeZone",
+    "name": "Customized Time Zone",
+    "bias": -200,  # Windows' sign: UTC = local time + bias
+    "standardOffset": {"time": "00:00:00.0000000", "dayOccurrence": 0, "month": 0, "year": 0},
+    "daylightOffset": {"daylightBias": 0, "time": "00:00:00.0000000", "dayOccurrence": 0,
+                       "month": 0, "year": 0},
+}  # fmt: skip
+CUSTOM_DST = {  # Graph's own example: UTC+03:20, and UTC+05:00 from October to May
+    **CUSTOM_0320,
+    "standardOffset": {"time": "02:00:00.0000000", "dayOccurrence": 4, "dayOfWeek": "sunday",
+                       "month": 5, "year": 0},
+    "daylightOffset": {"daylightBias": -100, "time": "02:00:00.0000000", "dayOccurrence": 2,
+                       "dayOfWeek": "sunday", "month": 10, "year": 0},
+}  # fmt: skip
+NINE_TO_FIVE = {"startTime": "09:00:00.0000000", "endTime": "17:00:00.0000000"}
+
+
+def blocks_json(capsys: pytest.CaptureFixture[str], cfg: str, *more: str) -> dict[str, Any]:
+    code, out, err = run(capsys, "run", "--config", cfg, "--now", "2026-11-30T00:00:00Z", *more)
+    assert (code, err) == (0, "")
+    [account] = json.loads(out)["accounts"]
+    return dict(account)
+
+
+@pytest.mark.parametrize(
+    "emu", [("UTC", {"timeZone": {"name": "Pacific Standard Time"}})], indirect=True
+)
+def test_working_hours_in_another_zone_are_the_users_real_day(
+    home: Path,
+    emu: GraphEmulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The mailbox is in UTC, its working hours 08:00-17:00 Pacific: blocks go into the
+    Pacific working day, not 08:30-17:30 UTC (from 00:30 Pacific)."""
+    cfg = config(home, emu)
+    assert connect(capsys, monkeypatch, cfg, emu)[0] == 0
+    account = blocks_json(capsys, cfg, "--json")
+    assert account["timezone"] == "America/Los_Angeles" and account["problems"] == []
+    starts = sorted(datetime.fromisoformat(b["start"]) for b in account["blocks"])
+    ends = [datetime.fromisoformat(b["end"]) for b in account["blocks"]]
+    assert starts[0] == datetime.fromisoformat("2026-11-30T08:00:00-08:00")
+    assert all(time(8) <= s.time() for s in starts) and all(e.time() <= time(17) for e in ends)
+    code, out, _ = run(capsys, "status", "--config", cfg, "--now", NOW, "--json")
+    [row] = json.loads(out)["accounts"]
+    assert code == 0 and len(row["notes"]) == 1  # how blocks are protected; no fallback
+    # A zone in the config wins: hours given in another zone fall back, and say so.
+    Path(cfg).write_text('timezone = "Europe/London"\n' + Path(cfg).read_text())
+    [warning] = blocks_json(capsys, cfg, "--json")["problems"]
+    assert "America/Los_Angeles" in warning and "Europe/London" in warning
+    code, out, _ = run(capsys, "run", "--config", cfg, "--now", NOW)
+    assert code == 0 and f"warning: {warning}" in out
+    code, out, _ = run(capsys, "status", "--config", cfg, "--now", NOW)
+    assert f"  {warning}" in out
+
+
+@pytest.mark.parametrize(
+    "emu", [("Nowhere Standard Time", {"timeZone": {"name": "Nowhere Standard Time"}})],
+    indirect=True,
+)  # fmt: skip
+def test_hours_and_zone_that_fall_back_to_defaults_say_so(
+    home: Path,
+    emu: GraphEmulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = config(home, emu)
+    assert connect(capsys, monkeypatch, cfg, emu)[0] == 0
+    problems = blocks_json(capsys, cfg, "--json")["problems"]
+    hours, zone = problems
+    assert "working hours" in hours and "'Nowhere Standard Time'" in hours
+    assert "default workday" in hours and "[workday]" in hours
+    assert "time zone 'Nowhere Standard Time'" in zone and "`timezone`" in zone
+    code, out, _ = run(capsys, "plan", "--config", cfg, "--now", NOW, "--json")
+    assert json.loads(out)["accounts"][0]["problems"] == problems
+    code, out, _ = run(capsys, "run", "--config", cfg, "--now", NOW)
+    assert code == 0 and f"warning: {hours}" in out and f"warning: {zone}" in out
+    code, out, _ = run(capsys, "status", "--config", cfg, "--now", NOW, "--json")
+    assert json.loads(out)["accounts"][0]["notes"][1:] == problems
+    code, out, _ = run(capsys, "status", "--config", cfg, "--now", NOW)
+    assert f"  {hours}" in out and f"  {zone}" in out
+    # The config's zone and workday: nothing falls back, nothing is said.
+    Path(cfg).write_text(
+        'timezone = "Europe/London"\n[workday]\nstart = "09:00"\nend = "17:00"\n'
+        + Path(cfg).read_text()
+    )
+    assert blocks_json(capsys, cfg, "--json")["problems"] == []
+
+
+@pytest.mark.parametrize(
+    ("emu", "nine"),
+    [
+        (("customTimeZone", {**NINE_TO_FIVE, "timeZone": CUSTOM_0320}), "05:40"),
+        (("Customized Time Zone", {**NINE_TO_FIVE, "timeZone": CUSTOM_DST}), "04:00"),
+    ],
+    indirect=["emu"],
+)
+def test_a_custom_time_zone_is_planned_in(
+    home: Path,
+    emu: GraphEmulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    nine: str,
+) -> None:
+    """A custom zone (UTC+03:20; the second one in daylight time on 30 November, at
+    UTC+05:00) is planned in, not in this machine's zone."""
+    cfg = config(home, emu)
+    assert connect(capsys, monkeypatch, cfg, emu)[0] == 0
+    account = blocks_json(capsys, cfg, "--json")
+    assert account["timezone"].startswith("<+0320>-03:20") and account["problems"] == []
+    first = min(datetime.fromisoformat(b["start"]) for b in account["blocks"])
+    assert first.astimezone(UTC) == datetime.fromisoformat(f"2026-11-30T{nine}:00+00:00")
+    assert first.time() == time(9)
+    code, out, _ = run(capsys, "run", "--config", cfg, "--now", "2026-11-30T00:00:00Z")
+    assert code == 0 and "warning" not in out and "no changes" in out
+    code, out, _ = run(capsys, "status", "--config", cfg, "--now", NOW, "--json")
+    assert "custom zone" in json.loads(out)["accounts"][0]["notes"][1]
+
+
+@pytest.mark.parametrize(
+    "emu", [("Customized Time Zone", {"timeZone": {**CUSTOM_0320, "bias": None}})], indirect=True
+)
+def test_a_custom_zone_that_cannot_be_built_falls_back_and_says_so(
+    home: Path,
+    emu: GraphEmulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = config(home, emu)
+    assert connect(capsys, monkeypatch, cfg, emu)[0] == 0
+    hours, zone = blocks_json(capsys, cfg, "--json")["problems"]
+    assert "custom definition is unusable" in hours
+    assert "'Customized Time Zone'" in zone and "machine's time zone" in zone

@@ -12,12 +12,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
 from providers import registry
 from providers.base import AccountSpec, MailProvider
 from providers.errors import ProviderError
-from worker import __version__, cli_accounts, followups, logs, roster, runner
+from worker import __version__, cli_accounts, followups, logs, roster, runner, zones
 from worker import config as cfg
 from worker.clock import Clock, FixedClock, SystemClock
 from worker.cycle import (
@@ -470,7 +469,7 @@ def _plan_or_run(args: argparse.Namespace, *, apply: bool) -> int:
 def _result_json(r: runner.AccountResult) -> dict[str, Any]:
     assert r.outcome is not None
     out = outcome_json(r.outcome)
-    out["hold"] = hold_json(r.hold, ZoneInfo(r.outcome.timezone))
+    out["hold"] = hold_json(r.hold, zones.zone(r.outcome.timezone))
     out["followups"] = followups_json(r.gaps)
     return out
 
@@ -487,7 +486,7 @@ def _print_result(config: cfg.Config, r: runner.AccountResult, *, apply: bool) -
                 " returned to the inbox\n"
             )
         return
-    zone = ZoneInfo(o.timezone)
+    zone = zones.zone(o.timezone)
     config = r.config or config
     rules = rules_for(config, r.account, zone)
     source = r.account.calendar or r.account.email
@@ -525,7 +524,7 @@ def cmd_gaps(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     for r in results:
         if r.gaps is not None and r.outcome is not None:
-            rows += gaps_json(r.account.name, r.gaps.open, ZoneInfo(r.outcome.timezone), now)
+            rows += gaps_json(r.account.name, r.gaps.open, zones.zone(r.outcome.timezone), now)
     if args.json:
         _emit({"gaps": rows, "skipped": _skipped(results), "errors": _errors(results)})
     elif not rows:
@@ -677,7 +676,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             last = state.last_run(r.account.name)
             last_ok = state.last_run(r.account.name, ok=True)
             o = r.outcome
-            zone = ZoneInfo(o.timezone if o else runner.fallback_zone(r.config or config))
+            zone = zones.zone(o.timezone if o else runner.fallback_zone(r.config or config))
             rows.append(
                 {
                     "account": r.account.name,
@@ -721,7 +720,7 @@ def _next_action(
     if o is None:
         return None
     config = r.config or config.for_account(r.account)
-    rules = rules_for(config, r.account, ZoneInfo(o.timezone))
+    rules = rules_for(config, r.account, zones.zone(o.timezone))
     due = next_due(
         clock.now(),
         interval=timedelta(minutes=config.serve.interval_minutes),
@@ -730,7 +729,7 @@ def _next_action(
         events=o.events,
         grace=timedelta(minutes=config.followups.grace_minutes),
     )
-    return {"at": due.at.astimezone(ZoneInfo(o.timezone)).isoformat(), "why": due.why}
+    return {"at": due.at.astimezone(zones.zone(o.timezone)).isoformat(), "why": due.why}
 
 
 def _print_status(r: dict[str, Any]) -> None:

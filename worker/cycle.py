@@ -11,7 +11,7 @@ import tzlocal
 
 from providers.base import CalendarProvider
 from providers.errors import Conflict
-from worker import planner, reconcile
+from worker import planner, reconcile, zones
 from worker.clients import People
 from worker.config import Account, Config, Workday
 from worker.models import Block, BlockKind, Change, Event, Op, Window
@@ -34,13 +34,14 @@ class Outcome:
 
 
 def resolve_zone(config: Config, provider: CalendarProvider) -> ZoneInfo:
-    """The config's zone, else the calendar's, else this machine's, else UTC."""
+    """The config's zone, else the calendar's, else this machine's, else UTC. A name may
+    be a custom zone's rule (worker.zones)."""
     # Lazily: asking the calendar costs a request when the config already says.
     for source in (lambda: config.timezone, provider.timezone, system_zone):
         name = source()
         if name:
             try:
-                return ZoneInfo(name)
+                return zones.zone(name)
             except (ZoneInfoNotFoundError, ValueError):
                 continue
     return ZoneInfo("UTC")
@@ -53,16 +54,37 @@ def system_zone() -> str:
         return ""
 
 
-def with_calendar_hours(config: Config, provider: CalendarProvider) -> Config:
-    """The config, with the calendar's own working hours when [workday] does not say.
+def with_calendar_hours(
+    config: Config, provider: CalendarProvider
+) -> tuple[Config, tuple[str, ...]]:
+    """The config, with the calendar's own working hours when [workday] does not say;
+    and a warning for each way those hours fell back to the defaults.
+
+    Working hours are a weekly wall-clock rule in their own zone, which need not be the
+    calendar's (a mailbox in UTC, its hours 08:00-17:00 Pacific). The days are then
+    planned in the hours' zone, as if the config named it: that is the user's real
+    working day on every date, DST included. Converting the hours into the calendar's
+    zone date by date would give a day across midnight (16:00-01:00 UTC) that moves
+    with each DST change, which a workday of one span per day cannot hold. A zone the
+    config sets wins: hours given in another zone are then not used, and said so.
 
     Raises providers.errors.ProviderError."""
     if config.workday_set:
-        return config
+        return config, ()
     hours = provider.working_hours()
-    if hours is None or not hours.days or hours.end <= hours.start:
-        return config  # none, or a night shift the planner does not support
-    return replace(config, workday=Workday(hours.days, hours.start, hours.end))
+    if hours is None:
+        return config, ()  # none; a provider whose hours were unusable says why itself
+    fallback = "planned with the default workday; set [workday] in the config"
+    if not hours.days or hours.end <= hours.start:
+        span = f"{hours.start:%H:%M}-{hours.end:%H:%M}"
+        return config, (f"the calendar's working hours ({span}) cannot be planned: {fallback}",)
+    if hours.zone and config.timezone and not zones.same(hours.zone, config.timezone):
+        return config, (
+            f"the calendar's working hours are in {hours.zone}, not in the config's timezone"
+            f" {config.timezone}: {fallback}, or remove timezone to plan in the hours' zone",
+        )
+    workday = Workday(hours.days, hours.start, hours.end)
+    return replace(config, workday=workday, timezone=config.timezone or hours.zone), ()
 
 
 def rules_for(config: Config, account: Account, zone: ZoneInfo) -> planner.Rules:

@@ -134,11 +134,13 @@ def fingerprint(start: datetime, end: datetime, title: str, description: str) ->
 
 @dataclass(frozen=True)
 class WorkHours:
-    """Working hours as a calendar's settings declare them (Outlook's mailbox settings)."""
+    """Working hours as a calendar's settings declare them (Outlook's mailbox settings):
+    a weekly wall-clock rule in `zone`, which need not be the calendar's own zone."""
 
     days: frozenset[int]  # 0 = Monday
     start: time
     end: time
+    zone: str = ""  # an IANA name or a custom zone's rule (worker.zones); "": the calendar's
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from worker import zones
 from worker.alerts import OpenGap
 from worker.clients import People, client_keys, is_client_meeting
 from worker.cycle import Outcome, owned_now
@@ -22,7 +23,7 @@ def iso(moment: datetime, zone: ZoneInfo) -> str:
 
 
 def outcome_json(o: Outcome) -> dict[str, Any]:
-    zone = ZoneInfo(o.timezone)
+    zone = zones.zone(o.timezone)
     kept = {b.key for b in o.plan.kept}
     return {
         "account": o.account,

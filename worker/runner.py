@@ -12,7 +12,6 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
-from zoneinfo import ZoneInfo
 
 import filelock
 
@@ -20,6 +19,7 @@ from providers import registry
 from providers.base import AccountSpec, CalendarProvider, MailProvider
 from providers.errors import AuthError, ProviderError
 from worker import config as cfg
+from worker import zones
 from worker.clock import Clock
 from worker.cycle import Outcome, log, rules_for, run_account, system_zone, with_calendar_hours
 from worker.errors import ConfigError, WorkerError, from_os, from_provider
@@ -148,10 +148,11 @@ def _cycle(
     try:
         account, calendar, mailbox = open_account(config, account, clock, state)
         result.account = account
-        config = with_calendar_hours(config, calendar)
+        config, fallbacks = with_calendar_hours(config, calendar)
         result.config = config
-        result.outcome = run_account(config, account, calendar, state, started, apply=apply)
-        result.notes = calendar.notes()
+        outcome = run_account(config, account, calendar, state, started, apply=apply)
+        result.outcome = dataclasses.replace(outcome, problems=(*fallbacks, *outcome.problems))
+        result.notes = [*calendar.notes(), *fallbacks]
         if apply and state is not None:
             state.notice(account.name, RECONNECT, started, told=False)  # working again
     except FAILURES as exc:
@@ -160,7 +161,7 @@ def _cycle(
             if apply and state is not None:
                 _tell_reconnect(config, result, state, started)
             return _logged(result, state, started, clock, apply=apply)
-    zone = ZoneInfo(result.outcome.timezone if result.outcome else fallback_zone(config))
+    zone = zones.zone(result.outcome.timezone if result.outcome else fallback_zone(config))
     rules = rules_for(config, account, zone)
     try:
         if mailbox is not None:

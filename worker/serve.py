@@ -18,10 +18,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from worker import config as cfg
-from worker import runner
+from worker import runner, zones
 from worker.clock import Clock
 from worker.cycle import rules_for
 from worker.errors import ConfigError, WorkerError
@@ -203,7 +202,7 @@ def next_action(
     if o is None:
         return next_due(now, interval=interval, rules=None, hold=None)
     config = result.config or config.for_account(result.account)
-    rules = rules_for(config, result.account, ZoneInfo(o.timezone))
+    rules = rules_for(config, result.account, zones.zone(o.timezone))
     grace = timedelta(minutes=config.followups.grace_minutes)
     window = result.hold.window if result.hold else None
     return next_due(now, interval=interval, rules=rules, hold=window, events=o.events, grace=grace)
@@ -220,7 +219,7 @@ def log_cycle(result: runner.AccountResult, due: Due) -> None:
     o = result.outcome
     changes = len(o.changes) if o else 0
     held = result.hold.held if result.hold else 0
-    when = due.at.astimezone(ZoneInfo(o.timezone)) if o else due.at
+    when = due.at.astimezone(zones.zone(o.timezone)) if o else due.at
     LOG.info(
         "account %s: %d change(s), %d held; next %s at %s",
         name,

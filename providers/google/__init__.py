@@ -71,8 +71,8 @@ def connect(
     session = Session(options, trial.credentials, Memo(None))
     profile = session.call(session.gmail.users().getProfile(userId="me"))
     document["email"] = str(profile.get("emailAddress", "")).lower()
-    if session.credentials.token and document.get("type") == "authorized_user":
-        document["token"] = session.credentials.token
+    if session.credentials.token:
+        document.update(auth.token_fields(session.credentials))  # the first run uses it
     store_for(spec).save(auth.secret_name(spec.name), document)
     forget_memo(spec, "google")  # another account must not inherit the last one's memory
     return str(document["email"])

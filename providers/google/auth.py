@@ -3,8 +3,9 @@
 Two ways in: a person's consent through the installed-app OAuth flow (a loopback
 redirect, or a pasted address on a machine with no browser), or a Workspace service
 account with domain-wide delegation acting for one user. Either is stored as one
-document in the SecretStore; refreshed access tokens are written back, so a run does
-not mint a new one each time.
+document in the SecretStore; refreshed access tokens are written back with their
+expiry, for both kinds, so a run uses the last one until it expires instead of minting
+a new one each time.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -61,22 +62,32 @@ def load(store: SecretStore, account: str) -> Grant:
         )
 
     def save_token(refreshed: Any) -> None:
-        doc["token"] = refreshed.token
-        doc["expiry"] = refreshed.expiry.isoformat() if refreshed.expiry else None
+        doc.update(token_fields(refreshed))
         store.save(secret_name(account), doc)
 
     return grant(doc, save_token)
 
 
+def token_fields(credentials: Any) -> dict[str, Any]:
+    """The access token and its expiry, as a stored document keeps them."""
+    expiry = credentials.expiry
+    return {"token": credentials.token, "expiry": expiry.isoformat() if expiry else None}
+
+
 def grant(doc: dict[str, Any], save_token: Callable[[Any], None] | None = None) -> Grant:
     """Credentials from a stored document. Raises AuthError when it is incomplete."""
     try:
+        expiry = _expiry(doc.get("expiry"))
         if doc.get("type") == "service_account":
             sa = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
                 doc["key"], scopes=list(SCOPES)
-            )
-            return Grant(sa.with_subject(doc["subject"]), None, str(doc["subject"]))
-        expiry = doc.get("expiry")
+            ).with_subject(doc["subject"])
+            if doc.get("token") and expiry is not None:
+                # Its constructor takes no token: set the stored one as its own refresh
+                # does. google-auth mints a new one only once this one has expired (or
+                # is about to), exactly as for a consent grant.
+                sa.token, sa.expiry = str(doc["token"]), expiry
+            return Grant(sa, save_token, str(doc["subject"]))
         creds = user_credentials.Credentials(  # type: ignore[no-untyped-call]
             token=doc.get("token"),
             refresh_token=doc["refresh_token"],
@@ -84,12 +95,22 @@ def grant(doc: dict[str, Any], save_token: Callable[[Any], None] | None = None) 
             client_id=doc["client_id"],
             client_secret=doc["client_secret"],
             scopes=doc.get("scopes") or list(SCOPES),
-            # google-auth compares expiry with naive UTC.
-            expiry=datetime.fromisoformat(expiry).replace(tzinfo=None) if expiry else None,
+            expiry=expiry,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise AuthError(f"stored credentials are incomplete ({exc}); connect again") from None
     return Grant(creds, save_token, str(doc.get("email", "")))
+
+
+def _expiry(text: Any) -> datetime | None:
+    """A stored expiry as google-auth keeps it: naive, in UTC (it compares it with its
+    own naive utcnow). google-auth writes it so; one with an offset is converted."""
+    if not text:
+        return None
+    moment = datetime.fromisoformat(str(text))
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
 
 
 def consent(

@@ -47,13 +47,30 @@ class GoogleCalendar(CalendarProvider):
         super().__init__(name=name)
         self.session = session
         self.memo = session.memo
+        # What `timezone` learnt from the sync token, for the `fetch` that follows.
+        self._synced: tuple[list[dict[str, Any]], str | None] | None = None
 
     @property
     def _events(self) -> Any:
         return self.session.calendar.events()
 
     def timezone(self) -> str | None:
-        zone: str | None = self.memo.get("timezone")
+        """The calendar's zone as it is now. Every listing answer carries it, so with a
+        sync token this asks what changed first: the request `fetch` sends anyway, sent
+        a moment earlier, and kept for it. A zone just changed in Calendar's settings is
+        then planned in by the run that sees it, not one run late. Without a token (the
+        first run, a lost memo) the memo or else the setting says; after an expired token,
+        the setting: the zone may have changed since the memo's."""
+        self._synced = None
+        known = True
+        cache = self.memo.get("calendar")
+        if cache and cache.get("token"):
+            try:
+                self._synced = self._list(syncToken=cache["token"])  # sets "timezone"
+            except SyncStateExpired:
+                cache["token"] = None  # fetch lists in full, as it would have
+                known = False
+        zone: str | None = self.memo.get("timezone") if known else None
         if not zone:
             setting = self.session.call(self.session.calendar.settings().get(setting="timezone"))
             zone = str(setting.get("value") or "") or None
@@ -102,9 +119,12 @@ class GoogleCalendar(CalendarProvider):
 
     def _items(self, window: Window) -> dict[str, dict[str, Any]]:
         cache = self.memo.get("calendar")
+        synced, self._synced = self._synced, None  # asked by `timezone` just before
         if cache and cache.get("token") and covers(cache, window):
             try:
-                changed, token = self._list(syncToken=cache["token"])
+                changed, token = (
+                    synced if synced is not None else self._list(syncToken=cache["token"])
+                )
             except SyncStateExpired:
                 pass  # the documented answer: forget the cursor, list in full
             else:

@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from providers.base import CalendarProvider
 from providers.errors import Conflict, NotFound, ProviderError, SyncStateExpired
 from providers.memo import covers
 from providers.outlook import mapping
 from providers.outlook.session import Call, Session
+from worker import zones
 from worker.models import Block, Change, Event, Op, Snapshot, Window, WorkHours
 
 PAD_BEFORE, PAD_AFTER = timedelta(days=1), timedelta(days=7)
@@ -45,47 +45,56 @@ class OutlookCalendar(CalendarProvider):
         self.session = session
         self.memo = session.memo
         self.user = session.user
+        self._fallbacks: dict[str, str] = {}  # what fell back to defaults, and why
+        self._custom = ""  # the custom zone's rule, when the worker plans with it
 
     def owner(self) -> str:
         return self.session.email
 
     def notes(self) -> list[str]:
         notes = ["blocks: busy events with a category per kind (Outlook has no Focus Time)"]
-        custom = (self.memo.get("settings") or {}).get("custom_zone")
-        if custom:
-            notes.append(
-                f"the mailbox's time zone {custom!r} has no IANA name; set `timezone` in the config"
-            )
-        return notes
+        if self._custom:
+            notes.append(f"time zone: the mailbox's custom zone, as the rule {self._custom}")
+        return notes + list(self._fallbacks.values())
 
     def timezone(self) -> str | None:
-        zone: str | None = self._settings().get("timezone")
+        settings = self._settings()
+        self._asked("timezone", settings)
+        zone: str | None = settings.get("timezone")
         return zone
 
     def working_hours(self) -> WorkHours | None:
-        hours = self._settings().get("hours")
+        settings = self._settings()
+        self._asked("hours", settings)
+        hours = settings.get("hours")
         if not hours:
             return None
         return WorkHours(
             frozenset(hours["days"]),
             time.fromisoformat(hours["start"]),
             time.fromisoformat(hours["end"]),
+            str(hours.get("zone") or ""),
         )
+
+    def _asked(self, what: str, settings: dict[str, Any]) -> None:
+        """The worker asked for the zone or the hours: from now on, this run's warnings
+        (fetch's problems, `notes`) say where they fell back to defaults. What it did
+        not ask for (the config says) is no fallback and goes unsaid."""
+        problem = (settings.get("problems") or {}).get(what)
+        if problem:
+            self._fallbacks[what] = str(problem)
+        given = settings.get("timezone") if what == "timezone" else settings.get("hours")
+        if isinstance(given, dict):
+            given = given.get("zone")
+        if given and given == settings.get("custom"):
+            self._custom = str(given)
 
     def _settings(self) -> dict[str, Any]:
         """The mailbox's zone and working hours, read once and remembered."""
         settings: dict[str, Any] | None = self.memo.get("settings")
-        if settings is None:
+        if settings is None or "problems" not in settings:  # none, or an older memo's
             answer = self.session.call(Call("GET", f"{self.user}/mailboxSettings"))
-            raw = str(answer.get("timeZone") or "")
-            hours = answer.get("workingHours") or {}
-            hours_zone = str((hours.get("timeZone") or {}).get("name") or "")
-            zone = mapping.iana(raw) or mapping.iana(hours_zone)
-            settings = {"timezone": zone, "custom_zone": None if zone else raw or None}
-            # Hours in another zone than the mailbox's would need converting per date;
-            # rare enough to leave to [workday] in the config.
-            same_zone = not hours_zone or mapping.iana(hours_zone) == zone
-            settings["hours"] = mapping.work_hours(hours) if same_zone else None
+            settings = mapping.mailbox_settings(answer)
             self.memo.set("settings", settings)
             self.memo.save()
         return settings
@@ -93,10 +102,10 @@ class OutlookCalendar(CalendarProvider):
     # -- reading
 
     def fetch(self, window: Window) -> Snapshot:
-        zone = ZoneInfo(window.zone)
+        zone = zones.zone(window.zone)  # a custom zone's rule, too
         events: list[Event] = []
         blocks: list[Block] = []
-        problems: list[str] = []
+        problems: list[str] = list(self._fallbacks.values())
         me = self.session.email.lower()
         seen: set[str] = set()
         copies: set[str] = set()

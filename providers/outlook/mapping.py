@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tzlocal.windows_tz import win_tz
 
+from worker import zones
 from worker.models import Attendee, Block, BlockKind, Event, EventType, Message, Response, Status
 from worker.timeutil import at
 
@@ -59,7 +60,7 @@ DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sun
 
 def work_hours(hours: dict[str, Any]) -> dict[str, Any] | None:
     """A mailbox's workingHours as {days, start, end} (JSON-friendly), or None when
-    it says nothing usable. Its zone is the mailbox's own."""
+    it says nothing usable. Their zone is read by `mailbox_settings`."""
     days = sorted({DAYS.index(d) for d in hours.get("daysOfWeek") or () if d in DAYS})
     try:
         start = time.fromisoformat(str(hours["startTime"])[:8])
@@ -69,6 +70,102 @@ def work_hours(hours: dict[str, Any]) -> dict[str, Any] | None:
     if not days or end <= start:
         return None
     return {"days": days, "start": start.isoformat(), "end": end.isoformat()}
+
+
+FALLBACK_ZONE = "planned in this machine's time zone; set `timezone` in the config"
+FALLBACK_HOURS = "planned with the default workday; set [workday] in the config"
+
+
+def mailbox_settings(answer: dict[str, Any]) -> dict[str, Any]:
+    """The zone and working hours of a mailboxSettings answer, JSON-friendly:
+    {"timezone": name or None, "hours": {days, start, end, zone} or None,
+     "custom": the rule of the mailbox's custom zone or None,
+     "problems": {"timezone": why it falls back, "hours": why they do}}.
+
+    A zone is an IANA name or, for a custom zone, its rule (worker.zones). Working hours
+    keep their own zone, which need not be the mailbox's: they are a weekly wall-clock
+    rule in that zone. A custom zone's definition travels only in workingHours.timeZone
+    (Graph's mailboxSettings.timeZone is a bare string), so it serves as the mailbox's
+    zone too when that string names no zone.
+    """
+    raw = str(answer.get("timeZone") or "")
+    hours = answer.get("workingHours") or {}
+    hours_tz = hours.get("timeZone") or {}
+    hours_name = str(hours_tz.get("name") or "")
+    custom, why = None, ""
+    if "bias" in hours_tz or "customTimeZone" in str(hours_tz.get("@odata.type") or ""):
+        try:
+            custom = custom_rule(hours_tz)
+        except (KeyError, TypeError, ValueError) as exc:
+            why = f"its custom definition is unusable: {exc}"
+    hours_zone: str | None
+    if custom is not None:
+        hours_zone = custom
+    elif hours_name and not why:
+        hours_zone = iana(hours_name)
+        why = "" if hours_zone else "a custom zone with no definition"
+    else:
+        hours_zone = None if why else ""  # "": none given, the mailbox's own
+    zone = iana(raw) or custom or (iana(hours_name) if hours_name else None)
+    problems = {"timezone": "", "hours": ""}
+    if zone is None and not raw:
+        problems["timezone"] = f"the mailbox has no time zone: {FALLBACK_ZONE}"
+    elif zone is None:
+        why = why or "no zone has that name"
+        problems["timezone"] = f"the mailbox's time zone {raw!r} cannot be used ({why}):"
+        problems["timezone"] += f" {FALLBACK_ZONE}"
+    parsed = work_hours(hours)
+    if parsed is None:
+        problems["hours"] = f"the mailbox's working hours are missing or unusable: {FALLBACK_HOURS}"
+    elif hours_zone is None:
+        problems["hours"] = (
+            f"the mailbox's working hours are in the time zone {hours_name!r}, which cannot be"
+            f" used ({why}): {FALLBACK_HOURS}"
+        )
+        parsed = None
+    else:
+        parsed["zone"] = hours_zone or zone or ""
+    return {"timezone": zone, "hours": parsed, "custom": custom, "problems": problems}
+
+
+def custom_rule(definition: dict[str, Any]) -> str:
+    """The rule (worker.zones) of a Graph customTimeZone. Raises ValueError (or KeyError,
+    TypeError for values of the wrong shape), saying why, when it cannot be built.
+
+    The sign of `bias`: Graph's reference says zones ahead of UTC have a positive bias,
+    but real mailboxes answer with Windows' convention, UTC = local time + bias (+ the
+    daylightBias in daylight time): a US Pacific mailbox reads bias 480
+    (microsoftgraph/microsoft-graph-docs issue #15217, "Instructions for customTimeZone
+    bias seem incorrect", with the docs-contrib copy #562), the docs' own answer for a
+    UTC+03:20 zone reads bias -200 (api-reference/v1.0/api/user-update-mailboxsettings.md,
+    example 2), and Outlook's TimeZone.Bias reference gives Pacific as Bias 480 with
+    DaylightBias -60. A transition's time is local time before the change, its
+    dayOccurrence 1-5 (5: the last), and year 0 means every year (standardTimeZoneOffset).
+    """
+    bias = definition.get("bias")
+    if not isinstance(bias, int) or isinstance(bias, bool):
+        raise ValueError(f"no bias in minutes ({bias!r})")
+    east = -bias
+    standard = definition.get("standardOffset") or {}
+    daylight = definition.get("daylightOffset") or {}
+    shift = int(daylight.get("daylightBias") or 0)
+    if not shift or not int(standard.get("month") or 0) or not int(daylight.get("month") or 0):
+        return zones.rule(east)  # no daylight time
+    if int(standard.get("year") or 0) or int(daylight.get("year") or 0):
+        raise ValueError("daylight time that does not recur every year")
+    return zones.rule(east, east - shift, _transition(daylight), _transition(standard))
+
+
+def _transition(offset: dict[str, Any]) -> zones.Transition:
+    weekday = str(offset.get("dayOfWeek") or "").lower()
+    if weekday not in DAYS:
+        raise ValueError(f"no such day of the week: {weekday!r}")
+    return zones.Transition(
+        month=int(offset["month"]),
+        week=int(offset["dayOccurrence"]),
+        weekday=(DAYS.index(weekday) + 1) % 7,  # DAYS starts on Monday; POSIX on Sunday
+        clock=time.fromisoformat(str(offset.get("time") or "00:00:00")[:8]),
+    )
 
 
 def when(value: dict[str, Any] | None, all_day: bool, zone: ZoneInfo) -> datetime:

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from tests.emulators.graph import GraphEmulator
+from tests.emulators.graph.wire import GraphError
 
 Json = dict[str, Any]
 REP = "rep@contoso.com"
@@ -429,6 +430,31 @@ def test_mailbox_settings(graph: GraphEmulator, api: Client) -> None:
     assert hours["timeZone"] == {"name": "Eastern Standard Time"}
     graph.mailbox(REP).timezone = "Customized Time Zone"
     assert api("GET", "me/mailboxSettings").json()["timeZone"] == "Customized Time Zone"
+
+
+def test_a_custom_time_zone_in_the_working_hours(graph: GraphEmulator, api: Client) -> None:
+    """A customTimeZone (derived from timeZoneBase in the schema) is served as given and
+    checked like any other body: a property it lacks is refused."""
+    custom = {
+        "@odata.type": "#microsoft.graph.customTimeZone",
+        "name": "Customized Time Zone",
+        "bias": -200,
+        "standardOffset": {"time": "02:00:00.0000000", "dayOccurrence": 4,
+                           "dayOfWeek": "sunday", "month": 5, "year": 0},
+        "daylightOffset": {"daylightBias": -100, "time": "02:00:00.0000000",
+                           "dayOccurrence": 2, "dayOfWeek": "sunday", "month": 10, "year": 0},
+    }  # fmt: skip
+    graph.user("custom@contoso.com", timezone="customTimeZone", working_hours={"timeZone": custom})
+    settings = api("GET", "users/custom@contoso.com/mailboxSettings").json()
+    assert settings["timeZone"] == "customTimeZone"
+    assert settings["workingHours"]["timeZone"] == custom
+    assert api("PATCH", "me/mailboxSettings", {"workingHours": {"timeZone": custom}}).ok
+    assert api("GET", "me/mailboxSettings/workingHours").json()["timeZone"]["bias"] == -200
+    wrong = {**custom, "standardOffset": {**custom["standardOffset"], "daylightBias": 5}}
+    refused = api("PATCH", "me/mailboxSettings", {"workingHours": {"timeZone": wrong}})
+    assert error(refused)[:2] == (400, "RequestBodyRead")
+    with pytest.raises(GraphError):
+        graph.user("x@contoso.com", working_hours={"timeZone": {**custom, "bias": "-200"}})
 
 
 # ---- mail ---------------------------------------------------------------------------------------

@@ -161,6 +161,44 @@ def test_the_time_zone_comes_from_settings_once(
     assert calendar(emulator, memo, sleeps).timezone() == "Asia/Tokyo"
 
 
+def test_a_changed_zone_is_known_before_the_fetch_at_no_extra_cost(
+    emulator: GoogleEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    """The zone comes back with the sync that `fetch` needs anyway: `timezone` sends it,
+    `fetch` uses its answer, and the run plans in the new zone with one request."""
+    memo = tmp_path / "memo.json"
+    first = calendar(emulator, memo, sleeps)
+    assert first.timezone() == "America/New_York"
+    first.fetch(WINDOW)
+    emulator.timezone = "Asia/Tokyo"
+    emulator.put_event(
+        {"id": "late0", "summary": "Late", "start": timed(at(15)), "end": timed(at(16))}
+    )
+    emulator.reset_log()
+    cal = calendar(emulator, memo, sleeps)
+    assert cal.timezone() == "Asia/Tokyo"
+    assert "Late" in [e.title for e in cal.fetch(WINDOW).events]
+    [req] = emulator.requests
+    assert "syncToken" in req.query
+    emulator.reset_log()
+    assert "Late" in [e.title for e in cal.fetch(WINDOW).events]  # a later fetch syncs again
+    [req] = emulator.requests
+    assert "syncToken" in req.query
+    # An expired sync token tells no zone: the setting is read.
+    emulator.timezone = "Europe/Paris"
+    emulator.expire_sync_tokens()
+    emulator.reset_log()
+    cal = calendar(emulator, memo, sleeps)
+    assert cal.timezone() == "Europe/Paris"
+    cal.fetch(WINDOW)
+    assert [(r.status, "syncToken" in r.query) for r in emulator.requests] == [
+        (410, True),
+        (200, False),
+        (200, False),
+    ]
+    assert "settings" in emulator.requests[1].path
+
+
 # -- writing
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from dataclasses import replace
+from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
@@ -172,8 +174,6 @@ def test_a_quiet_mailbox_costs_one_request(
 def test_working_hours_come_from_the_mailbox_unless_the_config_says(
     sleeps: Sleeps, tmp_path: Path
 ) -> None:
-    from datetime import time
-
     from worker.config import default_config, parse
     from worker.cycle import with_calendar_hours
 
@@ -187,19 +187,21 @@ def test_working_hours_come_from_the_mailbox_unless_the_config_says(
         }
         emu.user(ME, timezone="Eastern Standard Time", working_hours=hours)
         cal = outlook(emu, tmp_path / "memo.json", sleeps)[0]
-        workday = with_calendar_hours(default_config(), cal).workday
+        workday = with_calendar_hours(default_config(), cal)[0].workday
         assert (workday.days, workday.start, workday.end) == (
             frozenset({0, 1, 2, 3}),
             time(7),
             time(15, 30),
         )
         mine = parse({"workday": {"start": "09:00", "end": "17:00"}})
-        assert with_calendar_hours(mine, cal).workday.start == time(9)
+        assert with_calendar_hours(mine, cal)[0].workday.start == time(9)
     finally:
         emu.stop()
 
 
-def test_a_custom_time_zone_is_reported_not_guessed(sleeps: Sleeps, tmp_path: Path) -> None:
+def test_a_custom_time_zone_with_no_definition_falls_back_and_says_so(
+    sleeps: Sleeps, tmp_path: Path
+) -> None:
     emu = GraphEmulator(require_auth=False).start()
     try:
         emu.user(
@@ -208,8 +210,162 @@ def test_a_custom_time_zone_is_reported_not_guessed(sleeps: Sleeps, tmp_path: Pa
             working_hours={"timeZone": {"name": "Customized Time Zone"}},
         )
         cal = outlook(emu, tmp_path / "memo.json", sleeps)[0]
+        assert cal.working_hours() is None  # the default workday
         assert cal.timezone() is None  # the config's zone, else this machine's, is used
-        assert "Customized Time Zone" in cal.notes()[1]
+        hours, zone = cal.notes()[1:]
+        assert "working hours" in hours and "[workday]" in hours
+        assert "'Customized Time Zone'" in zone and "machine's time zone" in zone
+        assert list(cal.fetch(WINDOW).problems) == [hours, zone]  # run's warnings too
+    finally:
+        emu.stop()
+
+
+# A Pacific mailbox's custom zone as Graph answers it (bias 480, as reported in
+# microsoftgraph/microsoft-graph-docs issue #15217), and Graph's own example answer
+# (user-update-mailboxsettings.md): UTC+03:20, UTC+05:00 from October to May.
+PACIFIC_CUSTOM = {
+    "@odata.type": "#microsoft.graph.customTimeZone",
+    "name": "Customized Time Zone",
+    "bias": 480,
+    "standardOffset": {
+        "time": "02:00:00.0000000",
+        "dayOccurrence": 1,
+        "dayOfWeek": "sunday",
+        "month": 11,
+        "year": 0,
+    },
+    "daylightOffset": {
+        "daylightBias": -60,
+        "time": "02:00:00.0000000",
+        "dayOccurrence": 2,
+        "dayOfWeek": "sunday",
+        "month": 3,
+        "year": 0,
+    },
+}
+DOCS_CUSTOM = {
+    "@odata.type": "#microsoft.graph.customTimeZone",
+    "bias": -200,
+    "name": "Customized Time Zone",
+    "standardOffset": {
+        "time": "02:00:00.0000000",
+        "dayOccurrence": 4,
+        "dayOfWeek": "sunday",
+        "month": 5,
+        "year": 0,
+    },
+    "daylightOffset": {
+        "daylightBias": -100,
+        "time": "02:00:00.0000000",
+        "dayOccurrence": 2,
+        "dayOfWeek": "sunday",
+        "month": 10,
+        "year": 0,
+    },
+}
+FIXED_CUSTOM = {
+    "@odata.type": "#microsoft.graph.customTimeZone",
+    "bias": -200,
+    "name": "Customized Time Zone",
+    "standardOffset": {"time": "00:00:00", "dayOccurrence": 0, "month": 0, "year": 0},
+    "daylightOffset": {"daylightBias": 0, "time": "00:00:00", "dayOccurrence": 0, "month": 0},
+}
+
+
+def test_the_sign_of_a_custom_zones_bias_comes_from_real_answers() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from providers.outlook.mapping import custom_rule
+    from worker.zones import zone
+
+    pacific, la = zone(custom_rule(PACIFIC_CUSTOM)), ZoneInfo("America/Los_Angeles")
+    for month in range(1, 13):
+        moment = datetime(2026, month, 15, 12, tzinfo=UTC)
+        assert moment.astimezone(pacific).utcoffset() == moment.astimezone(la).utcoffset()
+    docs = zone(custom_rule(DOCS_CUSTOM))
+    assert datetime(2026, 7, 1, tzinfo=UTC).astimezone(docs).utcoffset() == timedelta(
+        hours=3, minutes=20
+    )
+    assert datetime(2026, 12, 1, tzinfo=UTC).astimezone(docs).utcoffset() == timedelta(hours=5)
+    assert custom_rule(FIXED_CUSTOM) == "<+0320>-03:20"
+    with pytest.raises(ValueError, match="every year"):
+        custom_rule(
+            {**DOCS_CUSTOM, "standardOffset": {**DOCS_CUSTOM["standardOffset"], "year": 2027}}
+        )
+    with pytest.raises(ValueError, match="day of the week"):
+        custom_rule(
+            {**DOCS_CUSTOM, "daylightOffset": {**DOCS_CUSTOM["daylightOffset"], "dayOfWeek": "x"}}
+        )
+
+
+@pytest.mark.parametrize(
+    ("mailbox_zone", "definition", "rule"),
+    [
+        ("customTimeZone", FIXED_CUSTOM, "<+0320>-03:20"),
+        (
+            "Customized Time Zone",
+            DOCS_CUSTOM,
+            "<+0320>-03:20<+05>-05:00,M10.2.0/02:00:00,M5.4.0/02:00:00",
+        ),
+    ],
+)
+def test_a_custom_time_zone_is_built_from_its_definition(
+    sleeps: Sleeps, tmp_path: Path, mailbox_zone: str, definition: dict[str, object], rule: str
+) -> None:
+    emu = GraphEmulator(require_auth=False).start()
+    try:
+        hours = {"startTime": "09:00:00.0000000", "endTime": "17:00:00.0000000"}
+        emu.user(ME, timezone=mailbox_zone, working_hours={**hours, "timeZone": definition})
+        cal = outlook(emu, tmp_path / "memo.json", sleeps)[0]
+        found = cal.working_hours()
+        assert found is not None and found.zone == rule
+        assert cal.timezone() == rule
+        assert cal.notes()[1:] == [f"time zone: the mailbox's custom zone, as the rule {rule}"]
+        assert cal.fetch(replace(WINDOW, zone=rule)).problems == ()
+    finally:
+        emu.stop()
+
+
+def test_working_hours_keep_their_own_zone(sleeps: Sleeps, tmp_path: Path) -> None:
+    emu = GraphEmulator(require_auth=False).start()
+    try:
+        hours = {"timeZone": {"name": "Pacific Standard Time"}}  # 08:00-17:00 by default
+        emu.user(ME, timezone="UTC", working_hours=hours)
+        memo = tmp_path / "memo.json"
+        cal = outlook(emu, memo, sleeps)[0]
+        found = cal.working_hours()
+        assert found is not None and (found.start, found.zone) == (time(8), "America/Los_Angeles")
+        assert cal.timezone() == "Etc/UTC"  # CLDR's name for Windows' "UTC"
+        assert cal.notes()[1:] == [] and cal.fetch(WINDOW).problems == ()
+        # A memo from before hours kept their zone is read again, once.
+        data = json.loads(memo.read_text())
+        data["settings"] = {"timezone": "Etc/UTC", "custom_zone": None, "hours": None}
+        memo.write_text(json.dumps(data))
+        emu.reset_log()
+        again = outlook(emu, memo, sleeps)[0]
+        assert again.working_hours() == found and again.working_hours() == found
+        assert calls(emu) == ["GET /v1.0/me/mailboxSettings"]
+    finally:
+        emu.stop()
+
+
+def test_unusable_hours_and_an_unknown_zone_fall_back_and_say_so(
+    sleeps: Sleeps, tmp_path: Path
+) -> None:
+    emu = GraphEmulator(require_auth=False).start()
+    try:
+        hours = {"timeZone": {"name": "Nowhere Standard Time"}}
+        emu.user(ME, timezone="Nowhere Standard Time", working_hours=hours)
+        cal = outlook(emu, tmp_path / "memo.json", sleeps)[0]
+        assert cal.working_hours() is None
+        [line] = cal.notes()[1:]
+        assert "'Nowhere Standard Time'" in line and "default workday" in line
+        assert cal.timezone() is None
+        assert len(cal.notes()[1:]) == 2 and cal.fetch(WINDOW).problems == tuple(cal.notes()[1:])
+        # Not asked (the config sets both): nothing fell back, nothing is said.
+        quiet = outlook(emu, tmp_path / "memo.json", sleeps)[0]
+        assert quiet.notes()[1:] == [] and quiet.fetch(WINDOW).problems == ()
     finally:
         emu.stop()
 

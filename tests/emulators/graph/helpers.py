@@ -71,10 +71,13 @@ class Helpers:
         timezone: str = "Pacific Standard Time",
         working_hours: dict[str, Any] | None = None,
     ) -> str:
-        """Create a user with a mailbox; answers its object id."""
+        """Create a user with a mailbox; answers its object id. `working_hours` is checked
+        against the schema (a customTimeZone in its timeZone, say), then served as given."""
         with self.lock:
             if self.state.mailbox_by(upn) is not None:
                 raise ValueError(f"user {upn!r} already exists")
+            if working_hours is not None:
+                self.state.schema.validate(working_hours, "microsoft.graph.workingHours")
             return self.state.new_mailbox(upn, timezone, working_hours).oid
 
     def mailbox(self, upn: str | None = None) -> Mailbox:

@@ -41,18 +41,28 @@ def main(source: Path) -> None:
     for a in actions:
         todo += [_local(p.get("Type", "")) for p in a.iter(f"{EDM}Parameter")]
     while todo:
-        name = todo.pop()
-        if name in keep or name not in nodes:
-            continue
-        keep.add(name)
-        node = nodes[name]
-        if node.get("BaseType"):
-            todo.append(_local(node.get("BaseType", "")))
-        for prop in node.iter(f"{EDM}Property"):
-            todo.append(_local(prop.get("Type", "")))
-        for nav in node.iter(f"{EDM}NavigationProperty"):
-            if nav.get("ContainsTarget") == "true" and name in ROOTS:
-                todo.append(_local(nav.get("Type", "")))
+        while todo:
+            name = todo.pop()
+            if name in keep or name not in nodes:
+                continue
+            keep.add(name)
+            node = nodes[name]
+            if node.get("BaseType"):
+                todo.append(_local(node.get("BaseType", "")))
+            for prop in node.iter(f"{EDM}Property"):
+                todo.append(_local(prop.get("Type", "")))
+            for nav in node.iter(f"{EDM}NavigationProperty"):
+                if nav.get("ContainsTarget") == "true" and name in ROOTS:
+                    todo.append(_local(nav.get("Type", "")))
+        # A complex value may be cast (@odata.type) to a type derived from its own, as
+        # workingHours.timeZone is to customTimeZone: keep those too.
+        todo = [
+            name
+            for name, node in nodes.items()
+            if name not in keep
+            and node.tag == f"{EDM}ComplexType"
+            and _local(node.get("BaseType", "")) in keep
+        ]
     for child in list(schema):
         if child.tag in (f"{EDM}EntityType", f"{EDM}ComplexType", f"{EDM}EnumType"):
             if child.get("Name") not in keep:
