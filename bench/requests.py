@@ -36,8 +36,8 @@ from tests.emulators.google import GoogleEmulator
 from tests.emulators.graph import GraphEmulator
 from tests.providers import google_fixtures, outlook_fixtures
 from worker.config import Account, Alerts, Config, Hold, default_config
-from worker.cycle import rules_for, run_account, with_calendar_hours
-from worker.gapcheck import run_gaps
+from worker.cycle import AccountRun, run_account, with_calendar_hours
+from worker.gapcheck import channels, run_gaps
 from worker.inbox import run_hold
 from worker.state import State
 
@@ -140,10 +140,10 @@ class Firstblock:
     def cycle(self, now: datetime) -> datetime | None:
         calendar, mailbox = self.open()
         config = with_calendar_hours(self.config, calendar)[0]
-        outcome = run_account(config, self.account, calendar, self.state, now, apply=True)
-        rules = rules_for(config, self.account, ZoneInfo(outcome.timezone))
-        held = run_hold(config, self.account, mailbox, outcome, rules, self.state, now, apply=True)
-        run_gaps(config, self.account, outcome, rules, mailbox, None, self.state, now, apply=True)
+        run = AccountRun.start(config, self.account, calendar, self.state, now)
+        outcome = run_account(run, calendar, apply=True)
+        held = run_hold(run, mailbox, outcome, apply=True)
+        run_gaps(run, outcome, channels(config, mailbox, None), apply=True)
         self.planned = (len(outcome.events), len(outcome.plan.blocks))
         return held.release_at
 

@@ -39,6 +39,8 @@ class AccountSpec:
     api_root: str = ""  # "" for the provider's own; a proxy, national cloud or emulator
     options: Mapping[str, Any] = field(default_factory=dict)
     shared: Documents | None = None  # a team's shared state: credentials and memos there
+    # A dry run (plan, status, gaps): read the memo and the grant, write neither back.
+    read_only: bool = False
 
 
 class CalendarProvider(abc.ABC):

@@ -28,7 +28,9 @@ _MAGIC = b"firstblock-encrypted-v1\n"
 
 
 def store_for(spec: AccountSpec) -> SecretStore:
-    return SecretStore(spec.state_dir / "credentials", shared=spec.shared)
+    store = SecretStore(spec.state_dir / "credentials", shared=spec.shared)
+    store.read_only = spec.read_only
+    return store
 
 
 class SecretStore:
@@ -38,6 +40,8 @@ class SecretStore:
         self.folder, self.shared = folder, shared
         # Read once: a key that changes mid-run would make half the files unreadable.
         self.key = key if key is not None else os.environ.get(KEY_VARIABLE, "")
+        # A dry run's: a refreshed token is used, not written back.
+        self.read_only = False
 
     def _name(self, name: str) -> str:
         return f"credentials/{name}"
@@ -52,6 +56,8 @@ class SecretStore:
 
     def save(self, name: str, document: dict[str, Any]) -> Path:
         """Write `document` for `name`, replacing what was there. Raises DataError."""
+        if self.read_only:
+            return self.path(name)
         data = json.dumps(document, sort_keys=True).encode()
         if self.key:
             data = _MAGIC + _fernet(self.key).encrypt(data)

@@ -25,8 +25,11 @@ def for_account(spec: AccountSpec, provider: str) -> Memo:
     """The account's memo: a file in state_dir, or a document in a team's shared state."""
     path = spec.state_dir / provider / f"{spec.name}.json"
     if spec.shared is not None:
-        return Memo(path, shared=spec.shared, name=f"memo/{provider}/{spec.name}")
-    return Memo(path)
+        memo = Memo(path, shared=spec.shared, name=f"memo/{provider}/{spec.name}")
+    else:
+        memo = Memo(path)
+    memo.read_only = spec.read_only
+    return memo
 
 
 def forget(spec: AccountSpec, provider: str) -> None:
@@ -56,6 +59,7 @@ class Memo:
                 self.data = loaded
                 self._saved = json.loads(text)
         self.data["version"] = VERSION
+        self.read_only = False  # a dry run's: read, never written back
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)
@@ -73,7 +77,7 @@ class Memo:
 
     def save(self) -> None:
         """Write it if it changed. A failure to write only costs requests next time."""
-        if self.path is None or self.data == self._saved:
+        if self.path is None or self.read_only or self.data == self._saved:
             return
         text = json.dumps(self.data, sort_keys=True)
         if self.shared is not None:

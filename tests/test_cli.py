@@ -170,7 +170,7 @@ def test_provider_failures_have_their_own_exit_code(
     def failing(*args: object, **kwargs: object) -> object:
         raise error
 
-    monkeypatch.setattr(runner, "run_account", failing)
+    monkeypatch.setattr(runner, "decide_calendar", failing)
     got, _, err = run(capsys, "run", "--config", str(config(home)), "--now", NOW)
     assert got == code
     assert "account work" in err

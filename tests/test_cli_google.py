@@ -460,3 +460,33 @@ def test_connect_adds_a_new_account_to_the_state_store_and_remove_takes_it_away(
     assert [a["account"] for a in json.loads(out)["accounts"]] == ["laptop"]
     code, out, _ = run(capsys, "status", "--config", cfg, "--now", NOW, "--json")
     assert [r["account"] for r in json.loads(out)["accounts"]] == ["laptop"]
+
+
+def test_plan_status_and_gaps_write_nothing_to_google_or_the_state(
+    home: Path,
+    emu: GoogleEmulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import datetime
+
+    from tests.test_read_only import snapshot
+
+    cfg = config(home, emu)
+    assert connect(capsys, monkeypatch, cfg, home, emu)[0] == 0
+    assert run(capsys, "run", "--config", cfg, "--now", NOW)[0] == 0
+    emu.arrive(sender="news@vendor.com", received=datetime.fromisoformat(NOW))
+    emu.expire_access_tokens()  # a dry run refreshes, and must not write the token back
+    before = snapshot(home / "state")
+    seen = len(emu.requests)
+    for argv in (["plan"], ["status"], ["gaps"]):
+        code, _, err = run(capsys, *argv, "--config", cfg, "--now", "2026-11-30T09:05:00-05:00")
+        assert (code, err) == (0, ""), argv
+    writes = [
+        (r.method, r.path)
+        for r in emu.requests[seen:]
+        if r.method != "GET" and "token" not in r.path and not r.path.startswith("/batch")
+    ]
+    batches = [r for r in emu.requests[seen:] if r.path.startswith("/batch")]
+    assert writes == [] and batches == []
+    assert snapshot(home / "state") == before

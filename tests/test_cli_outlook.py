@@ -330,3 +330,30 @@ def test_a_custom_zone_that_cannot_be_built_falls_back_and_says_so(
     hours, zone = blocks_json(capsys, cfg, "--json")["problems"]
     assert "custom definition is unusable" in hours
     assert "'Customized Time Zone'" in zone and "machine's time zone" in zone
+
+
+def test_plan_status_and_gaps_write_nothing_to_graph_or_the_state(
+    home: Path,
+    emu: GraphEmulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.test_read_only import snapshot
+
+    cfg = config(home, emu)
+    assert connect(capsys, monkeypatch, cfg, emu)[0] == 0
+    now = "2026-11-30T07:00:00-08:00"
+    assert run(capsys, "run", "--config", cfg, "--now", now)[0] == 0
+    emu.expire_access_tokens()  # a dry run refreshes, and must not write the cache back
+    before = snapshot(home / "state")
+    seen = len(emu.requests)
+    for argv in (["plan"], ["status"], ["gaps"]):
+        code, _, err = run(capsys, *argv, "--config", cfg, "--now", "2026-11-30T09:05:00-08:00")
+        assert (code, err) == (0, ""), argv
+    writes = [
+        (r.method, r.path)
+        for r in emu.requests[seen:]
+        if r.method not in ("GET",) and r.path.startswith("/v1.0/") and "$batch" not in r.path
+    ]
+    assert writes == []
+    assert snapshot(home / "state") == before

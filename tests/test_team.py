@@ -114,7 +114,7 @@ def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
 def finished(location: str, names: list[str]) -> int:
     state = State(location)
     try:
-        return sum(1 for n in names if state.last_run(n, ok=True) is not None)
+        return sum(1 for n in names if state.runs.last(n, ok=True) is not None)
     finally:
         state.close()
 

@@ -20,6 +20,7 @@ from worker import __version__, cli_accounts, followups, logs, roster, runner, z
 from worker import config as cfg
 from worker.clock import Clock, FixedClock, SystemClock
 from worker.cycle import (
+    AccountRun,
     Outcome,
     rules_for,
     run_account,
@@ -242,7 +243,8 @@ def _run_accounts(
     """Run every account; one account's failure never stops the others."""
     config = _load(args)
     clock = _clock(args)
-    state = _state(config)
+    # plan, status and gaps read the state and write nothing, not even a new file.
+    state = _state(config) if apply else State.read_only(config.state_location())
     try:
         results = [
             runner.run_one(config, account, clock, apply=apply, state=state)
@@ -669,12 +671,12 @@ def _shown_value(key: str, value: Any) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     config, clock, results = _run_accounts(args, apply=False)
-    state = _state(config)
+    state = State.read_only(config.state_location())
     rows: list[dict[str, Any]] = []
     try:
         for r in results:
-            last = state.last_run(r.account.name)
-            last_ok = state.last_run(r.account.name, ok=True)
+            last = state.runs.last(r.account.name)
+            last_ok = state.runs.last(r.account.name, ok=True)
             o = r.outcome
             zone = zones.zone(o.timezone if o else runner.fallback_zone(r.config or config))
             rows.append(
@@ -831,12 +833,13 @@ def _demo(args: argparse.Namespace) -> int:
     rules = rules_for(config, account, zone)
     state = _state(config)
     try:
-        outcome = run_account(config, account, provider, state, now, apply=True)
+        run = AccountRun(config, account, state, now, rules)
+        outcome = run_account(run, provider, apply=True)
         # Show the hold as it is once the workday has begun.
         today = now.astimezone(zone).date()
         held_at = max(now, at(today, config.workday.bounds(today.weekday())[0], zone))
         mailbox = cast(MailProvider, runner.mailbox_for(account))
-        held = run_hold(config, account, mailbox, outcome, rules, state, held_at, apply=True)
+        held = run_hold(dataclasses.replace(run, now=held_at), mailbox, outcome, apply=True)
         kept = [m.sender for m in mailbox.list_inbox(None)]
     except ProviderError as exc:
         raise from_provider(account.name, exc) from exc

@@ -1,4 +1,6 @@
-"""One cycle for one account: fetch, plan, diff, apply (docs/design.md §2.1)."""
+"""The calendar step of one account's run: fetch, plan, diff (decide), then apply
+and record (commit); only `run`, `serve` and the team's tasks commit
+(docs/design.md §2.1)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from worker import planner, reconcile, zones
 from worker.clients import People
 from worker.config import Account, Config, Workday
 from worker.models import Block, BlockKind, Change, Event, Op, Window
-from worker.state import Run, State
+from worker.state import State
+from worker.stores import Look, Run
 
 CONFLICT_RETRIES = 3  # a block edited while we planned: read again, plan again
 
@@ -92,74 +95,119 @@ def rules_for(config: Config, account: Account, zone: ZoneInfo) -> planner.Rules
     return planner.Rules(zone, config.workday, config.blocks, config.planning, people)
 
 
-def run_account(
-    config: Config,
-    account: Account,
-    provider: CalendarProvider,
-    state: State | None,
-    now: datetime,
-    *,
-    apply: bool,
-) -> Outcome:
-    """Plan the account's horizon and, with `apply`, write the difference.
+@dataclass(frozen=True)
+class AccountRun:
+    """One account's run: everything its steps need, in one value, instead of long
+    lists of parameters. `config` is as it applies to this account (its own settings
+    over the team's); `state` is always a store, one that keeps nothing when the run
+    has no state of its own."""
 
-    Raises providers.errors.ProviderError; the caller maps it for the user.
-    """
-    zone = resolve_zone(config, provider)
-    rules = rules_for(config, account, zone)
+    config: Config
+    account: Account
+    state: State
+    now: datetime
+    rules: planner.Rules
+
+    @classmethod
+    def start(
+        cls,
+        config: Config,
+        account: Account,
+        calendar: CalendarProvider,
+        state: State,
+        now: datetime,
+    ) -> AccountRun:
+        """Raises providers.errors.ProviderError (asking the calendar for its zone)."""
+        zone = resolve_zone(config, calendar)
+        return cls(config, account, state, now, rules_for(config, account, zone))
+
+    @property
+    def name(self) -> str:
+        return self.account.name
+
+
+@dataclass(frozen=True)
+class CalendarDecision:
+    """What the calendar step would do: the plan and its changes (in `outcome`, not
+    applied), and what the blocks ledger would record (`look`)."""
+
+    outcome: Outcome
+    look: Look
+
+
+def decide_calendar(run: AccountRun, provider: CalendarProvider) -> CalendarDecision:
+    """Read the calendar and plan the horizon; writes nothing anywhere.
+
+    Raises providers.errors.ProviderError; the caller maps it for the user."""
+    rules, now = run.rules, run.now
     window = planner.window(rules, now)
+    # One read serves the plan, the follow-up check and the week's figures.
+    snapshot = provider.fetch(_fetch_window(run.config, window, now))
+    owned = [b for b in snapshot.blocks if b.start < window.end and b.end > window.start]
+    look = run.state.ledger.look(run.name, owned, (window.start, window.end), now)
+    plan = planner.plan(snapshot.events, owned, look.tombstones, rules, now)
+    changes = reconcile.diff(owned, plan, now)
+    outcome = Outcome(
+        run.name,
+        rules.zone.key,
+        plan,
+        tuple(changes),
+        tuple(snapshot.events),
+        tuple(owned),
+        False,
+        snapshot.problems,
+        tuple(snapshot.blocks),
+    )
+    return CalendarDecision(outcome, look)
+
+
+def commit_calendar(
+    run: AccountRun, provider: CalendarProvider, decision: CalendarDecision
+) -> Outcome:
+    """Write the decided changes and record them. A block edited while we planned
+    (a Conflict) means: read again, decide again, up to CONFLICT_RETRIES times.
+
+    Raises providers.errors.ProviderError."""
+    state, name = run.state, run.name
     for attempt in range(CONFLICT_RETRIES):
-        # One read serves the plan, the follow-up check and the week's figures.
-        snapshot = provider.fetch(_fetch_window(config, window, now))
-        owned = [b for b in snapshot.blocks if b.start < window.end and b.end > window.start]
-        tombstones = (
-            state.observe(account.name, owned, (window.start, window.end), now)
-            if state
-            else frozenset()
-        )
-        plan = planner.plan(snapshot.events, owned, tombstones, rules, now)
-        changes = reconcile.diff(owned, plan, now)
-        if not apply or not changes:
+        state.ledger.commit(name, decision.look, run.now)
+        changes = decision.outcome.changes
+        if not changes:
             break
-        if state:
-            state.forget(account.name, [c.block.key for c in changes if c.op is Op.DELETE])
+        state.ledger.forget(name, [c.block.key for c in changes if c.op is Op.DELETE])
         try:
             applied = provider.apply(changes)
         except Conflict:
             if attempt == CONFLICT_RETRIES - 1:
                 raise
+            decision = decide_calendar(run, provider)
             continue
-        if state:
-            written = {c.block.key for c in applied}
-            # A create the provider skipped met a block the user had deleted (its id
-            # stays taken): remembered as known, the next read makes it a tombstone.
-            skipped = [c.block for c in changes if c.op is Op.CREATE and c.block.key not in written]
-            state.remember(
-                account.name, [c.block for c in applied if c.op is not Op.DELETE] + skipped
-            )
-            _note_lost(state, account.name, applied)
-        changes = applied
+        written = {c.block.key for c in applied}
+        # A create the provider skipped met a block the user had deleted (its id
+        # stays taken): remembered as known, the next read makes it a tombstone.
+        skipped = [c.block for c in changes if c.op is Op.CREATE and c.block.key not in written]
+        state.ledger.remember(name, [c.block for c in applied if c.op is not Op.DELETE] + skipped)
+        _note_lost(state, name, applied)
+        decision = replace(
+            decision, outcome=replace(decision.outcome, changes=tuple(applied), applied=True)
+        )
         break
-    if apply and state:
-        today = now.astimezone(zone).date()
-        if today in plan.days:
-            minutes = sum(
-                b.minutes
-                for b in (*plan.blocks, *plan.kept)
-                if b.kind is BlockKind.PROSPECTING and b.day == today
-            )
-            state.note_planned(account.name, today, minutes)
-    return Outcome(
-        account.name,
-        zone.key,
-        plan,
-        tuple(changes),
-        tuple(snapshot.events),
-        tuple(owned),
-        apply and bool(changes),
-        snapshot.problems,
-        tuple(snapshot.blocks),
-    )
+    plan, zone = decision.outcome.plan, run.rules.zone
+    today = run.now.astimezone(zone).date()
+    if today in plan.days:
+        minutes = sum(
+            b.minutes
+            for b in (*plan.blocks, *plan.kept)
+            if b.kind is BlockKind.PROSPECTING and b.day == today
+        )
+        state.figures.planned(name, today, minutes)
+    return decision.outcome
+
+
+def run_account(run: AccountRun, provider: CalendarProvider, *, apply: bool) -> Outcome:
+    """Decide and, with `apply`, commit: the calendar step on its own."""
+    decision = decide_calendar(run, provider)
+    return commit_calendar(run, provider, decision) if apply else decision.outcome
 
 
 def _fetch_window(config: Config, plan: Window, now: datetime) -> Window:
@@ -180,7 +228,7 @@ def _note_lost(state: State, account: str, applied: Sequence[Change]) -> None:
             day = (c.before or c.block).day
             per_day[day] = per_day.get(day, 0) + 1
     for day, n in per_day.items():
-        state.note_lost(account, day, n)
+        state.figures.lost(account, day, n)
 
 
 def log(
@@ -194,7 +242,7 @@ def log(
     def count(op: Op) -> int:
         return sum(1 for c in changes if c.op is op)
 
-    state.log_run(
+    state.runs.log(
         Run(
             account,
             started,

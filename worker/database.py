@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from worker.errors import ConfigError, OutOfSpace, StateUnavailable, StorageError, WorkerError
 from worker.text import excerpt
@@ -154,7 +154,50 @@ def _no_space(path: str) -> bool:
 
 def open_sqlite(path: str) -> Sqlite:
     """Raises sqlite3.Error (see `damaged`) and StorageError (a newer schema)."""
-    db = sqlite3.connect(path, timeout=30)
+    db = _migrated(sqlite3.connect(path, timeout=30), path)  # writes only to migrate
+    try:
+        # WAL: `status` reads while `serve` writes, and a commit costs no fsync of the
+        # database. NORMAL may lose the last commits on power loss, never consistency;
+        # losing state is safe by design (docs/design.md §2.3).
+        db.conn.execute("PRAGMA journal_mode = WAL")
+        db.conn.execute("PRAGMA synchronous = NORMAL")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def memory() -> Sqlite:
+    """An empty store in memory, migrated: it keeps nothing past its run."""
+    return _migrated(sqlite3.connect(":memory:", check_same_thread=False), ":memory:")
+
+
+def read_only(path: str) -> Sqlite:
+    """The SQLite state at `path`, to read and never write: a write raises. Nothing
+    is created beside it: with no `-wal` file nobody has it open, so it is opened as
+    immutable (no lock, no `-shm`); otherwise the journal files are there already. A
+    file of an older schema is read into memory and brought up to date there.
+    Raises sqlite3.Error and StorageError (a newer schema)."""
+    quiet = "" if os.path.exists(path + "-wal") else "&immutable=1"
+    db = sqlite3.connect(
+        f"file:{quote(path)}?mode=ro{quiet}", uri=True, timeout=30, check_same_thread=False
+    )
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+    except BaseException:
+        db.close()
+        raise
+    if version >= SCHEMA:
+        return _migrated(db, path)  # migrates nothing: refuses a newer one
+    copy = sqlite3.connect(":memory:", check_same_thread=False)
+    try:
+        db.backup(copy)
+    finally:
+        db.close()
+    return _migrated(copy, path)
+
+
+def _migrated(db: sqlite3.Connection, path: str) -> Sqlite:
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA:
@@ -163,15 +206,10 @@ def open_sqlite(path: str) -> Sqlite:
                 f"{version}); upgrade firstblock, or point state_dir elsewhere"
             )
         for number, sql, _ in MIGRATIONS:
-            if number > version:  # a write only when the schema changes, not every open
+            if number > version:
                 with db:
                     db.executescript(sql)
                     db.execute(f"PRAGMA user_version = {number}")
-        # WAL: `status` reads while `serve` writes, and a commit costs no fsync of the
-        # database. NORMAL may lose the last commits on power loss, never consistency;
-        # losing state is safe by design (docs/design.md §2.3).
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = NORMAL")
     except BaseException:
         db.close()
         raise

@@ -1,4 +1,5 @@
-"""One follow-up step for one account: find gaps, alert each once, send the digest.
+"""The follow-up step of one account's run: find the gaps and decide the alerts and
+the digest, then send each once (commit).
 
 Alerts go to the account's own mailbox (never held) and, when configured, to a
 webhook. A failing channel is reported and never stops the run; a gap no channel
@@ -15,12 +16,13 @@ from providers.base import MailProvider
 from providers.errors import ProviderError
 from worker import followups, hold
 from worker.alerts import OpenGap, WeekFigures, digest, gap_alert
-from worker.config import Account, Config
-from worker.cycle import Outcome
+from worker.config import Config
+from worker.cycle import AccountRun, Outcome
 from worker.models import Alert, BlockKind
 from worker.notify import Webhook
 from worker.planner import Rules
 from worker.state import State
+from worker.stores import GapSync
 
 
 @dataclass(frozen=True)
@@ -41,68 +43,92 @@ def gap_rules(config: Config) -> followups.Rules:
     )
 
 
+@dataclass(frozen=True)
+class GapDecision:
+    """What the follow-up step would do: how the gaps stand (`sync`, with what
+    recording them writes), the alerts to send (each with the keys of its gaps), and
+    the digest, when one is due (with its day)."""
+
+    sync: GapSync
+    alerts: tuple[tuple[Alert, tuple[str, ...]], ...] = ()
+    digest: tuple[Alert, date] | None = None
+
+    def preview(self) -> GapOutcome:
+        return GapOutcome(self.sync.open, (), self.sync.closed)
+
+
+def decide_gaps(run: AccountRun, calendar: Outcome) -> GapDecision:
+    """Find the gaps, the alerts they need and the digest that is due; writes
+    nothing."""
+    rules, now, name = run.rules, run.now, run.name
+    fr = gap_rules(run.config)
+    found = [
+        OpenGap(name, g.key, g.meeting.title, g.meeting.start, g.meeting.end, g.client)
+        for g in followups.gaps(calendar.events, rules.people, fr, now)
+    ]
+    sync = run.state.gaps.look(name, found, now, now - fr.lookback)
+    by_meeting: dict[str, list[OpenGap]] = defaultdict(list)
+    for g in sync.open:
+        if g.alerted_at is None:
+            by_meeting[g.key.rpartition("|")[0]].append(g)
+    alerts = tuple(
+        (gap_alert(group, rules.zone, now), tuple(g.key for g in group))
+        for group in by_meeting.values()
+    )
+    note = None
+    win = hold.window(calendar.plan, rules, now)
+    if win and now >= win.release_at and not run.state.gaps.digest_sent(name, win.day):
+        closed = [*run.state.gaps.closed(name), *sync.closed]
+        figures = week_figures(calendar, rules, run.state, name, now)
+        note = (digest(name, win.day, sync.open, closed, figures, rules.zone, now), win.day)
+    return GapDecision(sync, alerts, note)
+
+
+def commit_gaps(run: AccountRun, decision: GapDecision, channels: list[Channel]) -> GapOutcome:
+    """Record the gaps, send each alert once and the digest; a channel that fails is
+    reported and the alert tried again next run."""
+    state, name, now = run.state, run.name, run.now
+    state.gaps.commit(name, decision.sync)
+    problems: list[str] = []
+    alerted: list[OpenGap] = []
+    for alert, keys in decision.alerts:
+        if _deliver(alert, channels, problems):
+            state.gaps.alerted(name, keys, now)
+            alerted += [g for g in decision.sync.open if g.key in keys]
+    sent = False
+    if decision.digest is not None:
+        note, day = decision.digest
+        if _deliver(note, channels, problems):
+            state.gaps.digested(name, day)
+            sent = True
+    return GapOutcome(
+        tuple(state.gaps.open(name)),
+        tuple(alerted),
+        decision.sync.closed,
+        sent,
+        tuple(problems),
+    )
+
+
 def run_gaps(
-    config: Config,
-    account: Account,
+    run: AccountRun,
     calendar: Outcome,
-    rules: Rules,
-    mailbox: MailProvider | None,
-    webhook: Webhook | None,
-    state: State | None,
-    now: datetime,
+    channels: list[Channel],
     *,
     apply: bool,
 ) -> GapOutcome:
-    fr = gap_rules(config)
-    found = [
-        OpenGap(account.name, g.key, g.meeting.title, g.meeting.start, g.meeting.end, g.client)
-        for g in followups.gaps(calendar.events, rules.people, fr, now)
-    ]
-    if state is None:
-        return GapOutcome(tuple(found))
-    current, closed = state.sync_gaps(account.name, found, now, now - fr.lookback)
-    if not apply:
-        return GapOutcome(tuple(current), (), tuple(closed))
-
-    channels = _channels(config, mailbox, webhook)
-    problems: list[str] = []
-    alerted: list[OpenGap] = []
-    by_meeting: dict[str, list[OpenGap]] = defaultdict(list)
-    for g in current:
-        if g.alerted_at is None:
-            by_meeting[g.key.rpartition("|")[0]].append(g)
-    for group in by_meeting.values():
-        if _deliver(gap_alert(group, rules.zone, now), channels, problems):
-            state.alerted(account.name, [g.key for g in group], now)
-            alerted += group
-
-    sent = False
-    win = hold.window(calendar.plan, rules, now)
-    if win and now >= win.release_at and not state.digest_sent(account.name, win.day):
-        figures = week_figures(calendar, rules, state, account.name, now)
-        note = digest(
-            account.name,
-            win.day,
-            state.open_gaps(account.name),
-            state.closed_gaps(account.name),
-            figures,
-            rules.zone,
-            now,
-        )
-        if _deliver(note, channels, problems):
-            state.digested(account.name, win.day)
-            sent = True
-    return GapOutcome(
-        tuple(state.open_gaps(account.name)), tuple(alerted), tuple(closed), sent, tuple(problems)
-    )
+    """Decide and, with `apply`, commit: the follow-up step on its own."""
+    decision = decide_gaps(run, calendar)
+    return commit_gaps(run, decision, channels) if apply else decision.preview()
 
 
 Channel = tuple[str, MailProvider | Webhook]
 
 
-def _channels(
+def channels(
     config: Config, mailbox: MailProvider | None, webhook: Webhook | None
 ) -> list[Channel]:
+    """Where alerts go: the account's own mailbox (when alerts.email) and the webhook."""
     out: list[Channel] = []
     if config.alerts.email and mailbox is not None:
         out.append(("email", mailbox))
@@ -132,7 +158,7 @@ def week_figures(
     """Prospecting planned vs kept, and blocks lost to meetings, Monday to today."""
     today = now.astimezone(rules.zone).date()
     monday = today - timedelta(days=today.weekday())
-    planned, lost = state.week(account, monday, today)
+    planned, lost = state.figures.week(account, monday, today)
     kept = sum(
         b.minutes
         for b in calendar.fetched

@@ -21,12 +21,10 @@ FUTURE = timedelta(days=120)
 
 
 def load(config: cfg.Config, warn: Callable[[str], None] = lambda _: None) -> cfg.Config:
-    """`config` with the state store's accounts added. Reads the store only where it
-    exists already: finding none creates nothing. `warn` hears what opening the state
-    has to say (a damaged file set aside). Raises WorkerError."""
-    if not config.state_url and not (config.state_dir / "state.sqlite3").exists():
-        return config
-    state = State(config.state_location())
+    """`config` with the state store's accounts added. Reads the store and writes
+    nothing: no store yet, none created. `warn` hears what opening the state has to
+    say. Raises WorkerError."""
+    state = State.read_only(config.state_location())
     try:
         for warning in state.warnings:
             warn(warning)
@@ -38,9 +36,7 @@ def load(config: cfg.Config, warn: Callable[[str], None] = lambda _: None) -> cf
 
 def stamp(config: cfg.Config) -> tuple[int, str]:
     """Changes when an account is added, changed or removed in the store."""
-    if not config.state_url and not (config.state_dir / "state.sqlite3").exists():
-        return (0, "")
-    state = State(config.state_location())
+    state = State.read_only(config.state_location())
     try:
         return state.accounts.stamp()
     finally:

@@ -1,7 +1,9 @@
 """One account's whole cycle, for `run`, `plan`, `status` and `serve`: the composition
 of providers, planner, hold and follow-ups (docs/design.md §2.1, §2.4).
 
-Each account runs under its own lock, so two cycles for one account never overlap,
+A cycle first decides every step (calendar, hold, follow-ups) into one `Decision`,
+reading and writing nothing but reads; then only `run`, `serve` and the team's tasks
+commit it. Each committing cycle runs under the account's lock, so two never overlap,
 also across processes (a `run` from cron beside `serve`). One account's failure is
 recorded on its result and never stops another.
 """
@@ -9,7 +11,7 @@ recorded on its result and never stops another.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import cast
 
@@ -21,10 +23,20 @@ from providers.errors import AuthError, ProviderError
 from worker import config as cfg
 from worker import zones
 from worker.clock import Clock
-from worker.cycle import Outcome, log, rules_for, run_account, system_zone, with_calendar_hours
+from worker.cycle import (
+    AccountRun,
+    CalendarDecision,
+    Outcome,
+    commit_calendar,
+    decide_calendar,
+    log,
+    rules_for,
+    system_zone,
+    with_calendar_hours,
+)
 from worker.errors import ConfigError, WorkerError, from_os, from_provider
-from worker.gapcheck import GapOutcome, run_gaps
-from worker.inbox import HoldOutcome, run_hold
+from worker.gapcheck import GapDecision, GapOutcome, channels, commit_gaps, decide_gaps
+from worker.inbox import HoldDecision, HoldOutcome, commit_hold, decide_hold
 from worker.models import Alert
 from worker.notify import Webhook
 from worker.state import SharedDocuments, State
@@ -58,7 +70,12 @@ def mailbox_for(account: cfg.Account) -> MailProvider | None:
 
 
 def open_account(
-    config: cfg.Config, account: cfg.Account, clock: Clock, state: State | None = None
+    config: cfg.Config,
+    account: cfg.Account,
+    clock: Clock,
+    state: State | None = None,
+    *,
+    dry: bool = False,
 ) -> tuple[cfg.Account, CalendarProvider, MailProvider | None]:
     """The account's calendar and mailbox. A connected account (Google, Outlook) opens
     both on one sign-in, and fills in its address when the config leaves it out.
@@ -70,13 +87,16 @@ def open_account(
         opener = registry.account_opener(account.provider)
     except registry.UnknownProvider as exc:
         raise ConfigError(f"account {account.name}: {exc}") from None
-    calendar, mailbox = opener(spec_for(config, account, state))
+    calendar, mailbox = opener(spec_for(config, account, state, dry=dry))
     email = account.email or calendar.owner()
     return dataclasses.replace(account, email=email), calendar, mailbox
 
 
-def spec_for(config: cfg.Config, account: cfg.Account, state: State | None) -> AccountSpec:
-    """What a connected provider needs to open, connect or forget the account."""
+def spec_for(
+    config: cfg.Config, account: cfg.Account, state: State | None, *, dry: bool = False
+) -> AccountSpec:
+    """What a connected provider needs to open, connect or forget the account; `dry`
+    for a dry run, which writes back neither memo nor refreshed grant."""
     return AccountSpec(
         name=account.name,
         email=account.email,
@@ -89,6 +109,7 @@ def spec_for(config: cfg.Config, account: cfg.Account, state: State | None) -> A
             "auto_decline": config.focus_time.auto_decline,
             "decline_message": config.focus_time.decline_message,
         },
+        read_only=dry,
     )
 
 
@@ -105,10 +126,14 @@ class AccountResult:
 
 
 def run_one(
-    config: cfg.Config, account: cfg.Account, clock: Clock, *, apply: bool, state: State | None
+    config: cfg.Config, account: cfg.Account, clock: Clock, *, apply: bool, state: State
 ) -> AccountResult:
-    """One cycle for one account, under the account's lock; never raises for the
-    account's own failures (they are on the result)."""
+    """One cycle for one account; never raises for the account's own failures (they
+    are on the result). A committing cycle runs under the account's lock, so two never
+    overlap, also across processes; a dry run (`apply` off) takes no lock and writes
+    nothing: give it a read-only state (State.read_only)."""
+    if not apply:
+        return _guarded(config, account, clock, apply=False, state=state)
     lock = filelock.FileLock(str(config.state_dir / "locks" / f"{account.name}.lock"))
     try:
         (config.state_dir / "locks").mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -118,11 +143,18 @@ def run_one(
     except OSError as exc:
         return AccountResult(account, errors=[from_os(f"account {account.name}", exc)])
     try:
+        return _guarded(config, account, clock, apply=True, state=state)
+    finally:
+        lock.release()
+
+
+def _guarded(
+    config: cfg.Config, account: cfg.Account, clock: Clock, *, apply: bool, state: State
+) -> AccountResult:
+    try:
         return _cycle(config, account, clock, apply=apply, state=state)
     except FAILURES as exc:  # the state itself failing (a full disk), say: never the others
         return AccountResult(account, errors=[_failure(account.name, exc)])
-    finally:
-        lock.release()
 
 
 # What one step of a cycle may fail with; each becomes one line on the result.
@@ -138,51 +170,82 @@ def _failure(account: str, exc: Exception) -> WorkerError:
     return exc
 
 
+@dataclass(frozen=True)
+class Decision:
+    """Everything one cycle of one account would do, decided before anything is
+    written: the calendar changes (and what the ledger records), the mail moves, the
+    alerts and the digest. Only a committing cycle carries it out."""
+
+    calendar: CalendarDecision | None = None
+    hold: HoldDecision | None = None
+    gaps: GapDecision | None = None
+
+
 def _cycle(
-    config: cfg.Config, account: cfg.Account, clock: Clock, *, apply: bool, state: State | None
+    config: cfg.Config, account: cfg.Account, clock: Clock, *, apply: bool, state: State
 ) -> AccountResult:
     config = config.for_account(account)  # its own settings over the team's
     result = AccountResult(account, config=config)
     started = clock.now()
     mailbox: MailProvider | None = None
+    run: AccountRun | None = None
+    decision = Decision()
+    # Decide: read everything, write nothing.
     try:
-        account, calendar, mailbox = open_account(config, account, clock, state)
+        account, calendar, mailbox = open_account(config, account, clock, state, dry=not apply)
         result.account = account
         config, fallbacks = with_calendar_hours(config, calendar)
         result.config = config
-        outcome = run_account(config, account, calendar, state, started, apply=apply)
-        result.outcome = dataclasses.replace(outcome, problems=(*fallbacks, *outcome.problems))
+        run = AccountRun.start(config, account, calendar, state, started)
+        decision = Decision(calendar=decide_calendar(run, calendar))
         result.notes = [*calendar.notes(), *fallbacks]
-        if apply and state is not None:
-            state.notice(account.name, RECONNECT, started, told=False)  # working again
     except FAILURES as exc:
         result.errors.append(_failure(account.name, exc))
         if isinstance(exc, AuthError):
-            if apply and state is not None:
+            if apply:
                 _tell_reconnect(config, result, state, started)
             return _logged(result, state, started, clock, apply=apply)
-    zone = zones.zone(result.outcome.timezone if result.outcome else fallback_zone(config))
-    rules = rules_for(config, account, zone)
+        fallbacks = ()
+    if run is None:  # the calendar could not be read: the hold returns everything
+        zone = zones.zone(fallback_zone(config))
+        run = AccountRun(config, account, state, started, rules_for(config, account, zone))
+    planned = decision.calendar.outcome if decision.calendar else None
     try:
         if mailbox is not None:
-            result.hold = run_hold(
-                config, account, mailbox, result.outcome, rules, state, started, apply=apply
-            )
+            decision = replace(decision, hold=decide_hold(run, mailbox, planned))
     except FAILURES as exc:
         result.errors.append(_failure(account.name, exc))
-    if result.outcome is not None:
+    if planned is not None:
+        decision = replace(decision, gaps=decide_gaps(run, planned))
+    # Commit, or show what committing would do.
+    if decision.calendar is not None:
+        try:
+            outcome = (
+                commit_calendar(run, calendar, decision.calendar)
+                if apply
+                else decision.calendar.outcome
+            )
+            result.outcome = replace(outcome, problems=(*fallbacks, *outcome.problems))
+            if apply:
+                state.runs.notice(account.name, RECONNECT, started, told=False)  # working
+        except FAILURES as exc:
+            result.errors.append(_failure(account.name, exc))
+    if decision.hold is not None and mailbox is not None:
+        try:
+            result.hold = (
+                commit_hold(run, mailbox, decision.hold)
+                if apply
+                else decision.hold.preview(mailbox)
+            )
+        except FAILURES as exc:
+            result.errors.append(_failure(account.name, exc))
+    if decision.gaps is not None:
         webhook = Webhook(config.alerts.webhook_url) if config.alerts.webhook_url else None
         try:
-            result.gaps = run_gaps(
-                config,
-                account,
-                result.outcome,
-                rules,
-                mailbox,
-                webhook,
-                state,
-                started,
-                apply=apply,
+            result.gaps = (
+                commit_gaps(run, decision.gaps, channels(config, mailbox, webhook))
+                if apply
+                else decision.gaps.preview()
             )
         except FAILURES as exc:
             result.errors.append(_failure(account.name, exc))
@@ -197,7 +260,7 @@ def _tell_reconnect(config: cfg.Config, result: AccountResult, state: State, now
     account's own mailbox is out of reach, so the webhook carries it; without one,
     `status` and every run still say so."""
     name = result.account.name
-    if state.noticed(name, RECONNECT) or not config.alerts.webhook_url:
+    if state.runs.noticed(name, RECONNECT) or not config.alerts.webhook_url:
         return
     alert = Alert(
         f"reconnect:{name}",
@@ -210,13 +273,13 @@ def _tell_reconnect(config: cfg.Config, result: AccountResult, state: State, now
     except ProviderError as exc:
         result.notes.append(f"could not send the reconnect notice: {exc}")
         return
-    state.notice(name, RECONNECT, now)
+    state.runs.notice(name, RECONNECT, now)
 
 
 def _logged(
-    result: AccountResult, state: State | None, started: datetime, clock: Clock, *, apply: bool
+    result: AccountResult, state: State, started: datetime, clock: Clock, *, apply: bool
 ) -> AccountResult:
-    if state and apply:
+    if apply:
         changes = result.outcome.changes if result.outcome else ()
         errors = "; ".join(map(str, result.errors))
         try:

@@ -164,7 +164,7 @@ def fan_out() -> int:
     try:
         names = list(accounts) if config.accounts_given else []
         names += [a.name for a in _stored(config, state)]
-        due = state.claim_due(names, SystemClock().now(), QUEUED_FOR)
+        due = state.schedule.claim_due(names, SystemClock().now(), QUEUED_FOR)
     finally:
         state.close()
     for name in due:
@@ -197,7 +197,7 @@ def cycle(account_name: str) -> dict[str, Any]:
             result = runner.run_one(config, account, clock, apply=True, state=state)
             interval = timedelta(minutes=config.serve.interval_minutes)
             due = serve.next_action(config, result, clock.now(), interval)
-            state.schedule(account_name, due.at, due.why)
+            state.schedule.set(account_name, due.at, due.why)
         finally:
             lease.give_back()
     finally:

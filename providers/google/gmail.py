@@ -49,11 +49,14 @@ class GmailMailbox(MailProvider):
     # -- labels
 
     def _label(self, name: str) -> str:
-        """The id of the worker's label `name`: remembered, found by name, or created."""
+        """The id of the worker's label `name`: remembered, found by name, or created;
+        in a dry run (which creates nothing) "" when there is none yet."""
         ids: dict[str, str] = self.memo.get("labels") or {}
         if name not in ids and not ids.get("looked"):
             ids.update(self._find_labels())  # one look finds both of ours
             ids["looked"] = "yes"
+        if name not in ids and self.memo.read_only:
+            return ""
         if name not in ids:
             body = {
                 "name": name,
@@ -177,7 +180,9 @@ class GmailMailbox(MailProvider):
     def _held_refs(self) -> list[dict[str, str]]:
         mail = self._check(consume=True)
         if "held" not in mail:
-            mail["held"] = self._with_label(HELD_LABEL, lambda label: self._refs(labelIds=[label]))
+            mail["held"] = self._with_label(
+                HELD_LABEL, lambda label: self._refs(labelIds=[label]) if label else []
+            )
             self._remember(mail)
         refs: list[dict[str, str]] = mail["held"]
         return refs

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 from providers.base import CalendarProvider, MailProvider
 from providers.errors import ProviderError
 from worker.config import Hold, default_config
-from worker.cycle import rules_for, run_account
-from worker.gapcheck import run_gaps
+from worker.cycle import AccountRun, rules_for, run_account
+from worker.gapcheck import channels, run_gaps
 from worker.inbox import run_hold
 from worker.state import State
 
@@ -47,16 +47,19 @@ def run_day(
             cal, box = open_account()
             outcome = None
             try:
-                outcome = run_account(config, account, cal, state, now, apply=True)
+                outcome = run_account(
+                    AccountRun.start(config, account, cal, state, now), cal, apply=True
+                )
             except ProviderError as exc:
                 errors.append(f"calendar: {type(exc).__name__}")
             try:
-                run_hold(config, account, box, outcome, rules, state, now, apply=True)
+                run_hold(AccountRun(config, account, state, now, rules), box, outcome, apply=True)
             except ProviderError as exc:
                 errors.append(f"mail: {type(exc).__name__}")
             if outcome is not None:
                 try:
-                    run_gaps(config, account, outcome, rules, box, None, state, now, apply=True)
+                    run = AccountRun(config, account, state, now, rules)
+                    run_gaps(run, outcome, channels(config, box, None), apply=True)
                 except ProviderError as exc:
                     errors.append(f"alerts: {type(exc).__name__}")
             pause(0.03)  # runs are half an hour apart: any Retry-After has passed

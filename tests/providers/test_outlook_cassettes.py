@@ -48,7 +48,7 @@ from tests.emulators.graph import GraphEmulator
 from tests.providers.outlook_fixtures import ME, Sleeps, outlook, timed
 from tests.providers.test_google_cassettes import FILTERED, ReadableYaml, Tape
 from worker.config import Hold, Planning, default_config
-from worker.cycle import Outcome, rules_for, run_account
+from worker.cycle import AccountRun, Outcome, rules_for, run_account
 from worker.hold import Phase
 from worker.inbox import HoldOutcome, run_hold
 from worker.models import BlockKind, Op
@@ -258,12 +258,14 @@ class Account:
     def blocks(self, now: datetime) -> Outcome:
         """One calendar step, on a fresh session (a new process, memory from disk)."""
         cal, _ = outlook(self.emu, self.folder / "memo.json", self.sleeps)
-        return run_account(CONFIG, ACCOUNT, cal, self.state, now, apply=True)
+        return run_account(AccountRun.start(CONFIG, ACCOUNT, cal, self.state, now), cal, apply=True)
 
     def hold(self, outcome: Outcome, now: datetime) -> HoldOutcome:
         _, box = outlook(self.emu, self.folder / "memo.json", self.sleeps)
         rules = rules_for(CONFIG, ACCOUNT, ZoneInfo(outcome.timezone))
-        return run_hold(CONFIG, ACCOUNT, box, outcome, rules, self.state, now, apply=True)
+        return run_hold(
+            AccountRun(CONFIG, ACCOUNT, self.state, now, rules), box, outcome, apply=True
+        )
 
 
 TEXT = "The private text of a message"  # what a cassette should hold only where Graph insists

@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 from providers.memory import MemoryCalendar
 from tests.worker.test_zones import UTC_0320
 from worker.config import Workday, default_config, parse
-from worker.cycle import resolve_zone, run_account, with_calendar_hours
+from worker.cycle import AccountRun, resolve_zone, run_account, with_calendar_hours
 from worker.models import BlockKind, WorkHours
+from worker.state import State
 
 WEEKDAYS = frozenset(range(5))
 
@@ -35,7 +36,9 @@ def test_hours_in_another_zone_are_planned_in_that_zone() -> None:
     assert resolve_zone(config, cal).key == "America/Los_Angeles"
     now = datetime(2026, 11, 30, 6, 0, tzinfo=ZoneInfo("America/Los_Angeles"))
     account = dataclasses.replace(default_config().accounts[0], provider="memory")
-    outcome = run_account(config, account, cal, None, now, apply=True)
+    outcome = run_account(
+        AccountRun.start(config, account, cal, State.memory(), now), cal, apply=True
+    )
     la = ZoneInfo("America/Los_Angeles")
     blocks = outcome.plan.blocks
     assert outcome.timezone == "America/Los_Angeles" and blocks
@@ -51,7 +54,9 @@ def test_hours_in_a_custom_zone_are_planned_in_it() -> None:
     assert told == () and resolve_zone(config, cal).key == UTC_0320
     now = datetime(2026, 11, 30, 4, 0, tzinfo=UTC)
     account = dataclasses.replace(default_config().accounts[0], provider="memory")
-    outcome = run_account(config, account, cal, None, now, apply=False)
+    outcome = run_account(
+        AccountRun.start(config, account, cal, State.memory(), now), cal, apply=False
+    )
     first = min(b.start for b in outcome.plan.blocks if b.kind is BlockKind.PROSPECTING)
     assert first == datetime(2026, 11, 30, 5, 40, tzinfo=UTC)  # 09:00 at UTC+03:20
 

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from providers.memory import MemoryCalendar, MemoryMailbox
 from worker.config import Alerts, default_config
-from worker.cycle import rules_for, run_account
-from worker.gapcheck import run_gaps
+from worker.cycle import AccountRun, rules_for, run_account
+from worker.gapcheck import channels, run_gaps
 from worker.models import Attendee, Event
 from worker.notify import Webhook
 from worker.state import State
@@ -36,18 +36,18 @@ def test_a_dead_webhook_never_blocks_and_email_still_arrives(tmp_path: Path) -> 
     )
     state = State(tmp_path / "s.sqlite3")
     now = at(MON + timedelta(1), 9)
-    outcome = run_account(config, account, cal, state, now, apply=True)
-    rules = rules_for(config, account, NY)
+    run = AccountRun(config, account, state, now, rules_for(config, account, NY))
+    outcome = run_account(run, cal, apply=True)
     waits: list[float] = []
     hook = Webhook(config.alerts.webhook_url, attempts=2, timeout=2, sleep=waits.append)
-    result = run_gaps(config, account, outcome, rules, box, hook, state, now, apply=True)
+    result = run_gaps(run, outcome, channels(config, box, hook), apply=True)
     assert [g.client for g in result.alerted] == ["acme.com"]
     assert len(result.problems) == 1
     assert result.problems[0].startswith("webhook alert not delivered")
     assert "127.0.0.1:9" not in result.problems[0]
     assert len(waits) == 1
     assert [m.alert for m in box.messages.values()] == [True]
-    again = run_gaps(config, account, outcome, rules, box, hook, state, now, apply=True)
+    again = run_gaps(run, outcome, channels(config, box, hook), apply=True)
     assert again.alerted == ()
 
 
@@ -62,9 +62,8 @@ def test_with_no_channel_the_gap_stays_unalerted_for_the_next_run(tmp_path: Path
     )
     state = State(tmp_path / "s.sqlite3")
     now = at(MON + timedelta(1), 9)
-    outcome = run_account(config, account, cal, state, now, apply=True)
-    result = run_gaps(
-        config, account, outcome, rules_for(config, account, NY), None, None, state, now, apply=True
-    )
+    run = AccountRun(config, account, state, now, rules_for(config, account, NY))
+    outcome = run_account(run, cal, apply=True)
+    result = run_gaps(run, outcome, [], apply=True)
     assert result.alerted == ()
     assert [g.alerted_at for g in result.open] == [None]

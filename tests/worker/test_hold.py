@@ -11,7 +11,7 @@ import pytest
 from providers.memory import MemoryCalendar, MemoryMailbox
 from worker import hold
 from worker.config import Hold, default_config
-from worker.cycle import rules_for, run_account
+from worker.cycle import AccountRun, rules_for, run_account
 from worker.inbox import run_hold
 from worker.models import Attendee, Event, Message
 from worker.state import State
@@ -41,9 +41,10 @@ def step(
     **kw: object,
 ):
     config, account = setup(**kw)  # type: ignore[arg-type]
-    outcome = run_account(config, account, calendar, state, now, apply=True)
-    rules = rules_for(config, account, NY)
-    return run_hold(config, account, box, outcome, rules, state, now, apply=True)
+    store = state if state is not None else State.memory()  # None: the state file is lost
+    run = AccountRun(config, account, store, now, rules_for(config, account, NY))
+    outcome = run_account(run, calendar, apply=True)
+    return run_hold(run, box, outcome, apply=True)
 
 
 def test_allow_list_matches_addresses_domains_and_subdomains() -> None:
@@ -99,7 +100,7 @@ def test_hold_in_the_morning_release_at_the_admin_block(tmp_path) -> None:
     box.arrive(Message("overnight", "vendor@spam.io", at(MON, 23)))
     tue = step(cal, box, at(MON + timedelta(1), 8, 30), state)
     assert tue.moved_out == 2  # the release was at 16:45: both came after it
-    assert state.last_release("local") == at(MON, 16, 45)
+    assert state.holds.last_release("local") == at(MON, 16, 45)
 
 
 def test_a_lost_state_file_falls_back_to_the_previous_workdays_end(tmp_path) -> None:
@@ -158,9 +159,8 @@ def test_an_unreadable_calendar_releases_everything(tmp_path) -> None:
     box = MemoryMailbox()
     box.arrive(Message("a", "a@x.com", at(MON, 9)))
     box.hold(["a"])
-    h = run_hold(
-        config, account, box, None, rules_for(config, account, NY), None, at(MON, 10), apply=True
-    )
+    run = AccountRun(config, account, State.memory(), at(MON, 10), rules_for(config, account, NY))
+    h = run_hold(run, box, None, apply=True)
     assert h.phase is hold.Phase.OFF
     assert h.returned == 1
 

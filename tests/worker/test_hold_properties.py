@@ -50,7 +50,7 @@ from providers.local.maildir import HELD, LocalMailbox
 from providers.memory import MemoryCalendar, MemoryMailbox
 from worker import hold
 from worker.config import Account, Config, Hold, default_config
-from worker.cycle import rules_for, run_account
+from worker.cycle import AccountRun, rules_for, run_account
 from worker.inbox import HoldOutcome, run_hold
 from worker.models import Alert, Attendee, BlockKind, Event, Message, Response, Status
 from worker.planner import Rules
@@ -525,6 +525,11 @@ class World:
         self.rules = rules_for(self.config, self.account, self.tz)
         self.new_state()
 
+    def account_run(self, now: datetime) -> AccountRun:
+        # No state at all: each run gets a store that keeps nothing.
+        state = self.state if self.state is not None else State.memory()
+        return AccountRun(self.config, self.account, state, now, self.rules)
+
     def new_state(self) -> None:
         self.state = State(self.workdir / f"state{len(self.states)}.sqlite3")
         self.states.append(self.state)
@@ -558,20 +563,17 @@ class World:
         box = self.outside.box
         if r.dry:
             before = self.outside.places()
-            plan = run_account(self.config, self.account, self.calendar, None, now, apply=False)
-            run_hold(self.config, self.account, box, plan, self.rules, None, now, apply=False)
+            run = AccountRun(self.config, self.account, State.memory(), now, self.rules)
+            plan = run_account(run, self.calendar, apply=False)
+            run_hold(run, box, plan, apply=False)
             assert self.outside.places() == before, "a dry run moved mail"
             return
         calendar = None
         if not r.calendar_down:
-            calendar = run_account(
-                self.config, self.account, self.calendar, self.state, now, apply=True
-            )
+            calendar = run_account(self.account_run(now), self.calendar, apply=True)
         self.outside.fuse.arm(r.crash, after=r.crash_after)
         try:
-            outcome = run_hold(
-                self.config, self.account, box, calendar, self.rules, self.state, now, apply=True
-            )
+            outcome = run_hold(self.account_run(now), box, calendar, apply=True)
         except InjectedCrash:
             event("a run crashed")
             return

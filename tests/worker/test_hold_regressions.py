@@ -14,7 +14,7 @@ from providers.errors import TransientError
 from providers.memory import MemoryCalendar, MemoryMailbox
 from worker import hold
 from worker.config import Hold, default_config
-from worker.cycle import rules_for, run_account
+from worker.cycle import AccountRun, rules_for, run_account
 from worker.inbox import HoldOutcome, run_hold
 from worker.models import Message
 from worker.state import State
@@ -35,9 +35,10 @@ def step(
         default_config(), timezone="America/New_York", hold=Hold(True, ("boss@example.com",), 0)
     )
     account = dataclasses.replace(config.accounts[0], provider="memory", email="me@example.com")
-    outcome = run_account(config, account, cal, state, now, apply=True)
-    rules = rules_for(config, account, NY)
-    return run_hold(config, account, box, outcome, rules, state, now, apply=True)
+    store = state if state is not None else State.memory()  # None: the state file is lost
+    run = AccountRun(config, account, store, now, rules_for(config, account, NY))
+    outcome = run_account(run, cal, apply=True)
+    return run_hold(run, box, outcome, apply=True)
 
 
 def held(box: MemoryMailbox) -> list[str]:

@@ -41,7 +41,7 @@ from tests.worker.strategies import (
 )
 from worker.clients import is_client_meeting
 from worker.config import Account, Config
-from worker.cycle import Outcome, rules_for, run_account
+from worker.cycle import AccountRun, Outcome, rules_for, run_account
 from worker.models import (
     Attendee,
     Block,
@@ -130,7 +130,8 @@ class World:
     account: Account
 
     def run(self, config: Config, now: datetime) -> Outcome:
-        return run_account(config, self.account, self.calendar, self.state, now, apply=True)
+        run = AccountRun.start(config, self.account, self.calendar, self.state, now)
+        return run_account(run, self.calendar, apply=True)
 
     def blocks(self) -> dict[str, Block]:
         return {b.key: b for b in self.calendar.blocks.values()}

@@ -13,7 +13,7 @@ import pytest
 from providers.memory import MemoryCalendar
 from worker import planner, reconcile
 from worker.config import Account, Config, Planning, default_config
-from worker.cycle import rules_for, run_account
+from worker.cycle import AccountRun, rules_for, run_account
 from worker.models import Block, BlockKind, Event, EventType
 from worker.state import State
 
@@ -102,10 +102,10 @@ def test_a_started_block_the_user_deleted_does_not_come_back(tmp_path: Path) -> 
     cal = MemoryCalendar()
     state = State(tmp_path / "s.sqlite3")
     cfg = config()
-    run_account(cfg, ACCOUNT, cal, state, at(MON, 7), apply=True)
+    run_account(AccountRun.start(cfg, ACCOUNT, cal, state, at(MON, 7)), cal, apply=True)
     assert any(b.key == f"{MON}/deals/0" for b in cal.blocks.values())  # 10:00-11:00
     cal.user_delete(f"{MON}/deals/0")
-    run_account(cfg, ACCOUNT, cal, state, at(MON, 10, 30), apply=True)
+    run_account(AccountRun.start(cfg, ACCOUNT, cal, state, at(MON, 10, 30)), cal, apply=True)
     assert not [b for b in cal.blocks.values() if b.day == MON and b.kind is BlockKind.DEALS]
     state.close()
 

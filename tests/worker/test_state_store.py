@@ -82,43 +82,43 @@ def gap(key: str, end: datetime, title: str = "Acme call") -> OpenGap:
 def test_a_known_block_that_disappears_is_a_tombstone(state: State) -> None:
     window = (T0, T0 + timedelta(days=5))
     a, b = block("d1/prospecting/0", T0 + timedelta(hours=1)), block("d1/deals/0", T0)
-    assert state.observe("rep", [a, b], window, T0) == frozenset()
-    assert state.observe("rep", [a], window, T0) == frozenset({"d1/deals/0"})
-    assert state.observe("rep", [a], window, T0) == frozenset({"d1/deals/0"})  # it stays
-    assert state.observe("other", [], window, T0) == frozenset()  # per account
+    assert state.ledger.observe("rep", [a, b], window, T0) == frozenset()
+    assert state.ledger.observe("rep", [a], window, T0) == frozenset({"d1/deals/0"})
+    assert state.ledger.observe("rep", [a], window, T0) == frozenset({"d1/deals/0"})  # it stays
+    assert state.ledger.observe("other", [], window, T0) == frozenset()  # per account
     later = (T0 + timedelta(days=2), T0 + timedelta(days=7))
-    assert state.observe("rep", [a], later, T0) == frozenset()  # ended before the window
+    assert state.ledger.observe("rep", [a], later, T0) == frozenset()  # ended before the window
 
 
 def test_a_block_the_worker_deletes_itself_is_no_tombstone(state: State) -> None:
     window = (T0, T0 + timedelta(days=5))
     a = block("d1/prep/0", T0)
-    state.remember("rep", [a])
-    state.remember("rep", [a])  # again: an upsert, not a second row
-    state.forget("rep", [a.key])
-    assert state.observe("rep", [], window, T0) == frozenset()
+    state.ledger.remember("rep", [a])
+    state.ledger.remember("rep", [a])  # again: an upsert, not a second row
+    state.ledger.forget("rep", [a.key])
+    assert state.ledger.observe("rep", [], window, T0) == frozenset()
 
 
 def test_the_release_only_moves_forward(state: State) -> None:
-    assert state.last_release("rep") is None
-    state.released("rep", T0)
-    state.released("rep", T0 - timedelta(days=1))
-    assert state.last_release("rep") == T0
-    state.released("rep", T0 + timedelta(days=1))
-    assert state.last_release("rep") == T0 + timedelta(days=1)
+    assert state.holds.last_release("rep") is None
+    state.holds.released("rep", T0)
+    state.holds.released("rep", T0 - timedelta(days=1))
+    assert state.holds.last_release("rep") == T0
+    state.holds.released("rep", T0 + timedelta(days=1))
+    assert state.holds.last_release("rep") == T0 + timedelta(days=1)
 
 
 def test_the_run_log_keeps_the_last_200_runs_per_account(state: State) -> None:
     for i in range(205):
         at = T0 + timedelta(minutes=i)
-        state.log_run(Run("rep", at, at, ok=i % 2 == 0, created=i))
-    state.log_run(Run("other", T0, T0, ok=False, error="account other: boom"))
-    last = state.last_run("rep")
+        state.runs.log(Run("rep", at, at, ok=i % 2 == 0, created=i))
+    state.runs.log(Run("other", T0, T0, ok=False, error="account other: boom"))
+    last = state.runs.last("rep")
     assert last is not None and last.created == 204 and last.ok
-    failed = state.last_run("rep", ok=False)
+    failed = state.runs.last("rep", ok=False)
     assert failed is not None and failed.created == 203
-    assert state.last_run("nobody") is None
-    other = state.last_run("other")
+    assert state.runs.last("nobody") is None
+    other = state.runs.last("other")
     assert other is not None and other.error == "account other: boom" and not other.ok
     count = state.db.execute("SELECT count(*) FROM runs WHERE account = ?", ("rep",))
     assert count.fetchone()[0] == 200
@@ -126,51 +126,56 @@ def test_the_run_log_keeps_the_last_200_runs_per_account(state: State) -> None:
 
 def test_gaps_open_close_reopen_and_age_out(state: State) -> None:
     end = T0 + timedelta(hours=2)
-    opened, closed = state.sync_gaps("rep", [gap("m1", end), gap("m2", end)], T0, T0)
+    opened, closed = state.gaps.sync("rep", [gap("m1", end), gap("m2", end)], T0, T0)
     assert [g.key for g in opened] == ["m1", "m2"] and closed == []
-    state.alerted("rep", ["m1"], T0)
-    opened, closed = state.sync_gaps("rep", [gap("m2", end)], T0 + timedelta(hours=3), T0)
+    state.gaps.alerted("rep", ["m1"], T0)
+    opened, closed = state.gaps.sync("rep", [gap("m2", end)], T0 + timedelta(hours=3), T0)
     assert [g.key for g in opened] == ["m2"]
     assert [(g.key, g.alerted_at) for g in closed] == [("m1", T0)]
-    assert [g.key for g in state.closed_gaps("rep")] == ["m1"]
-    state.digested("rep", T0.date())
-    assert state.digest_sent("rep", T0.date()) and not state.digest_sent("rep", date(2026, 12, 1))
-    assert state.closed_gaps("rep") == []
-    opened, _ = state.sync_gaps("rep", [gap("m1", end, "Acme, again"), gap("m2", end)], T0, T0)
+    assert [g.key for g in state.gaps.closed("rep")] == ["m1"]
+    state.gaps.digested("rep", T0.date())
+    assert state.gaps.digest_sent("rep", T0.date()) and not state.gaps.digest_sent(
+        "rep", date(2026, 12, 1)
+    )
+    assert state.gaps.closed("rep") == []
+    opened, _ = state.gaps.sync("rep", [gap("m1", end, "Acme, again"), gap("m2", end)], T0, T0)
     assert {(g.key, g.title) for g in opened} == {("m1", "Acme, again"), ("m2", "Acme call")}
-    opened, closed = state.sync_gaps("rep", [], T0, end + timedelta(days=1))
+    opened, closed = state.gaps.sync("rep", [], T0, end + timedelta(days=1))
     assert opened == [] and closed == []  # aged out: forgotten, not closed
-    state.digested("rep", T0.date())  # a second digest mark for the day is harmless
+    state.gaps.digested("rep", T0.date())  # a second digest mark for the day is harmless
 
 
 def test_notices_are_told_once_until_over(state: State) -> None:
-    assert not state.noticed("rep", "reconnect")
-    state.notice("rep", "reconnect", T0)
-    state.notice("rep", "reconnect", T0 + timedelta(hours=1))
-    assert state.noticed("rep", "reconnect")
-    state.notice("rep", "reconnect", T0, told=False)
-    assert not state.noticed("rep", "reconnect")
+    assert not state.runs.noticed("rep", "reconnect")
+    state.runs.notice("rep", "reconnect", T0)
+    state.runs.notice("rep", "reconnect", T0 + timedelta(hours=1))
+    assert state.runs.noticed("rep", "reconnect")
+    state.runs.notice("rep", "reconnect", T0, told=False)
+    assert not state.runs.noticed("rep", "reconnect")
 
 
 def test_the_weeks_figures(state: State) -> None:
     monday = date(2026, 11, 30)
-    state.note_planned("rep", monday, 120)
-    state.note_planned("rep", monday, 30)  # the first plan of the day counts
-    state.note_lost("rep", monday, 1)
-    state.note_lost("rep", monday + timedelta(days=1), 2)
-    state.note_lost("rep", monday + timedelta(days=1), 1)
-    assert state.week("rep", monday, monday + timedelta(days=4)) == (120, 4)
-    assert state.week("rep", monday + timedelta(days=7), monday + timedelta(days=11)) == (0, 0)
+    state.figures.planned("rep", monday, 120)
+    state.figures.planned("rep", monday, 30)  # the first plan of the day counts
+    state.figures.lost("rep", monday, 1)
+    state.figures.lost("rep", monday + timedelta(days=1), 2)
+    state.figures.lost("rep", monday + timedelta(days=1), 1)
+    assert state.figures.week("rep", monday, monday + timedelta(days=4)) == (120, 4)
+    assert state.figures.week("rep", monday + timedelta(days=7), monday + timedelta(days=11)) == (
+        0,
+        0,
+    )
 
 
 def test_two_workers_share_one_store(location: str | Path) -> None:
     first, second = State(location), State(location)
     try:
-        first.log_run(Run("rep", T0, T0, ok=True, created=3))
-        seen = second.last_run("rep")
+        first.runs.log(Run("rep", T0, T0, ok=True, created=3))
+        seen = second.runs.last("rep")
         assert seen is not None and seen.created == 3
-        second.released("rep", T0)
-        assert first.last_release("rep") == T0
+        second.holds.released("rep", T0)
+        assert first.holds.last_release("rep") == T0
     finally:
         first.close()
         second.close()
@@ -181,7 +186,7 @@ def test_opening_again_migrates_nothing_and_a_newer_schema_is_refused(
 ) -> None:
     State(location).close()
     again = State(location)
-    again.notice("rep", "x", T0)
+    again.runs.notice("rep", "x", T0)
     again.close()
     if isinstance(location, Path):
         with sqlite3.connect(location) as db:
@@ -251,13 +256,13 @@ def test_an_unreachable_state_database_is_one_line_without_its_password(
 
 def test_the_fan_out_claims_each_due_account_once(state: State) -> None:
     hold = timedelta(minutes=10)
-    assert state.claim_due(["a", "b"], T0, hold) == ["a", "b"]  # new: due at once
-    assert state.claim_due(["a", "b"], T0 + timedelta(minutes=1), hold) == []  # queued
-    state.schedule("a", T0 + timedelta(minutes=15), "reconcile")
-    assert state.next_due("a") == (T0 + timedelta(minutes=15), "reconcile")
-    assert state.claim_due(["a", "b"], T0 + timedelta(minutes=11), hold) == ["b"]  # lost
-    assert state.claim_due(["a", "b"], T0 + timedelta(minutes=16), hold) == ["a"]
-    assert state.next_due("nobody") is None
+    assert state.schedule.claim_due(["a", "b"], T0, hold) == ["a", "b"]  # new: due at once
+    assert state.schedule.claim_due(["a", "b"], T0 + timedelta(minutes=1), hold) == []  # queued
+    state.schedule.set("a", T0 + timedelta(minutes=15), "reconcile")
+    assert state.schedule.next_due("a") == (T0 + timedelta(minutes=15), "reconcile")
+    assert state.schedule.claim_due(["a", "b"], T0 + timedelta(minutes=11), hold) == ["b"]  # lost
+    assert state.schedule.claim_due(["a", "b"], T0 + timedelta(minutes=16), hold) == ["a"]
+    assert state.schedule.next_due("nobody") is None
 
 
 def test_two_fan_outs_at_once_never_claim_the_same_account(location: str | Path) -> None:
@@ -272,7 +277,7 @@ def test_two_fan_outs_at_once_never_claim_the_same_account(location: str | Path)
         store = State(location)  # one connection per worker, as in production
         try:
             barrier.wait()
-            claimed[i] = store.claim_due(names, T0, timedelta(minutes=10))
+            claimed[i] = store.schedule.claim_due(names, T0, timedelta(minutes=10))
         finally:
             store.close()
 
@@ -342,16 +347,16 @@ def test_forgetting_an_account_leaves_nothing_of_it_and_all_of_the_others(
 ) -> None:
     for name in ("gone", "stays"):
         state.accounts.put(name, {"provider": "local"}, T0)
-        state.observe(name, [block(f"{name}/1", T0)], (T0, T0 + timedelta(days=1)), T0)
-        state.log_run(Run(name, T0, T0, True))
-        state.released(name, T0)
-        state.notice(name, "reconnect", T0)
-        state.schedule(name, T0, "reconcile")
-        state.note_planned(name, T0.date(), 90)
+        state.ledger.observe(name, [block(f"{name}/1", T0)], (T0, T0 + timedelta(days=1)), T0)
+        state.runs.log(Run(name, T0, T0, True))
+        state.holds.released(name, T0)
+        state.runs.notice(name, "reconnect", T0)
+        state.schedule.set(name, T0, "reconcile")
+        state.figures.planned(name, T0.date(), 90)
     state.forget_account("gone")
     assert [n for n, _ in state.accounts.all()] == ["stays"]
-    assert state.last_run("gone") is None and state.last_release("gone") is None
-    assert state.next_due("gone") is None and not state.noticed("gone", "reconnect")
-    assert state.week("gone", T0.date(), T0.date()) == (0, 0)
-    assert state.last_run("stays") is not None and state.next_due("stays") is not None
-    assert state.week("stays", T0.date(), T0.date())[0] == 90
+    assert state.runs.last("gone") is None and state.holds.last_release("gone") is None
+    assert state.schedule.next_due("gone") is None and not state.runs.noticed("gone", "reconnect")
+    assert state.figures.week("gone", T0.date(), T0.date()) == (0, 0)
+    assert state.runs.last("stays") is not None and state.schedule.next_due("stays") is not None
+    assert state.figures.week("stays", T0.date(), T0.date())[0] == 90
