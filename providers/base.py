@@ -8,16 +8,26 @@ can ask what a provider can do before it tries.
 from __future__ import annotations
 
 import abc
+import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from providers.errors import BadRequest
+from worker.clock import Clock
 from worker.models import Alert, Change, Message, Op, Snapshot, Window, WorkHours
 
-__all__ = ["AccountSpec", "Alert", "CalendarProvider", "MailProvider", "Message"]
+__all__ = [
+    "AccountSpec",
+    "Alert",
+    "CalendarProvider",
+    "MailProvider",
+    "Message",
+    "Option",
+    "Provider",
+]
 
 
 class Documents(Protocol):
@@ -31,16 +41,69 @@ class Documents(Protocol):
 
 @dataclass(frozen=True)
 class AccountSpec:
-    """What a connected provider (Google, Outlook) needs to open one account."""
+    """What a provider needs to open, connect or forget one account."""
 
     name: str
     email: str = ""
     state_dir: Path = Path(".")  # credentials and the provider's memory live under it
     api_root: str = ""  # "" for the provider's own; a proxy, national cloud or emulator
-    options: Mapping[str, Any] = field(default_factory=dict)
+    # How blocks are written, from the account's settings (Focus Time on Google).
+    settings: Mapping[str, Any] = field(default_factory=dict)
     shared: Documents | None = None  # a team's shared state: credentials and memos there
+    # The account's own keys this provider declares (Provider.options), checked.
+    options: Mapping[str, Any] = field(default_factory=dict)
     # A dry run (plan, status, gaps): read the memo and the grant, write neither back.
     read_only: bool = False
+
+
+@dataclass(frozen=True)
+class Option:
+    """An [[accounts]] key a provider takes, beyond name, provider and email. `kind`
+    says how the config checks it: "path" (relative to the config file), "url" (http
+    or https), "https-url"; "text" is taken as it is."""
+
+    kind: str
+    help: str
+
+
+class Provider(abc.ABC):
+    """One kind of account, as the registry knows it: how to open an account, how to
+    connect one, the account keys it takes and its `connect` flags. Adding a provider
+    means a package with one of these and one registry entry; the worker and the CLI
+    ask it, never test its name. Its module imports nothing heavy: the extras load
+    when an account is opened or connected."""
+
+    name: str = ""
+    options: ClassVar[Mapping[str, Option]] = {}
+    #: Connected once (`firstblock connect NAME`), with a grant kept in credentials.
+    connectable: bool = False
+
+    def defaults(self, account: str, options: dict[str, Any], data_dir: Path) -> dict[str, Any]:
+        """The account's options with this provider's defaults filled in."""
+        return options
+
+    def where(self, options: Mapping[str, Any]) -> str:
+        """Where the account's data lives, for `status` (a file, say); "" when elsewhere."""
+        return ""
+
+    @abc.abstractmethod
+    def open(self, spec: AccountSpec, clock: Clock) -> tuple[CalendarProvider, MailProvider | None]:
+        """The account's calendar and mailbox (None: no mail for it).
+
+        Raises AuthError (not connected, revoked), ProviderError, BadRequest."""
+
+    def connect_flags(self, parser: argparse.ArgumentParser) -> list[str]:
+        """Add this provider's `connect` flags; return their names (the argparse dests)."""
+        return []
+
+    def connect(self, spec: AccountSpec, args: argparse.Namespace) -> str:
+        """Connect the account once, from its `connect` flags; return its address.
+
+        Raises BadRequest (wrong flags or files), AuthError, TransientError."""
+        raise BadRequest(f"{self.name} accounts need no connecting")
+
+    def forget(self, spec: AccountSpec) -> None:  # noqa: B027 - most have nothing to forget
+        """Delete the account's grant and memory: it is being removed."""
 
 
 class CalendarProvider(abc.ABC):

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from providers.base import Alert, CalendarProvider, MailProvider, Message
+from providers.base import AccountSpec, Alert, CalendarProvider, MailProvider, Message, Provider
 from providers.errors import Conflict
+from worker.clock import Clock
 from worker.models import Block, Change, Event, Op, Snapshot, Window, WorkHours
 
 _etags = itertools.count(1)
@@ -141,3 +142,12 @@ def _allowed(message: Message, allowed: Sequence[str]) -> bool:
     return message.sender in allowed or any(
         a.startswith("@") and (domain == a[1:] or domain.endswith("." + a[1:])) for a in allowed
     )
+
+
+class MemoryProvider(Provider):
+    """For tests: an account whose calendar and mailbox live in this process only."""
+
+    name = "memory"
+
+    def open(self, spec: AccountSpec, clock: Clock) -> tuple[CalendarProvider, MailProvider | None]:
+        return MemoryCalendar(name=spec.name), MemoryMailbox(name=spec.name)

@@ -190,7 +190,7 @@ def test_google_flags_are_refused_for_outlook(
 ) -> None:
     argv = ["connect", "outlook", "--account", "work", "--config", config(home, emu)]
     code, _, err = run(capsys, *argv, "--client-secrets", "x.json")
-    assert code == 3 and "--client-secrets is not a outlook option" in err
+    assert code == 3 and "connect outlook: --client-secrets is a google option" in err
 
 
 # -- the mailbox's zone and working hours

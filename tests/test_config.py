@@ -60,7 +60,7 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
     assert c.policy(BlockKind.PREP) is not None
     assert c.policy(BlockKind.PREP).client_meeting_minutes == 15  # type: ignore[union-attr]
     [account] = c.accounts
-    assert account.calendar == Path.home() / "firstblock" / "calendar.ics"
+    assert account.options["calendar"] == Path.home() / "firstblock" / "calendar.ics"
     assert account.email == "me@example.com"
     assert c.followups.internal_domains == ("example.com",)
 
@@ -78,12 +78,12 @@ def test_the_init_template_loads_to_the_defaults(tmp_path: Path) -> None:
         d.hold,
         d.alerts,
     )
-    assert c.accounts[0].maildir == tmp_path / "Mail"
+    assert c.accounts[0].options["maildir"] == tmp_path / "Mail"
 
 
 def test_relative_calendar_paths_are_relative_to_the_config(tmp_path: Path) -> None:
     c = cfg.load(write(tmp_path, '[[accounts]]\nname = "w"\ncalendar = "cal.ics"\n'))
-    assert c.accounts[0].calendar == tmp_path / "cal.ics"
+    assert c.accounts[0].options["calendar"] == tmp_path / "cal.ics"
 
 
 def test_internal_domain_defaults_to_the_accounts_domain() -> None:

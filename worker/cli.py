@@ -145,51 +145,16 @@ def _parser() -> argparse.ArgumentParser:
     connect = command(
         "connect", cmd_connect, "connect a Google or Outlook account once", json_flag=False
     )
-    connect.add_argument("provider", choices=sorted(registry.ACCOUNTS), help="which provider")
+    connect.add_argument("provider", choices=registry.connectable(), help="which provider")
     connect.add_argument("--account", metavar="NAME", required=True, help="the account's name")
-    connect.add_argument(
-        "--client-secrets", metavar="FILE", help="Google: the OAuth client file (Desktop app)"
-    )
-    connect.add_argument(
-        "--no-browser",
-        action="store_true",
-        help="print the sign-in address instead of opening a browser, and read the answer",
-    )
-    connect.add_argument(
-        "--service-account", metavar="KEY", help="Google Workspace: a service account key file"
-    )
-    connect.add_argument(
-        "--subject", metavar="USER", help="with --service-account: the user to act for"
-    )
-    connect.add_argument(
-        "--client-id", metavar="ID", help="Outlook: the app registration's application id"
-    )
-    connect.add_argument(
-        "--tenant", metavar="T", help="Outlook: tenant id or domain (default: organizations)"
-    )
-    connect.add_argument(
-        "--app-only",
-        action="store_true",
-        help="Outlook: the app acts for --user with admin consent, no sign-in",
-    )
-    connect.add_argument("--user", metavar="ADDRESS", help="with --app-only: the mailbox")
-    connect.add_argument(
-        "--client-secret-file", metavar="FILE", help="with --app-only: a file holding the secret"
-    )
-    connect.add_argument(
-        "--certificate", metavar="PEM", help="with --app-only: the certificate's private key"
-    )
-    connect.add_argument("--thumbprint", metavar="HEX", help="with --certificate: its thumbprint")
     connect.add_argument(
         "--api-root",
         metavar="URL",
         help="the API root (default: the account's, else the provider's)",
     )
-    connect.add_argument(
-        "--login-root",
-        metavar="URL",
-        help="Outlook: the sign-in root (default: the account's, else login.microsoftonline.com)",
-    )
+    # Each provider adds its own flags; one given to another provider is refused.
+    flags = {n: registry.provider(n).connect_flags(connect) for n in registry.connectable()}
+    connect.set_defaults(provider_flags=flags)
     cli_accounts.register(command, common, _load, _clock)
     release = command("release", cmd_release, "return all held mail to the inbox now")
     release.add_argument("--account", metavar="NAME", help="only this account")
@@ -308,6 +273,11 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_connect(args: argparse.Namespace) -> int:
     if why := cfg.name_problem(args.account):
         raise UsageError(f"--account: {excerpt(why, 200)}")
+    for other, flags in args.provider_flags.items():
+        stray = [f for f in flags if other != args.provider and getattr(args, f)]
+        if stray:
+            flag = "--" + stray[0].replace("_", "-")
+            raise ConfigError(f"connect {args.provider}: {flag} is a {other} option")
     config = _load(args)
     account = next((a for a in config.accounts if a.name == args.account), None)
     if account is not None and account.provider != args.provider:
@@ -316,19 +286,21 @@ def cmd_connect(args: argparse.Namespace) -> int:
             f"not {args.provider}"
         )
     try:
-        connect = registry.connector(args.provider)
+        provider = registry.provider(args.provider)
     except registry.UnknownProvider as exc:
         raise ConfigError(f"connect {args.provider}: {exc}") from None
-    api_root = args.api_root or (account.api_root if account else "")
+    options = dict(account.options) if account else {}
+    api_root = args.api_root or str(options.get("api_root", ""))
     if api_root and not api_root.endswith("/"):
         api_root += "/"
-    how = _connect_options(args, account)
     # A team's state_url: the grant goes into the shared state, for every worker.
     state = _state(config) if config.state_url else None
     shared = SharedDocuments(state) if state is not None else None
-    spec = AccountSpec(args.account, state_dir=config.state_dir, api_root=api_root, shared=shared)
+    spec = AccountSpec(
+        args.account, state_dir=config.state_dir, api_root=api_root, shared=shared, options=options
+    )
     try:
-        address = connect(spec, **how)
+        address = provider.connect(spec, args)
     except ProviderError as exc:
         raise from_provider(args.account, exc) from None
     finally:
@@ -337,10 +309,11 @@ def cmd_connect(args: argparse.Namespace) -> int:
     print(f"connected {address} as account {args.account}")
     if account is None:
         # A new account goes into the state store, to work from the next run on.
+        # A flag named like one of the provider's account keys (--api-root) keeps its
+        # value with the account.
+        given = {"api_root": api_root} | {k: getattr(args, k, None) for k in provider.options}
         table = {"provider": args.provider, "email": address}
-        table |= {"api_root": api_root} if api_root else {}
-        login_root = how.get("login_root", "")
-        table |= {"login_root": login_root} if login_root else {}
+        table |= {k: v for k, v in given.items() if v and k in provider.options}
         state = _state(config)
         try:
             state.accounts.put(args.account, table, _clock(args).now())
@@ -351,52 +324,6 @@ def cmd_connect(args: argparse.Namespace) -> int:
             " it, `firstblock accounts set` changes its settings"
         )
     return 0
-
-
-GOOGLE_FLAGS = ("client_secrets", "service_account", "subject", "no_browser")
-OUTLOOK_FLAGS = (
-    "client_id",
-    "tenant",
-    "app_only",
-    "user",
-    "client_secret_file",
-    "certificate",
-    "thumbprint",
-    "login_root",
-)
-
-
-def _connect_options(args: argparse.Namespace, account: cfg.Account | None) -> dict[str, Any]:
-    """The provider's own connect options; another provider's flag is a usage error."""
-    theirs = OUTLOOK_FLAGS if args.provider == "google" else GOOGLE_FLAGS
-    stray = [f for f in theirs if getattr(args, f)]
-    if stray:
-        flag = "--" + stray[0].replace("_", "-")
-        raise ConfigError(f"connect {args.provider}: {flag} is not a {args.provider} option")
-
-    def path(value: str | None) -> Path | None:
-        return Path(value).expanduser() if value else None
-
-    if args.provider == "google":
-        return {
-            "client_secrets": path(args.client_secrets),
-            "service_account_key": path(args.service_account),
-            "subject": args.subject or "",
-            "open_browser": not args.no_browser,
-        }
-    login_root = args.login_root or (account.login_root if account else "")
-    if login_root and not login_root.endswith("/"):
-        login_root += "/"
-    return {
-        "client_id": args.client_id or "",
-        "tenant": args.tenant or "",
-        "login_root": login_root,
-        "app_only": args.app_only,
-        "user": args.user or "",
-        "client_secret_file": path(args.client_secret_file),
-        "certificate": path(args.certificate),
-        "thumbprint": args.thumbprint or "",
-    }
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -491,7 +418,7 @@ def _print_result(config: cfg.Config, r: runner.AccountResult, *, apply: bool) -
     zone = zones.zone(o.timezone)
     config = r.config or config
     rules = rules_for(config, r.account, zone)
-    source = r.account.calendar or r.account.email
+    source = registry.provider(r.account.provider).where(r.account.options) or r.account.email
     where = f" ({source})" if source else ""
     print(f"== {o.account}{where}, times in {o.timezone}")
     print("\n".join(timeline(o, rules, unbooked=_unbooked(config, o, rules))))
@@ -552,9 +479,12 @@ def cmd_release(args: argparse.Namespace) -> int:
     broken calendar, and with a config whose other sections do not validate."""
     errors: list[WorkerError] = []
     if args.maildir:
+        from providers.local.maildir import LocalMailbox
+
         maildir = _release_maildir(args.maildir)
-        local = cfg.Account(name=str(maildir), provider="local", maildir=maildir)
-        boxes = [(local.name, cast(MailProvider, runner.mailbox_for(local)))]
+        boxes: list[tuple[str, MailProvider]] = [
+            (str(maildir), LocalMailbox(maildir, name=str(maildir)))
+        ]
     else:
         config = _config_for_release(args)
         accounts = config.accounts
@@ -683,8 +613,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 {
                     "account": r.account.name,
                     "provider": r.account.provider,
-                    "calendar": str(r.account.calendar) if r.account.calendar else None,
-                    "maildir": str(r.account.maildir) if r.account.maildir else None,
+                    "calendar": _option(r.account, "calendar"),
+                    "maildir": _option(r.account, "maildir"),
                     "health": "error" if r.errors else "ok",
                     "error": "; ".join(_errors([r])) or (line(last.error) if last else ""),
                     "email": r.account.email or None,
@@ -732,6 +662,11 @@ def _next_action(
         grace=timedelta(minutes=config.followups.grace_minutes),
     )
     return {"at": due.at.astimezone(zones.zone(o.timezone)).isoformat(), "why": due.why}
+
+
+def _option(account: cfg.Account, key: str) -> str | None:
+    value = account.options.get(key)
+    return str(value) if value else None
 
 
 def _print_status(r: dict[str, Any]) -> None:
@@ -807,7 +742,7 @@ def _demo(args: argparse.Namespace) -> int:
     clock = _clock(args)
     folder = _demo_sandbox(args.dir)
     calendar, maildir = folder / "demo.ics", folder / "Mail"
-    account = cfg.Account("demo", "local", demo.ME, calendar, maildir)
+    account = cfg.Account("demo", "local", demo.ME, {"calendar": calendar, "maildir": maildir})
     config = dataclasses.replace(
         base,
         accounts=(account,),
@@ -816,8 +751,8 @@ def _demo(args: argparse.Namespace) -> int:
         followups=cfg.Followups(("example.com",), ()),
         hold=cfg.Hold(True, ("boss@example.com",), 2),
     )
-    provider = runner.calendar_for(account, clock)
     try:
+        _, provider, box = runner.open_account(config, account, clock)
         zone = resolve_zone(config, provider)
     except ProviderError as exc:
         raise from_provider(account.name, exc) from exc
@@ -838,7 +773,7 @@ def _demo(args: argparse.Namespace) -> int:
         # Show the hold as it is once the workday has begun.
         today = now.astimezone(zone).date()
         held_at = max(now, at(today, config.workday.bounds(today.weekday())[0], zone))
-        mailbox = cast(MailProvider, runner.mailbox_for(account))
+        mailbox = cast(MailProvider, box)
         held = run_hold(dataclasses.replace(run, now=held_at), mailbox, outcome, apply=True)
         kept = [m.sender for m in mailbox.list_inbox(None)]
     except ProviderError as exc:

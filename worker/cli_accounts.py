@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from providers import registry
 from worker import config as cfg
 from worker import roster
 from worker.accounts import plain
@@ -20,9 +21,6 @@ from worker.reader import Reader
 from worker.settings import CANONICAL_ORDER
 from worker.state import State
 from worker.text import excerpt
-
-PATHS = ("calendar", "maildir")  # made absolute when set: later commands run elsewhere
-
 
 Load = Callable[[argparse.Namespace], cfg.Config]
 Clocked = Callable[[argparse.Namespace], Clock]
@@ -163,9 +161,17 @@ def _stored(config: cfg.Config, name: str) -> dict[str, Any]:
 
 
 def _save(config: cfg.Config, name: str, table: dict[str, Any], clock: Clock) -> None:
-    """Check the account as the config would, then store it."""
+    """Check the account as the config would, then store it. Its provider's paths are
+    made absolute: later commands may run in another folder."""
     if why := cfg.name_problem(name):
         raise UsageError(f"account name: {why}")
+    try:
+        kinds = registry.provider(str(table.get("provider", "local"))).options
+    except registry.UnknownProvider:
+        kinds = {}  # account_from says what is wrong with it
+    for key, option in kinds.items():
+        if option.kind == "path" and isinstance(table.get(key), str):
+            table[key] = str(Path(table[key]).expanduser().absolute())
     cfg.account_from(
         Reader({**table, "name": name}, f"account {name}"), Path.cwd(), config.defaults, ""
     )
@@ -182,14 +188,12 @@ def _pairs(pairs: list[str]) -> list[tuple[str, Any]]:
         key, sep, text = pair.partition("=")
         if not sep or not key:
             raise UsageError(f"{excerpt(pair, 60)!r}: expected KEY=VALUE")
-        out.append((key.strip(), _value(key.strip(), text)))
+        out.append((key.strip(), _value(text)))
     return out
 
 
-def _value(key: str, text: str) -> Any:
+def _value(text: str) -> Any:
     """A TOML value (08:30, 120, true, ["a", "b"]); anything else as plain text."""
-    if key in PATHS:
-        return str(Path(text).expanduser().absolute())
     try:
         return plain(tomllib.loads(f"v = {text}")["v"])
     except tomllib.TOMLDecodeError:

@@ -7,12 +7,15 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 
+from providers import registry
+from providers.base import Option
 from worker.errors import ConfigError
 from worker.models import BlockKind
 from worker.reader import Reader
@@ -49,7 +52,6 @@ __all__ = [
 ]
 
 APP = "firstblock"
-PROVIDERS = ("local", "memory", "google", "outlook")
 
 
 @dataclass(frozen=True)
@@ -71,10 +73,8 @@ class Account:
     name: str
     provider: str
     email: str = ""
-    calendar: Path | None = None  # local provider: the .ics file
-    maildir: Path | None = None  # local provider: the Maildir; None means no mail
-    api_root: str = ""  # google/outlook: "" for the provider's own; a proxy otherwise
-    login_root: str = ""  # outlook: the sign-in root of a national cloud; "" for the global
+    # The keys its provider declares (a local calendar's file, an API root), checked.
+    options: Mapping[str, Any] = field(default_factory=dict)
     # The account's own settings over the team's, complete; None: it has none of its own.
     settings: Settings | None = None
     origin: str = ""  # where it is defined, for messages: "FILE accounts[2]", "state store"
@@ -170,8 +170,10 @@ def default_config() -> Config:
             Account(
                 name="local",
                 provider="local",
-                calendar=default_data_dir() / "calendar.ics",
-                maildir=default_data_dir() / "Mail",
+                options={
+                    "calendar": default_data_dir() / "calendar.ics",
+                    "maildir": default_data_dir() / "Mail",
+                },
             ),
         ),
     )
@@ -282,9 +284,6 @@ def name_problem(name: str) -> str:
     )
 
 
-ACCOUNT_KEYS = ("name", "provider", "email", "calendar", "maildir", "api_root", "login_root")
-
-
 def _accounts(r: Reader, base: Path, team: Settings | None) -> tuple[Account, ...]:
     """The [[accounts]]; each one's own settings over `team` (None: not read)."""
     accounts: list[Account] = []
@@ -299,43 +298,47 @@ def _accounts(r: Reader, base: Path, team: Settings | None) -> tuple[Account, ..
     return tuple(accounts)
 
 
+ACCOUNT_KEYS = ("name", "provider", "email")
+
+
 def account_from(a: Reader, base: Path, team: Settings | None, origin: str) -> Account:
     """One account table, from the file or the state store; `base` for relative paths.
-    Raises ConfigError naming the source and the key."""
-    a.only(*ACCOUNT_KEYS, *SECTIONS)
+    Its provider says which other keys it takes. Raises ConfigError naming the source
+    and the key."""
     name = a.text("name", "")
     if not name:
         raise a.error("name", "every account needs a name")
     if why := name_problem(name):
         raise a.error("name", why)
-    provider = a.text("provider", "local")
-    if provider not in PROVIDERS:
-        raise a.error("provider", f"unknown provider {provider!r} (use {', '.join(PROVIDERS)})")
-    calendar = a.path("calendar", base)
-    if provider == "local" and calendar is None:
-        calendar = default_data_dir() / f"{name}.ics"
-    maildir = a.path("maildir", base)
-    if maildir is not None and provider != "local":
-        raise a.error("maildir", "only local accounts have a Maildir")
-    api_root = a.text("api_root", "")
-    if api_root and provider not in ("google", "outlook"):
-        raise a.error("api_root", "only google and outlook accounts have an API root")
-    if api_root and not api_root.startswith(("https://", "http://")):
-        raise a.error("api_root", "must be an http(s) URL")
-    if api_root and not api_root.endswith("/"):
-        api_root += "/"
-    login_root = a.text("login_root", "")
-    if login_root and provider != "outlook":
-        raise a.error("login_root", "only outlook accounts have a sign-in root")
-    if login_root and not login_root.startswith("https://"):
-        raise a.error("login_root", "must be an https URL")
-    if login_root and not login_root.endswith("/"):
-        login_root += "/"
+    kind = a.text("provider", "local")
+    try:
+        provider = registry.provider(kind)
+    except registry.UnknownProvider as exc:
+        raise a.error("provider", str(exc)) from None
+    a.only(*ACCOUNT_KEYS, *provider.options, *SECTIONS)
+    options: dict[str, Any] = {}
+    for key, option in provider.options.items():
+        if key in a:
+            options[key] = _option(a, key, option, base)
+    options = provider.defaults(name, options, default_data_dir())
     email = a.text("email", "").lower()
     own = None
     if team is not None and any(k in a for k in SECTIONS):
         own = parse_settings(a, team)
-    return Account(name, provider, email, calendar, maildir, api_root, login_root, own, origin)
+    return Account(name, kind, email, options, own, origin)
+
+
+def _option(a: Reader, key: str, option: Option, base: Path) -> Any:
+    """A provider's key, checked the way its kind says."""
+    if option.kind == "path":
+        return a.path(key, base)
+    value = a.text(key, "")
+    if option.kind in ("url", "https-url") and value:
+        schemes = ("https://",) if option.kind == "https-url" else ("https://", "http://")
+        if not value.startswith(schemes):
+            raise a.error(key, f"must be an {'https' if len(schemes) == 1 else 'http(s)'} URL")
+        return value if value.endswith("/") else value + "/"
+    return value
 
 
 STORE = "state store"

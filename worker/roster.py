@@ -77,8 +77,7 @@ def remove(
             if mailbox.supports_hold_rule:
                 mailbox.set_hold_rule(None)
             returned = mailbox.release_all()
-        if account.provider in registry.FORGETTERS:
-            registry.forgetter(account.provider)(runner.spec_for(config, account, state))
+        registry.provider(account.provider).forget(runner.spec_for(config, account, state))
     except ProviderError as exc:
         raise from_provider(account.name, exc) from None
     except registry.UnknownProvider as exc:

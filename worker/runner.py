@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import cast
 
 import filelock
 
@@ -42,33 +41,6 @@ from worker.notify import Webhook
 from worker.state import SharedDocuments, State
 
 
-def calendar_for(account: cfg.Account, clock: Clock) -> CalendarProvider:
-    """The calendar of a local or memory account."""
-    try:
-        cls = registry.calendar_class(account.provider)
-    except registry.UnknownProvider as exc:
-        raise ConfigError(f"account {account.name}: {exc}") from None
-    if account.provider == "local":
-        assert account.calendar is not None  # config fills the default
-        provider: CalendarProvider = cls(account.calendar, name=account.name, clock=clock)
-    else:
-        provider = cls(name=account.name)
-    return provider
-
-
-def mailbox_for(account: cfg.Account) -> MailProvider | None:
-    """The mailbox of a local or memory account, or None when it has none configured."""
-    if account.provider == "local" and account.maildir is None:
-        return None
-    try:
-        cls = registry.mailbox_class(account.provider)
-    except registry.UnknownProvider as exc:
-        raise ConfigError(f"account {account.name}: {exc}") from None
-    if account.provider == "local":
-        return cast(MailProvider, cls(account.maildir, name=account.name))
-    return cast(MailProvider, cls(name=account.name))
-
-
 def open_account(
     config: cfg.Config,
     account: cfg.Account,
@@ -77,17 +49,16 @@ def open_account(
     *,
     dry: bool = False,
 ) -> tuple[cfg.Account, CalendarProvider, MailProvider | None]:
-    """The account's calendar and mailbox. A connected account (Google, Outlook) opens
-    both on one sign-in, and fills in its address when the config leaves it out.
+    """The account's calendar and mailbox, through its provider; a connected account
+    fills in its address when the config leaves it out.
 
-    Raises ConfigError, or ProviderError (AuthError: not connected or revoked)."""
-    if account.provider not in registry.ACCOUNTS:
-        return account, calendar_for(account, clock), mailbox_for(account)
+    Raises ConfigError (a provider not installed here), or ProviderError (AuthError:
+    not connected or revoked)."""
     try:
-        opener = registry.account_opener(account.provider)
+        provider = registry.provider(account.provider)
     except registry.UnknownProvider as exc:
         raise ConfigError(f"account {account.name}: {exc}") from None
-    calendar, mailbox = opener(spec_for(config, account, state, dry=dry))
+    calendar, mailbox = provider.open(spec_for(config, account, state, dry=dry), clock)
     email = account.email or calendar.owner()
     return dataclasses.replace(account, email=email), calendar, mailbox
 
@@ -95,20 +66,21 @@ def open_account(
 def spec_for(
     config: cfg.Config, account: cfg.Account, state: State | None, *, dry: bool = False
 ) -> AccountSpec:
-    """What a connected provider needs to open, connect or forget the account; `dry`
-    for a dry run, which writes back neither memo nor refreshed grant."""
+    """What the provider needs to open, connect or forget the account; `dry` for a dry
+    run, which writes back neither memo nor refreshed grant."""
     return AccountSpec(
         name=account.name,
         email=account.email,
         state_dir=config.state_dir,
-        api_root=account.api_root,
+        api_root=str(account.options.get("api_root", "")),
         # A team keeps credentials and memos in its shared state, for every worker.
         shared=SharedDocuments(state) if state is not None and config.state_url else None,
-        options={
+        settings={
             "focus_time": config.focus_time.enabled,
             "auto_decline": config.focus_time.auto_decline,
             "decline_message": config.focus_time.decline_message,
         },
+        options=account.options,
         read_only=dry,
     )
 

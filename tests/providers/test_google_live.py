@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_a_block_round_trip_on_a_real_calendar(tmp_path: Path) -> None:
-    from providers.google import open_account
+    from providers.google.account import open_account
 
     spec = AccountSpec(name=ACCOUNT, state_dir=Path(STATE).expanduser())
     calendar, mailbox = open_account(spec)

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_a_block_round_trip_on_a_real_calendar(tmp_path: Path) -> None:
-    from providers.outlook import open_account
+    from providers.outlook.account import open_account
 
     calendar, mailbox = open_account(AccountSpec(name=ACCOUNT, state_dir=Path(STATE).expanduser()))
     calendar.memo.path = tmp_path / "memo.json"  # leave the real run's memory alone

@@ -520,7 +520,7 @@ class World:
             default_config(), timezone=self.scenario.zone, hold=Hold(True, ALLOW, MEETING_DAYS)
         )
         self.account = dataclasses.replace(
-            self.config.accounts[0], provider="memory", email=ME, maildir=None
+            self.config.accounts[0], provider="memory", email=ME, options={}
         )
         self.rules = rules_for(self.config, self.account, self.tz)
         self.new_state()

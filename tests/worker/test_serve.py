@@ -38,7 +38,12 @@ class StepClock:
 def config(tmp: Path, *names: str) -> cfg.Config:
     base = cfg.default_config()
     accounts = tuple(
-        cfg.Account(n, "local", "me@example.com", tmp / f"{n}.ics", tmp / f"{n}-mail")
+        cfg.Account(
+            n,
+            "local",
+            "me@example.com",
+            {"calendar": tmp / f"{n}.ics", "maildir": tmp / f"{n}-mail"},
+        )
         for n in names
     )
     return dataclasses.replace(

@@ -1,0 +1,63 @@
+"""Google as the registry knows it: the account keys, the `connect` flags, and how an
+account opens. The Google libraries load only when an account is opened or connected."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import ClassVar
+
+from providers.base import AccountSpec, CalendarProvider, MailProvider, Option, Provider
+from worker.clock import Clock
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value).expanduser() if value else None
+
+
+class GoogleProvider(Provider):
+    name = "google"
+    connectable = True
+    options: ClassVar[Mapping[str, Option]] = {
+        "api_root": Option("url", "the API root: a proxy or an emulator; default Google's"),
+    }
+
+    def open(self, spec: AccountSpec, clock: Clock) -> tuple[CalendarProvider, MailProvider | None]:
+        from providers.google.account import open_account
+
+        return open_account(spec)
+
+    def connect_flags(self, parser: argparse.ArgumentParser) -> list[str]:
+        group = parser.add_argument_group("google")
+        group.add_argument(
+            "--client-secrets", metavar="FILE", help="Google: the OAuth client file (Desktop app)"
+        )
+        group.add_argument(
+            "--no-browser",
+            action="store_true",
+            help="print the sign-in address instead of opening a browser, and read the answer",
+        )
+        group.add_argument(
+            "--service-account", metavar="KEY", help="Google Workspace: a service account key"
+        )
+        group.add_argument(
+            "--subject", metavar="USER", help="with --service-account: the user to act for"
+        )
+        return ["client_secrets", "no_browser", "service_account", "subject"]
+
+    def connect(self, spec: AccountSpec, args: argparse.Namespace) -> str:
+        from providers.google.account import connect
+
+        return connect(
+            spec,
+            client_secrets=_path(args.client_secrets),
+            service_account_key=_path(args.service_account),
+            subject=args.subject or "",
+            open_browser=not args.no_browser,
+        )
+
+    def forget(self, spec: AccountSpec) -> None:
+        from providers.google.account import forget
+
+        forget(spec)

@@ -1,0 +1,104 @@
+"""A Microsoft 365 account opened or connected: the Graph session, its calendar and
+Outlook mail."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from providers.base import AccountSpec
+from providers.credentials import SecretStore, store_for
+from providers.errors import BadRequest
+from providers.memo import Memo
+from providers.memo import for_account as memo_for
+from providers.memo import forget as forget_memo
+from providers.outlook import auth
+from providers.outlook.calendar import OutlookCalendar
+from providers.outlook.mail import OutlookMailbox
+from providers.outlook.session import Call, Options, Session
+
+__all__ = ["OutlookCalendar", "OutlookMailbox", "connect", "forget", "open_account", "session_for"]
+
+
+def session_for(spec: AccountSpec) -> Session:
+    """One session per account. Raises AuthError when not connected."""
+    http = requests.Session()
+    store = store_for(spec)
+    grant = auth.load(store, spec.name, api_root=spec.api_root, session=http)
+    memo = memo_for(spec, "outlook")
+    options = Options(name=spec.name, api_root=spec.api_root, quota=grant.quota)
+    return Session(options, grant, memo, http)
+
+
+def open_account(spec: AccountSpec) -> tuple[OutlookCalendar, OutlookMailbox]:
+    session = session_for(spec)
+    return OutlookCalendar(session, name=spec.name), OutlookMailbox(session, name=spec.name)
+
+
+def connect(
+    spec: AccountSpec,
+    *,
+    client_id: str = "",
+    tenant: str = "",
+    login_root: str = "",
+    app_only: bool = False,
+    user: str = "",
+    client_secret_file: Path | None = None,
+    certificate: Path | None = None,
+    thumbprint: str = "",
+    say: Callable[[str], None] | None = None,
+) -> str:
+    """Connect the account once and return its address.
+
+    The grant is stored only after Graph has accepted it for a real request, so a
+    failed connect leaves an earlier working grant in place.
+    Raises BadRequest (bad files or flags), AuthError (sign-in refused or abandoned),
+    TransientError (Microsoft unreachable).
+    """
+    if not client_id:
+        raise BadRequest("give --client-id: the application (client) id of your app registration")
+    authority = auth.authority(login_root, tenant)
+    http = requests.Session()
+    if app_only:
+        document = auth.app_only(
+            client_id,
+            authority,
+            user,
+            secret_file=client_secret_file,
+            certificate=certificate,
+            thumbprint=thumbprint,
+        )
+    else:
+        document = auth.device_code(
+            client_id, authority, api_root=spec.api_root, session=http, say=say or print
+        )
+    # Try the grant on a real request before storing it over a working one.
+    trial = SecretStore(spec.state_dir / "credentials" / ".trial")
+    trial.save(auth.secret_name(spec.name), document)
+    try:
+        grant = auth.load(trial, spec.name, api_root=spec.api_root, session=http)
+        options = Options(name=spec.name, api_root=spec.api_root)
+        session = Session(options, grant, Memo(None), http)
+        if grant.app_only:
+            # What the worker will do, with only the permissions it asks for (reading
+            # users/{id} itself would need User.Read.All).
+            session.object(Call("GET", f"{session.user}/mailboxSettings"))
+            me: dict[str, Any] = {"mail": grant.email}
+        else:
+            me = session.object(Call("GET", session.user, {"$select": "mail,userPrincipalName"}))
+    finally:
+        trial.delete(auth.secret_name(spec.name))
+    address = str(me.get("mail") or me.get("userPrincipalName") or grant.email).lower()
+    forget_memo(spec, "outlook")  # another mailbox must not inherit the last one's memory
+    document["email"] = address
+    store_for(spec).save(auth.secret_name(spec.name), document)
+    return address
+
+
+def forget(spec: AccountSpec) -> None:
+    """The account's grant and memory, deleted: the account is being removed."""
+    store_for(spec).delete(auth.secret_name(spec.name))
+    forget_memo(spec, "outlook")
