@@ -271,6 +271,7 @@ class Postgres:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise StateUnavailable(f"state database {_safe(url)}: {reason}") from None
         self._open: list[Any] = []
+        self._psycopg = psycopg
         self.where = f"state database {_safe(url)}"
         try:
             self._migrate()
@@ -295,14 +296,27 @@ class Postgres:
                     self.conn.execute("INSERT INTO firstblock_schema VALUES (%s)", (number,))
 
     def execute(self, sql: str, args: Sequence[Any] = (), /) -> Any:
-        return self.conn.execute(_placeholders(sql), tuple(args))
+        try:
+            return self.conn.execute(_placeholders(sql), tuple(args))
+        except self._psycopg.Error as exc:
+            raise self._error(exc) from exc
 
     def executemany(self, sql: str, args: Iterable[Sequence[Any]], /) -> Any:
         rows = [tuple(a) for a in args]
         cursor = self.conn.cursor()
-        if rows:
-            cursor.executemany(_placeholders(sql), rows)
+        try:
+            if rows:
+                cursor.executemany(_placeholders(sql), rows)
+        except self._psycopg.Error as exc:
+            raise self._error(exc) from exc
         return cursor
+
+    def _error(self, exc: Exception) -> WorkerError:
+        """One line for the user: the server out of reach is worth a retry later."""
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if isinstance(exc, self._psycopg.OperationalError):
+            return StateUnavailable(f"{self.where}: {excerpt(reason, 200)}")
+        return StorageError(f"{self.where}: {excerpt(reason, 200)}")
 
     def close(self) -> None:
         self.conn.close()
@@ -320,7 +334,10 @@ class Postgres:
         tb: TracebackType | None,
         /,
     ) -> None:
-        self._open.pop().__exit__(kind, value, tb)
+        try:
+            self._open.pop().__exit__(kind, value, tb)
+        except self._psycopg.Error as exc:
+            raise self._error(exc) from exc
 
 
 def _safe(url: str) -> str:

@@ -20,7 +20,7 @@ import pytest
 
 from worker import database
 from worker.alerts import OpenGap
-from worker.errors import StorageError
+from worker.errors import StorageError, WorkerError
 from worker.models import Block, BlockKind
 from worker.state import Run, State
 
@@ -360,3 +360,41 @@ def test_forgetting_an_account_leaves_nothing_of_it_and_all_of_the_others(
     assert state.figures.week("gone", T0.date(), T0.date()) == (0, 0)
     assert state.runs.last("stays") is not None and state.schedule.next_due("stays") is not None
     assert state.figures.week("stays", T0.date(), T0.date())[0] == 90
+
+
+def test_a_look_decides_without_writing_and_a_read_only_state_refuses_writes(
+    location: str | Path,
+) -> None:
+    state = State(location)
+    window = (T0, T0 + timedelta(days=1))
+    state.ledger.observe("rep", [block("a", T0), block("b", T0)], window, T0)
+    state.gaps.sync("rep", [gap("m1", T0)], T0, T0 - timedelta(days=14))
+    state.close()
+    reader = State.read_only(location)
+    try:
+        look = reader.ledger.look("rep", [block("a", T0)], window, T0)
+        assert look.tombstones == {"b"} and look.buried == (
+            ("b", (T0 + timedelta(minutes=30)).isoformat()),
+        )
+        sync = reader.gaps.look("rep", [], T0 + timedelta(hours=2), T0 - timedelta(days=14))
+        assert [g.key for g in sync.closed] == ["m1"] and sync.open == ()
+        with pytest.raises(WorkerError):  # a dry run that tried to write is found out
+            reader.ledger.commit("rep", look, T0)
+    finally:
+        reader.close()
+    state = State(location)
+    try:  # nothing of the looks was kept
+        assert state.ledger.look("rep", [], window, T0).tombstones == {"a", "b"}
+        assert state.gaps.look("rep", [], T0, T0).open == ()
+        assert [g.key for g in state.gaps.open("rep")] == ["m1"]
+    finally:
+        state.close()
+
+
+def test_a_read_only_state_of_a_missing_file_is_empty_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    reader = State.read_only(tmp_path / "nothing" / "state.sqlite3")
+    assert reader.accounts.all() == [] and reader.runs.last("rep") is None
+    reader.close()
+    assert not (tmp_path / "nothing").exists()
