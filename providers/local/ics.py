@@ -19,6 +19,7 @@ import x_wr_timezone
 from icalendar.prop import vDDDTypes
 from recurring_ical_events.util import make_comparable
 
+from providers.local import zones
 from worker.models import (
     Attendee,
     Block,
@@ -35,6 +36,8 @@ from worker.timeutil import day_span, day_start, localize
 TAG = "X-FIRSTBLOCK-KEY"
 # Set on a copy of an event read only in part; it reaches every occurrence.
 MARK = "X-FIRSTBLOCK-PROBLEM"
+# Set on a parsed calendar for each time zone left out of it (zones.py).
+IGNORED = "X-FIRSTBLOCK-IGNORED-ZONE"
 PARTSTAT = {
     "ACCEPTED": Response.ACCEPTED,
     "TENTATIVE": Response.TENTATIVE,
@@ -59,10 +62,17 @@ class Parsed:
 
 
 def parse_calendar(text: str) -> icalendar.Calendar:
-    """Parse, raising ValueError when the text is not an iCalendar at all."""
+    """Parse, raising ValueError when the text is not an iCalendar at all.
+
+    Time zones too costly to compute are left out first: icalendar builds (and keeps)
+    one for each VTIMEZONE as it parses.
+    """
+    text, ignored = zones.affordable(text)
     cal = icalendar.Calendar.from_ical(text)
     if not isinstance(cal, icalendar.Calendar):
         raise ValueError("not a VCALENDAR")
+    for problem in ignored:
+        cal.add(IGNORED, problem)
     return cal
 
 
@@ -86,7 +96,8 @@ def _iana(name: str) -> str | None:
 
 def read(cal: icalendar.Calendar, window: Window) -> Parsed:
     zone = ZoneInfo(window.zone)
-    problems: list[str] = []
+    ignored = cal.get(IGNORED, [])
+    problems = [str(p) for p in (ignored if isinstance(ignored, list) else [ignored])]
     blocks: list[Block] = []
     foreign = icalendar.Calendar()
     for component in cal.subcomponents:
