@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import dateutil.rrule
 import dateutil.tz
 import icalendar
 import pytest
@@ -26,7 +27,7 @@ import recurring_ical_events
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from providers.local import bounds, ics, zones
+from providers.local import bounds, ics, plain, zones
 from worker import planner
 from worker.config import default_config
 from worker.cycle import rules_for
@@ -289,6 +290,35 @@ def test_ordinary_series_are_planned_as_before() -> None:
     assert judged.crowded == []
 
 
+def series_calendar(rules: list[str]) -> str:
+    """One daily 09:00 series a rule, all started in 2020."""
+    events = "".join(
+        f"BEGIN:VEVENT\r\nUID:s{i}\r\nDTSTART;TZID=America/New_York:20200106T090000\r\n"
+        f"DURATION:PT15M\r\nRRULE:{rule}\r\nSUMMARY:Series {i}\r\nEND:VEVENT\r\n"
+        for i, rule in enumerate(rules)
+    )
+    return f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n{events}END:VCALENDAR\r\n"
+
+
+def test_many_series_that_ended_stay_on_the_plain_path() -> None:
+    rules = ["FREQ=DAILY;COUNT=30", "FREQ=WEEKLY;UNTIL=20240101T000000Z"] * 500
+    cal = ics.parse_calendar(series_calendar(rules))
+    judged = bounds.plan(ics._by_uid(cal), window_of(*WINDOWS[0]), NY)
+    assert (len(judged.plain), judged.risky, judged.crowded) == (1_000, [], [])
+
+
+def test_a_file_over_its_cap_reads_the_first_series_and_reports_the_rest() -> None:
+    text = series_calendar(["FREQ=DAILY"] * 250)
+    window = window_of(NY, FIRST, LAST)
+    found, problems = ours(text, window)
+    placed = {uid for uid, *_ in found}
+    span = (window.end - window.start).days + 33  # what the plan allows a daily series
+    fit = bounds.FILE_CAP // span
+    assert placed == {f"s{i}" for i in range(fit)}
+    assert len(found) == fit * 75
+    assert problems == [capped(f"Series {i}", f"s{i}", bounds.CROWDED) for i in range(fit, 250)]
+
+
 FREQS = ["SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"]
 # The period of each frequency, and how many of them the start lies before the window:
 # enough for the start to move (monthly and yearly ones by whole 400-year cycles), few
@@ -505,3 +535,37 @@ def test_a_calendar_with_too_many_zones_keeps_the_first_ones() -> None:
     assert kept.count("BEGIN:VTIMEZONE") == fit
     assert len(problems) == zones.ZONES + 3 - fit
     assert problems[0] == f"time zone 'Custom {fit}' is not used: {zones.TOO_MANY}"
+
+
+# -- plain rules: what plain.judge lets through unguarded fires when it says it does
+
+
+@st.composite
+def plain_looking(draw: st.DrawFn) -> str:
+    freq = draw(st.sampled_from(["DAILY", "WEEKLY", "MONTHLY", "YEARLY"]))
+    parts = [f"FREQ={freq}", f"INTERVAL={draw(st.sampled_from([1, 1, 2, 3, 5]))}"]
+    if draw(st.booleans()):
+        days = draw(st.lists(st.sampled_from(["MO", "WE", "FR", "SU"]), min_size=1, max_size=2))
+        nth = draw(st.sampled_from(["", "", "1", "-1", "4", "5", "-5"]))
+        parts.append("BYDAY=" + ",".join(nth + d for d in days))
+    if draw(st.booleans()):  # the months and days where rules go wrong
+        parts.append(f"BYMONTH={draw(st.sampled_from([2, 2, 4, 11, 12]))}")
+    if draw(st.booleans()):
+        parts.append(f"BYMONTHDAY={draw(st.sampled_from([1, 13, 29, 30, 31, -1]))}")
+    return ";".join(parts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(plain_looking(), st.dates(date(1950, 1, 1), date(2026, 6, 1)))
+def test_a_plain_rule_fires_within_the_gap_it_is_judged_to_have(text: str, first: date) -> None:
+    rule = icalendar.prop.vRecur.from_ical(text)
+    start = datetime(first.year, first.month, first.day, 9, tzinfo=UTC)
+    gap = plain._gap(rule, start)
+    assume(gap is not None)
+    freq = str(rule["FREQ"][0])
+    period = timedelta(days={"DAILY": 1, "WEEKLY": 7, "MONTHLY": 31, "YEARLY": 366}[freq])
+    stepper = dateutil.rrule.rrulestr(text, dtstart=start, cache=False)
+    for since in (datetime(2026, 12, 1, tzinfo=UTC), datetime(2031, 3, 1, tzinfo=UTC)):
+        after = stepper.after(since)
+        assert after is not None, "a plain rule never fires"
+        assert after - since <= period * plain.interval(rule) * (gap + 1), (after, gap)
