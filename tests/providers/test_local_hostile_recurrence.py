@@ -194,6 +194,59 @@ def test_a_capped_event_is_busy_at_its_first_occurrence() -> None:
     assert planner.is_busy(event, rules_for(config, config.accounts[0], NY))
 
 
+CONCURRENT = r"""
+import json, resource, sys, threading
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[2]),) * 2)
+from providers.local.calendar import LocalCalendar
+from worker.models import Window
+
+z = ZoneInfo("America/New_York")
+window = Window(datetime(2026, 11, 30, tzinfo=z), datetime(2027, 2, 13, tzinfo=z), z.key)
+data = Path(sys.argv[1])
+
+def read(name):
+    snapshot = LocalCalendar(data / name).fetch(window)
+    return sorted(e.id for e in snapshot.events), len(snapshot.problems)
+
+alone = read("ordinary_series.ics")
+results = {}
+def cycle(i, name):  # as serve runs each account's cycle on a thread of its own
+    results[i] = read(name)
+names = ["hostile_many.ics", "ordinary_series.ics", "hostile_impossible.ics"] * 3
+threads = [threading.Thread(target=cycle, args=(i, n)) for i, n in enumerate(names)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+found = [results[i] for i in range(len(names))]
+print(json.dumps({"alone": alone, "names": names, "results": found}))
+"""
+
+
+def test_accounts_read_at_once_on_threads_are_each_bounded_and_right() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CONCURRENT, str(DATA), str(LIMIT)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout)
+    for name, (ids, problems) in zip(got["names"], got["results"], strict=True):
+        if name == "ordinary_series.ics":
+            assert [ids, problems] == got["alone"]  # the others' guards never reach it
+        elif name == "hostile_many.ics":
+            assert problems == 40
+        else:
+            assert (len(ids), problems) == (1, 3)
+
+
 # -- ordinary series: exactly what the library makes of the untouched file
 
 WINDOWS = [
