@@ -5,11 +5,11 @@ The shapes are the test calendars in tests/data/calendars/hostile_*.ics (every s
 or minute since year 1, BY-expansions to every minute or second, impossible rules, a
 VTIMEZONE with secondly rules, 40 risky events in one file), each alone, then all in
 one file, then hidden in a 30,000-event ordinary calendar (seeded: meetings over twelve
-years, a few hundred weekly and daily series). A child reads the file with
-LocalCalendar.fetch and plans it (default config, the longest horizon: 60 workdays),
-under an address-space limit and a timeout, and reports its wall and CPU time, its
-peak resident memory (VmHWM, the interpreter's own ~25 MB included: see the empty
-calendar) and the problems reported.
+years, a few hundred weekly and daily series), and last 30,000 hostile events at once.
+A child reads the file with LocalCalendar.fetch and plans it (default config, the
+longest horizon: 60 workdays), under an address-space limit and a timeout, and
+reports its wall and CPU time, its peak resident memory (VmHWM, the interpreter's own
+~25 MB included: see the empty calendar) and the problems reported.
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ def run(quick: bool) -> dict[str, Any]:
         files[f"ordinary, {size:,} events, {len(HIDDEN)} hostile shapes in it"] = _write(
             folder / "mixed.ics", ordinary + _bodies(HIDDEN)
         )
+        files[f"{size:,} hostile events"] = _write(folder / "hostile.ics", _hostile(size))
         for name, path in files.items():
             cases.append({"case": name, "vevents": _count(path), **_measure(path)})
     return {
@@ -168,6 +169,28 @@ def _ordinary(count: int) -> list[str]:
         if rng.random() < 0.3:
             lines.append(f"ATTENDEE;CN=Client {i};PARTSTAT=ACCEPTED:mailto:c{i}@client.example")
         lines.append("END:VEVENT")
+    return lines
+
+
+def _hostile(count: int) -> list[str]:
+    """Every event hostile: every second, February 30th, every minute a billion times."""
+    rules = (
+        "FREQ=SECONDLY",
+        "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30",
+        "FREQ=MINUTELY;COUNT=1000000000",
+    )
+    lines: list[str] = []
+    for i in range(count):
+        lines += [
+            "BEGIN:VEVENT",
+            f"UID:hostile-{i}@bench",
+            "DTSTAMP:20260101T000000Z",
+            "DTSTART;TZID=America/New_York:20200106T090000",
+            "DTEND;TZID=America/New_York:20200106T093000",
+            f"RRULE:{rules[i % len(rules)]}",
+            f"SUMMARY:Hostile {i}",
+            "END:VEVENT",
+        ]
     return lines
 
 

@@ -29,6 +29,7 @@ def test_every_shape_alone_together_and_hidden_is_planned(result: dict[str, Any]
         "all shapes in one file",
         f"ordinary, {size:,} events",
         f"ordinary, {size:,} events, {len(bench.HIDDEN)} hostile shapes in it",
+        f"{size:,} hostile events",
     ]
     for case in result["cases"]:
         assert case["outcome"] == "planned", case
@@ -64,6 +65,9 @@ def test_each_hostile_event_is_reported_and_ordinary_ones_are_not(result: dict[s
     assert len(mixed["problems"]) == sum(len(cases[s]["problems"]) for s in bench.HIDDEN)
     # Hidden shapes take nothing from the ordinary events around them.
     assert mixed["events_read"] >= cases[f"ordinary, {size:,} events"]["events_read"]
+    crowd = cases[f"{size:,} hostile events"]
+    assert len(crowd["problems"]) == crowd["vevents"] == size
+    assert f"): {bounds.OUT_OF_TIME};" in crowd["problems"][-1]  # the file's time ran out
 
 
 def test_the_result_is_json_and_the_markdown_has_every_row(result: dict[str, Any]) -> None:
