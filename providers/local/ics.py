@@ -247,23 +247,23 @@ def _occurrences(
     plan = bounds.plan(series, window, zone)
     if not plan.risky and not plan.crowded:
         return _expand(cal, start, end, problems)  # every calendar a person keeps
-    zones = cal.walk("VTIMEZONE")
+    timezones = cal.walk("VTIMEZONE")
     plain = [c for uid in plan.plain for c in series[uid]]
-    out = _expand(_calendar(zones, plain), start, end, problems)
+    out = _expand(_calendar(timezones, plain), start, end, problems)
     left_out = [(series[uid], bounds.CROWDED) for uid in plan.crowded]
     for uid in plan.risky:
         parts, why = bounds.prepare(series[uid], window, zone, plan.budget)
         if parts is not None:
             began = time.thread_time()
             try:
-                out += recurring_ical_events.of(_calendar(zones, parts)).between(start, end)
+                out += recurring_ical_events.of(_calendar(timezones, parts)).between(start, end)
                 continue
             except Exception as exc:
                 why = f"cannot expand its recurrence ({exc})"
             finally:
                 plan.budget.seconds -= time.thread_time() - began
         left_out.append((series[uid], why))
-    return out + _fallback(zones, left_out, start, end, problems)
+    return out + _fallback(timezones, left_out, start, end, problems)
 
 
 def _expand(
@@ -274,19 +274,19 @@ def _expand(
     except Exception:
         pass
     # Slow path: expand series one by one, so that a bad one spoils only itself.
-    zones = cal.walk("VTIMEZONE")
+    timezones = cal.walk("VTIMEZONE")
     out: list[Any] = []
     for parts in _by_uid(cal).values():
         try:
-            out += recurring_ical_events.of(_calendar(zones, parts)).between(start, end)
+            out += recurring_ical_events.of(_calendar(timezones, parts)).between(start, end)
         except Exception as exc:
             why = f"cannot expand its recurrence ({exc})"
-            out += _fallback(zones, [(parts, why)], start, end, problems)
+            out += _fallback(timezones, [(parts, why)], start, end, problems)
     return out
 
 
 def _fallback(
-    zones: list[Any],
+    timezones: list[Any],
     series: list[tuple[list[Any], str]],
     start: datetime,
     end: datetime,
@@ -302,13 +302,13 @@ def _fallback(
         plain.append([_without_rules(c, why) for c in parts])
     try:  # all at once: there may be thousands
         everything = [c for copies in plain for c in copies]
-        return list(recurring_ical_events.of(_calendar(zones, everything)).between(start, end))
+        return list(recurring_ical_events.of(_calendar(timezones, everything)).between(start, end))
     except Exception:
         pass
     out: list[Any] = []
     for (parts, _), copies in zip(series, plain, strict=True):
         try:
-            out += recurring_ical_events.of(_calendar(zones, copies)).between(start, end)
+            out += recurring_ical_events.of(_calendar(timezones, copies)).between(start, end)
         except Exception as exc:
             problems.append(f"event {_label(_master(parts))}: cannot read it ({exc}); not placed")
     return out
@@ -326,9 +326,9 @@ def _by_uid(cal: icalendar.Calendar) -> dict[str, list[Any]]:
     return series
 
 
-def _calendar(zones: list[Any], events: list[Any]) -> icalendar.Calendar:
+def _calendar(timezones: list[Any], events: list[Any]) -> icalendar.Calendar:
     one = icalendar.Calendar()
-    for tz in zones:
+    for tz in timezones:
         one.add_component(tz)
     for c in events:
         one.add_component(c)
