@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -20,6 +21,7 @@ import x_wr_timezone
 from icalendar.prop import vDDDTypes
 from recurring_ical_events.util import make_comparable
 
+from providers.local import bounds, zones
 from worker.models import (
     Attendee,
     Block,
@@ -37,6 +39,8 @@ from worker.timeutil import day_span, day_start, localize
 TAG = "X-FIRSTBLOCK-KEY"
 # Set on a copy of an event read only in part; it reaches every occurrence.
 MARK = "X-FIRSTBLOCK-PROBLEM"
+# Set on a parsed calendar for each time zone left out of it (zones.py).
+IGNORED = "X-FIRSTBLOCK-IGNORED-ZONE"
 PARTSTAT = {
     "ACCEPTED": Response.ACCEPTED,
     "TENTATIVE": Response.TENTATIVE,
@@ -61,10 +65,17 @@ class Parsed:
 
 
 def parse_calendar(text: str) -> icalendar.Calendar:
-    """Parse, raising ValueError when the text is not an iCalendar at all."""
+    """Parse, raising ValueError when the text is not an iCalendar at all.
+
+    Time zones too costly to compute are left out first: icalendar builds (and keeps)
+    one for each VTIMEZONE as it parses.
+    """
+    text, ignored = zones.affordable(text)
     cal = icalendar.Calendar.from_ical(text)
     if not isinstance(cal, icalendar.Calendar):
         raise ValueError("not a VCALENDAR")
+    for problem in ignored:
+        cal.add(IGNORED, problem)
     return cal
 
 
@@ -88,7 +99,8 @@ def _iana(name: str) -> str | None:
 
 def read(cal: icalendar.Calendar, window: Window) -> Parsed:
     zone = ZoneInfo(window.zone)
-    problems: list[str] = []
+    ignored = cal.get(IGNORED, [])
+    problems = [str(p) for p in (ignored if isinstance(ignored, list) else [ignored])]
     blocks: list[Block] = []
     ours = owned(cal, problems)
     foreign = icalendar.Calendar()
@@ -235,29 +247,81 @@ def _occurrences(
     # Aware bounds in the user's zone: the library reads floating times against them.
     start = window.start.astimezone(zone)
     end = window.end.astimezone(zone)
+    series = _by_uid(cal)
+    plan = bounds.plan(series, window, zone)
+    if not plan.risky and not plan.crowded:
+        return _expand(cal, start, end, problems)  # every calendar a person keeps
+    timezones = cal.walk("VTIMEZONE")
+    plain = [c for uid in plan.plain for c in series[uid]]
+    out = _expand(_calendar(timezones, plain), start, end, problems)
+    left_out = [(series[uid], bounds.CROWDED) for uid in plan.crowded]
+    for uid in plan.risky:
+        parts, why = bounds.prepare(series[uid], window, zone, plan.budget)
+        if parts is not None:
+            began = time.thread_time()
+            try:
+                out += recurring_ical_events.of(_calendar(timezones, parts)).between(start, end)
+                continue
+            except Exception as exc:
+                why = f"cannot expand its recurrence ({excerpt(str(exc))})"
+            finally:
+                plan.budget.seconds -= time.thread_time() - began
+        left_out.append((series[uid], why))
+    return out + _fallback(timezones, left_out, start, end, problems)
+
+
+def _expand(
+    cal: icalendar.Calendar, start: datetime, end: datetime, problems: list[str]
+) -> list[Any]:
     try:
         return list(recurring_ical_events.of(cal).between(start, end))
     except Exception:
         pass
     # Slow path: expand series one by one, so that a bad one spoils only itself.
+    timezones = cal.walk("VTIMEZONE")
     out: list[Any] = []
     for parts in _by_uid(cal).values():
         try:
-            out += recurring_ical_events.of(_calendar(cal, parts)).between(start, end)
-            continue
+            out += recurring_ical_events.of(_calendar(timezones, parts)).between(start, end)
         except Exception as exc:
-            why = f"cannot expand its recurrence ({exc})"
-        master = min(parts, key=lambda c: "RECURRENCE-ID" in c)
-        problems.append(
-            f"event {_label(master)}: {why}; only its first and its moved occurrences "
-            "are placed, as busy"
-        )
-        plain = [_without_rules(c, why) for c in parts]
-        try:
-            out += recurring_ical_events.of(_calendar(cal, plain)).between(start, end)
-        except Exception as exc:
-            problems.append(f"event {_label(master)}: cannot read it ({exc}); not placed")
+            why = f"cannot expand its recurrence ({excerpt(str(exc))})"
+            out += _fallback(timezones, [(parts, why)], start, end, problems)
     return out
+
+
+def _fallback(
+    timezones: list[Any],
+    series: list[tuple[list[Any], str]],
+    start: datetime,
+    end: datetime,
+    problems: list[str],
+) -> list[Any]:
+    """Series read without their rules: only their first and moved occurrences."""
+    plain = []
+    for parts, why in series:
+        problems.append(
+            f"event {_label(_master(parts))}: {why}; only its first and its moved "
+            "occurrences are placed, as busy"
+        )
+        plain.append([_without_rules(c, why) for c in parts])
+    try:  # all at once: there may be thousands
+        everything = [c for copies in plain for c in copies]
+        return list(recurring_ical_events.of(_calendar(timezones, everything)).between(start, end))
+    except Exception:
+        pass
+    out: list[Any] = []
+    for (parts, _), copies in zip(series, plain, strict=True):
+        try:
+            out += recurring_ical_events.of(_calendar(timezones, copies)).between(start, end)
+        except Exception as exc:
+            problems.append(
+                f"event {_label(_master(parts))}: cannot read it ({excerpt(str(exc))}); not placed"
+            )
+    return out
+
+
+def _master(parts: list[Any]) -> Any:
+    return min(parts, key=lambda c: "RECURRENCE-ID" in c)
 
 
 def _by_uid(cal: icalendar.Calendar) -> dict[str, list[Any]]:
@@ -268,9 +332,9 @@ def _by_uid(cal: icalendar.Calendar) -> dict[str, list[Any]]:
     return series
 
 
-def _calendar(cal: icalendar.Calendar, events: list[Any]) -> icalendar.Calendar:
+def _calendar(timezones: list[Any], events: list[Any]) -> icalendar.Calendar:
     one = icalendar.Calendar()
-    for tz in cal.walk("VTIMEZONE"):
+    for tz in timezones:
         one.add_component(tz)
     for c in events:
         one.add_component(c)
