@@ -16,12 +16,11 @@ from typing import Any, cast
 from providers import registry
 from providers.base import AccountSpec, MailProvider
 from providers.errors import ProviderError
-from worker import __version__, cli_accounts, followups, logs, roster, runner, zones
+from worker import __version__, cli_accounts, gapcheck, logs, roster, runner, zones
 from worker import config as cfg
 from worker.clock import Clock, FixedClock, SystemClock
 from worker.cycle import (
     AccountRun,
-    Outcome,
     rules_for,
     run_account,
 )
@@ -33,9 +32,7 @@ from worker.errors import (
     from_os,
     from_provider,
 )
-from worker.gapcheck import gap_rules
 from worker.inbox import run_hold
-from worker.planner import Rules
 from worker.render import (
     changes_text,
     followups_json,
@@ -156,6 +153,8 @@ def _parser() -> argparse.ArgumentParser:
     flags = {n: registry.provider(n).connect_flags(connect) for n in registry.connectable()}
     connect.set_defaults(provider_flags=flags)
     cli_accounts.register(command, common, _load, _clock)
+    web = command("web", cmd_web, "the app in a browser: the week, gaps, health", json_flag=False)
+    web.add_argument("--listen", metavar="HOST:PORT", help="where to listen ([web] listen)")
     release = command("release", cmd_release, "return all held mail to the inbox now")
     release.add_argument("--account", metavar="NAME", help="only this account")
     release.add_argument("--maildir", metavar="DIR", help="release this Maildir, no config needed")
@@ -364,6 +363,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return server.run()
 
 
+def cmd_web(args: argparse.Namespace) -> int:
+    from worker.web import serve
+
+    config = _load(args)  # a broken config stops here, with its own exit code
+    listen = args.listen or config.web.listen
+    path = _config_path(args)
+
+    def load() -> cfg.Config:
+        return roster.load(cfg.load(path) if path else cfg.default_config())
+
+    return serve.run(listen, load, _clock(args))
+
+
 def _mtime(path: Path | None) -> float:
     try:
         return path.stat().st_mtime if path else 0.0
@@ -421,7 +433,7 @@ def _print_result(config: cfg.Config, r: runner.AccountResult, *, apply: bool) -
     source = registry.provider(r.account.provider).where(r.account.options) or r.account.email
     where = f" ({source})" if source else ""
     print(f"== {o.account}{where}, times in {o.timezone}")
-    print("\n".join(timeline(o, rules, unbooked=_unbooked(config, o, rules))))
+    print("\n".join(timeline(o, rules, unbooked=gapcheck.unbooked(config, o, rules))))
     verb = "applied" if apply else "would make"
     if o.changes:
         print(f"changes {verb}: {len(o.changes)}")
@@ -441,10 +453,6 @@ def _print_result(config: cfg.Config, r: runner.AccountResult, *, apply: bool) -
     for problem in (*o.problems, *(r.gaps.problems if r.gaps else ())):
         print(f"warning: {line(problem)}")
     print()
-
-
-def _unbooked(config: cfg.Config, o: Outcome, rules: Rules) -> dict[str, list[str]]:
-    return followups.unbooked(o.events, o.events, rules.people, gap_rules(config))
 
 
 def cmd_gaps(args: argparse.Namespace) -> int:

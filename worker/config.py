@@ -69,6 +69,24 @@ class Serve:
 
 
 @dataclass(frozen=True)
+class Web:
+    """`firstblock web`: where it listens, the address people reach it by, who is an
+    admin. Without sign-in it serves only this machine (a loopback address)."""
+
+    listen: str = "127.0.0.1:8421"
+    base_url: str = ""  # e.g. https://firstblock.example.com/ behind a TLS proxy
+    admins: tuple[str, ...] = ()  # addresses that see the Team page
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+@dataclass(frozen=True)
 class Account:
     name: str
     provider: str
@@ -95,6 +113,7 @@ class Config:
     source: Path | None = None  # the file it came from; None for the built-in default
     workday_set: bool = False  # [workday] was given: it wins over a calendar's own hours
     serve: Serve = field(default_factory=Serve)
+    web: Web = field(default_factory=Web)
     # A postgresql:// URL: the state shared by a team's workers; "" keeps it in state_dir.
     state_url: str = field(default_factory=lambda: os.environ.get("FIRSTBLOCK_STATE_URL", ""))
     team: Team = field(default_factory=Team)
@@ -198,7 +217,7 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
     r = Reader(raw, str(source) if source else "")
     base = source.parent if source else Path.cwd()
     defaults = default_config()
-    r.only(*SECTIONS, "state_dir", "state_url", "serve", "team", "accounts")
+    r.only(*SECTIONS, "state_dir", "state_url", "serve", "web", "team", "accounts")
     team = parse_settings(r, Settings(), top=True)
     accounts = _accounts(r, base, team) if "accounts" in raw else defaults.accounts
     state_dir = r.path("state_dir", base) or defaults.state_dir
@@ -217,6 +236,7 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
         source,
         workday_set=team.workday_set,
         serve=_serve(r),
+        web=_web(r),
         state_url=state_url,
         team=_team(r),
         own=team.own,
@@ -240,6 +260,23 @@ def _serve(r: Reader) -> Serve:
     if not 1 <= workers <= 64:
         raise sv.error("workers", "must be between 1 and 64")
     return Serve(interval, workers)
+
+
+def _web(r: Reader) -> Web:
+    w = r.sub("web")
+    w.only("listen", "base_url", "admins")
+    listen = w.text("listen", Web.listen)
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise w.error("listen", f"expected HOST:PORT, like 127.0.0.1:8421, got {listen!r}")
+    base_url = w.text("base_url", "")
+    if base_url and not base_url.startswith(("https://", "http://")):
+        raise w.error("base_url", "must be an http(s) URL")
+    admins = tuple(a.lower() for a in w.strings("admins", []))
+    for a in admins:
+        if "@" not in a:
+            raise w.error("admins", f"{a!r} is not an address")
+    return Web(listen, base_url.rstrip("/") + "/" if base_url else "", admins)
 
 
 def _team(r: Reader) -> Team:

@@ -34,6 +34,11 @@ class GapOutcome:
     problems: tuple[str, ...] = field(default=())  # channels that failed
 
 
+def unbooked(config: Config, calendar: Outcome, rules: Rules) -> dict[str, list[str]]:
+    """Client meetings ahead with no next meeting booked: meeting id -> clients."""
+    return followups.unbooked(calendar.events, calendar.events, rules.people, gap_rules(config))
+
+
 def gap_rules(config: Config) -> followups.Rules:
     f = config.followups
     return followups.Rules(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,7 +14,7 @@ from worker.clients import People, client_keys, is_client_meeting
 from worker.cycle import Outcome, owned_now
 from worker.gapcheck import GapOutcome
 from worker.inbox import HoldOutcome
-from worker.models import Block, Change, Event, Status
+from worker.models import Change, Event, Status
 from worker.planner import Rules, Shortfall, days_off, is_busy
 from worker.text import one_line
 
@@ -71,15 +72,31 @@ def shortfall_json(s: Shortfall) -> dict[str, Any]:
     return out
 
 
-def timeline(
-    o: Outcome,
-    rules: Rules,
-    *,
-    first: date | None = None,
-    unbooked: dict[str, list[str]] | None = None,
-) -> list[str]:
-    """Each day of the horizon as lines: meetings and blocks in local time, shortfalls.
-    `unbooked` flags client meetings with no next meeting booked (meeting id -> clients)."""
+@dataclass(frozen=True)
+class Row:
+    """One line of a day: a meeting or a block, in the user's zone."""
+
+    start: datetime
+    end: datetime
+    what: str  # a block's kind, or "meeting", "client", "not busy"
+    title: str  # as it came: escaped or flattened by whoever shows it
+    notes: tuple[str, ...] = ()
+    block: bool = False
+    meeting: str = ""  # a prep block's meeting, by id; a meeting's own id otherwise
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    rows: tuple[Row, ...] = ()
+    off: str = ""  # why the day has no blocks (an all-day out-of-office, a holiday)
+    shortfalls: tuple[Shortfall, ...] = ()
+
+
+def week(o: Outcome, rules: Rules, *, unbooked: dict[str, list[str]] | None = None) -> list[Day]:
+    """Each day of the horizon: meetings and blocks in order, days off, shortfalls; what
+    the terminal's timeline and the web page both show. `unbooked` flags client
+    meetings with no next meeting booked (meeting id -> clients)."""
     zone = rules.zone
     unbooked = unbooked or {}
     blocks = owned_now(o)
@@ -89,34 +106,56 @@ def timeline(
         set(o.plan.days)
         | {d for d in off if o.plan.days and o.plan.days[0] <= d <= o.plan.days[-1]}
     )
-    lines: list[str] = []
+    out: list[Day] = []
     for day in days:
-        if first and day < first:
-            continue
-        lines.append(f"{day:%a %d %b %Y}")
         if day in off:
             why = next((e.title for e in events if e.all_day and _on(e, day, zone)), "holiday")
-            why = one_line(why)
-            lines.append(f"  day off ({why}): no blocks")
-            lines.append("")
+            out.append(Day(day, off=why))
             continue
-        rows: list[tuple[datetime, str]] = []
-        for e in events:
-            if e.all_day or not _on(e, day, zone):
-                continue
-            row = _event_row(e, rules, zone)
-            if e.id in unbooked:
-                row += f"  << no next meeting booked with {', '.join(unbooked[e.id])}"
-            rows.append((e.start, row))
-        for b in blocks:
-            if b.start.astimezone(zone).date() == day:
-                rows.append((b.start, _block_row(b, zone)))
-        for _, text in sorted(rows, key=lambda r: r[0]):
+        rows = [
+            _event_row(e, rules, unbooked.get(e.id, []))
+            for e in events
+            if not e.all_day and _on(e, day, zone)
+        ]
+        rows += [
+            Row(b.start, b.end, b.kind.value, b.title, block=True, meeting=b.meeting_id)
+            for b in blocks
+            if b.start.astimezone(zone).date() == day
+        ]
+        shortfalls = tuple(s for s in o.plan.shortfalls if s.day == day)
+        out.append(Day(day, tuple(sorted(rows, key=lambda r: r.start)), "", shortfalls))
+    return out
+
+
+def timeline(
+    o: Outcome,
+    rules: Rules,
+    *,
+    first: date | None = None,
+    unbooked: dict[str, list[str]] | None = None,
+) -> list[str]:
+    """Each day of the horizon as lines: meetings and blocks in local time, shortfalls."""
+    zone = rules.zone
+    lines: list[str] = []
+    for d in week(o, rules, unbooked=unbooked):
+        if first and d.day < first:
+            continue
+        lines.append(f"{d.day:%a %d %b %Y}")
+        if d.off:
+            lines += [f"  day off ({one_line(d.off)}): no blocks", ""]
+            continue
+        for r in d.rows:
+            label = r.what.upper() if r.block else r.what
+            # Titles come from other people: no control character reaches the terminal.
+            text = f"  {_span(r.start, r.end, zone)}  {label:<12} {one_line(r.title)}"
+            notes = [n for n in r.notes if not n.startswith("no next meeting")]
+            text += f"  ({'; '.join(notes)})" if notes else ""
+            flagged = [n for n in r.notes if n.startswith("no next meeting")]
+            text += f"  << {flagged[0]}" if flagged else ""
             lines.append(text)
-        for s in o.plan.shortfalls:
-            if s.day == day:
-                what = f" for {s.meeting}" if s.meeting else ""
-                lines.append(f"  shortfall: {s.kind.value}{what} is {s.minutes_missing} min short")
+        for s in d.shortfalls:
+            what = f" for {s.meeting}" if s.meeting else ""
+            lines.append(f"  shortfall: {s.kind.value}{what} is {s.minutes_missing} min short")
         lines.append("")
     return lines
 
@@ -131,20 +170,15 @@ def _span(start: datetime, end: datetime, zone: ZoneInfo) -> str:
     return f"{start.astimezone(zone):%H:%M}-{end.astimezone(zone):%H:%M}"
 
 
-def _block_row(b: Block, zone: ZoneInfo) -> str:
-    label = b.kind.value.upper()
-    return f"  {_span(b.start, b.end, zone)}  {label:<12} {one_line(b.title)}"
-
-
-def _event_row(e: Event, rules: Rules, zone: ZoneInfo) -> str:
+def _event_row(e: Event, rules: Rules, unbooked: list[str]) -> Row:
     if not is_busy(e, rules):
-        tag = "not busy"
+        what = "not busy"
     elif is_client_meeting(e, rules.people):
-        tag = "client"
+        what = "client"
     else:
-        tag = "meeting"
+        what = "meeting"
     notes = []
-    if tag == "client":
+    if what == "client":
         notes.append(", ".join(sorted(client_keys(e, rules.people))))
     if e.series_id and e.id != e.series_id:
         notes.append("recurring")
@@ -154,9 +188,9 @@ def _event_row(e: Event, rules: Rules, zone: ZoneInfo) -> str:
             notes.append(answer.value)
     if e.problem:
         notes.append("unreadable, counted busy")
-    extra = f"  ({'; '.join(notes)})" if notes else ""
-    # Titles come from other people: no control character reaches the terminal.
-    return f"  {_span(e.start, e.end, zone)}  {tag:<12} {one_line(e.title)}{extra}"
+    if unbooked:
+        notes.append(f"no next meeting booked with {', '.join(unbooked)}")
+    return Row(e.start, e.end, what, e.title, tuple(notes), meeting=e.id)
 
 
 def people_line(people: People) -> str:

@@ -242,6 +242,15 @@ class Gaps(Store):
         ).fetchall()
         return [_gap(account, r) for r in rows]
 
+    def closed_since(self, account: str, since: datetime) -> list[OpenGap]:
+        """Gaps closed at or after `since`, the latest first."""
+        rows = self.db.execute(
+            f"SELECT {self._COLUMNS} FROM gaps"
+            " WHERE account = ? AND closed_at >= ? ORDER BY closed_at DESC, key",
+            (account, _iso(since)),
+        ).fetchall()
+        return [_gap(account, r) for r in rows]
+
     def alerted(self, account: str, keys: Iterable[str], now: datetime) -> None:
         with self.db:
             self.db.executemany(
