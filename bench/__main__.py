@@ -13,13 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import fleet, hostile, planner, requests, team
+from bench import fleet, hostile, planner, requests, team, web
 
 SECTIONS: dict[str, tuple[Callable[[bool], dict[str, Any]], Callable[[dict[str, Any]], str]]] = {
     "requests": (requests.run, requests.markdown),
     "planner": (planner.run, planner.markdown),
     "fleet": (fleet.run, fleet.markdown),
     "team": (team.run, team.markdown),
+    "web": (web.run, web.markdown),
     "hostile": (hostile.run, hostile.markdown),
 }
 RESULTS = Path(__file__).parent / "results"

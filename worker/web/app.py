@@ -57,6 +57,9 @@ async def healthz(request: Request) -> Response:
 
 
 class Pages:
+    """The pages. Plain functions: Starlette runs them in its thread pool, so a page
+    that reads a calendar never holds up the others (or /healthz)."""
+
     def __init__(self, load: Load, clock: Clock, templates: Jinja2Templates) -> None:
         self.load, self.clock, self.templates = load, clock, templates
 
@@ -69,14 +72,14 @@ class Pages:
     def _render(self, request: Request, page: str, **context: Any) -> Response:
         return self.templates.TemplateResponse(request, page, context)
 
-    async def home(self, request: Request) -> Response:
+    def home(self, request: Request) -> Response:
         config = self.load()
         if len(config.accounts) == 1:
             url = request.url_for("week", name=config.accounts[0].name)
             return RedirectResponse(str(url), status_code=303)
         return self._render(request, "home.html", accounts=config.accounts)
 
-    async def week(self, request: Request) -> Response:
+    def week(self, request: Request) -> Response:
         config = self.load()
         account = self._account(config, request.path_params["name"])
         result = self._decided(config, account)
@@ -95,7 +98,7 @@ class Pages:
             }
         return self._render(request, "week.html", **context)
 
-    async def gaps(self, request: Request) -> Response:
+    def gaps(self, request: Request) -> Response:
         config = self.load()
         account = self._account(config, request.path_params["name"])
         now = self.clock.now()
@@ -118,7 +121,7 @@ class Pages:
             zone=zone,
         )
 
-    async def ready(self, request: Request) -> Response:
+    def ready(self, request: Request) -> Response:
         """Ready when the state store answers."""
         try:
             config = self.load()
@@ -131,7 +134,7 @@ class Pages:
             return PlainTextResponse(f"not ready: {exc}\n", status_code=503)
         return PlainTextResponse("ready\n")
 
-    async def metrics(self, request: Request) -> Response:
+    def metrics(self, request: Request) -> Response:
         body, kind = metrics.scrape(self.load())
         return Response(body, media_type=kind)
 

@@ -1,0 +1,181 @@
+"""The web app: server time of the week page on a 300-event calendar, and requests a
+second with many reps browsing at once.
+
+Server time is measured in process: the ASGI app answers through Starlette's test
+client, and the time of each answer is taken around the call (the client's own part
+is a few hundred microseconds of it). The load part starts `firstblock web` as users
+run it (uvicorn, one process) and runs a load tool against it: `REPS` clients, each a
+rep with an account of their own, opening their week page over and over for a fixed
+time, keep-alive, as browsers do; it reports requests a second and latency
+percentiles. Local accounts, so what is measured is the app, not a provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+ZONE = ZoneInfo("America/New_York")
+NOW = datetime(2026, 11, 30, 7, 0, tzinfo=ZONE)
+EVENTS = 300  # on each calendar, over the four weeks around the horizon
+REPS = {True: 20, False: 100}
+SECONDS = {True: 5.0, False: 20.0}
+SAMPLES = {True: 10, False: 40}
+
+
+def calendar(events: int, seed: int) -> str:
+    """`events` meetings of 30 to 90 minutes in working hours, some with a client."""
+    import random
+
+    rng = random.Random(seed)
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//firstblock//bench//EN"]
+    start = NOW - timedelta(days=7)
+    for i in range(events):
+        day = start + timedelta(days=rng.randrange(28))
+        begin = day.replace(hour=rng.randrange(8, 17), minute=rng.choice((0, 30)))
+        end = begin + timedelta(minutes=rng.choice((30, 60, 90)))
+        who = "jo@acme.com" if rng.random() < 0.3 else "ana@example.com"
+        lines += [
+            "BEGIN:VEVENT",
+            f"UID:bench-{seed}-{i}",
+            "DTSTAMP:20261101T000000Z",
+            f"DTSTART:{begin.astimezone(ZoneInfo('UTC')):%Y%m%dT%H%M%SZ}",
+            f"DTEND:{end.astimezone(ZoneInfo('UTC')):%Y%m%dT%H%M%SZ}",
+            f"SUMMARY:Meeting {i}",
+            f"ATTENDEE:mailto:{who}",
+            "END:VEVENT",
+        ]
+    return "\r\n".join([*lines, "END:VCALENDAR", ""])
+
+
+def setup(folder: Path, reps: int) -> Path:
+    accounts = []
+    for n in range(reps):
+        (folder / f"rep{n}.ics").write_text(calendar(EVENTS, n), newline="")
+        accounts.append(
+            f'[[accounts]]\nname = "rep{n}"\ncalendar = "{folder / f"rep{n}.ics"}"\n'
+            'email = "me@example.com"\n'
+        )
+    path = folder / "firstblock.toml"
+    path.write_text(
+        f'timezone = "America/New_York"\nstate_dir = "{folder / "state"}"\n'
+        '[followups]\ninternal_domains = ["example.com"]\n' + "".join(accounts)
+    )
+    return path
+
+
+def server_time(config_path: Path, samples: int) -> dict[str, Any]:
+    from starlette.testclient import TestClient
+
+    from worker import config as cfg
+    from worker.clock import FixedClock
+    from worker.web.app import create
+
+    config = cfg.load(config_path)
+    client = TestClient(create(lambda: config, FixedClock(NOW)))
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        answer = client.get("/a/rep0")
+        times.append((time.perf_counter() - started) * 1000)
+        assert answer.status_code == 200
+    return {
+        "samples": samples,
+        "events": EVENTS,
+        "median_ms": round(statistics.median(times), 1),
+        "p95_ms": round(sorted(times)[int(0.95 * (len(times) - 1))], 1),
+        "best_ms": round(min(times), 1),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def browse(url: str, reps: int, seconds: float) -> dict[str, Any]:
+    import httpx2 as httpx  # the test client's transport, asynchronous here
+
+    latencies: list[float] = []
+    failures = 0
+    stop = time.monotonic() + seconds
+
+    async def rep(n: int) -> None:
+        nonlocal failures
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            while time.monotonic() < stop:
+                started = time.perf_counter()
+                answer = await client.get(f"/a/rep{n}")
+                latencies.append((time.perf_counter() - started) * 1000)
+                failures += answer.status_code != 200
+
+    started = time.monotonic()
+    await asyncio.gather(*(rep(n) for n in range(reps)))
+    elapsed = time.monotonic() - started
+    ordered = sorted(latencies)
+    return {
+        "reps": reps,
+        "seconds": round(elapsed, 1),
+        "requests": len(latencies),
+        "failures": failures,
+        "per_second": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(ordered[len(ordered) // 2], 1) if ordered else None,
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 1) if ordered else None,
+    }
+
+
+def run(quick: bool) -> dict[str, Any]:
+    reps = REPS[quick]
+    with tempfile.TemporaryDirectory(prefix="firstblock-bench-web-") as tmp:
+        path = setup(Path(tmp), reps)
+        timing = server_time(path, SAMPLES[quick])
+        port = free_port()
+        argv = ["web", "--config", str(path), "--now", NOW.isoformat()]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "worker", *argv, "--listen", f"127.0.0.1:{port}"],
+            env={**os.environ},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(200):
+                try:
+                    urllib.request.urlopen(url + "/healthz", timeout=1).read()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            load = asyncio.run(browse(url, reps, SECONDS[quick]))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    return {"week_page": timing, "browsing": load}
+
+
+def markdown(result: dict[str, Any]) -> str:
+    w, b = result["week_page"], result["browsing"]
+    return "\n".join(
+        [
+            "### Web app",
+            "",
+            f"Week page on a {w['events']}-event calendar, server time over {w['samples']}"
+            f" answers: median {w['median_ms']} ms, p95 {w['p95_ms']} ms, best {w['best_ms']} ms.",
+            "",
+            f"{b['reps']} reps browsing their week pages at once against one `firstblock web`"
+            f" process for {b['seconds']} s: {b['per_second']} requests/s, p50"
+            f" {b['p50_ms']} ms, p95 {b['p95_ms']} ms, {b['requests']} requests,"
+            f" {b['failures']} failed.",
+        ]
+    )
