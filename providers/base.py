@@ -27,6 +27,8 @@ __all__ = [
     "Message",
     "Option",
     "Provider",
+    "SignedIn",
+    "WebSignIn",
 ]
 
 
@@ -66,6 +68,38 @@ class Option:
     help: str
 
 
+@dataclass(frozen=True)
+class SignedIn:
+    """Who signed in, as the provider's ID token says, and the grant to store: None
+    when only the identity was asked for."""
+
+    email: str
+    grant: dict[str, Any] | None = None
+
+
+class WebSignIn(abc.ABC):
+    """A provider's sign-in for the web app: the OAuth 2.0 authorization-code flow for
+    web applications, with PKCE and `state`. What `begin` returns to keep is kept by
+    the caller (in the rep's signed session) until the browser comes back."""
+
+    label: str = ""  # "Google", "Microsoft": what the button says
+
+    @abc.abstractmethod
+    def begin(
+        self, redirect_uri: str, *, connect: bool, login_hint: str = ""
+    ) -> tuple[str, dict[str, Any]]:
+        """The address to send the browser to, and what to keep until it returns
+        (JSON, with the flow's `state` under "state"). `connect` asks for the
+        account's scopes with offline access; otherwise only who the person is
+        (OpenID Connect, `openid email`)."""
+
+    @abc.abstractmethod
+    def finish(self, kept: Mapping[str, Any], answer: Mapping[str, str]) -> SignedIn:
+        """Redeem the code the browser brought back (`answer`: the callback's query).
+        The caller has checked `state` already. Raises AuthError when the provider
+        refuses (a replayed or expired code, a denied consent), TransientError."""
+
+
 class Provider(abc.ABC):
     """One kind of account, as the registry knows it: how to open an account, how to
     connect one, the account keys it takes and its `connect` flags. Adding a provider
@@ -77,6 +111,8 @@ class Provider(abc.ABC):
     options: ClassVar[Mapping[str, Option]] = {}
     #: Connected once (`firstblock connect NAME`), with a grant kept in credentials.
     connectable: bool = False
+    #: The keys of its [web.NAME] table: reps sign in with it in the web app.
+    signin_options: ClassVar[Mapping[str, Option]] = {}
 
     def defaults(self, account: str, options: dict[str, Any], data_dir: Path) -> dict[str, Any]:
         """The account's options with this provider's defaults filled in."""
@@ -102,8 +138,29 @@ class Provider(abc.ABC):
         Raises BadRequest (wrong flags or files), AuthError, TransientError."""
         raise BadRequest(f"{self.name} accounts need no connecting")
 
-    def forget(self, spec: AccountSpec) -> None:  # noqa: B027 - most have nothing to forget
-        """Delete the account's grant and memory: it is being removed."""
+    def forget(self, spec: AccountSpec) -> str:
+        """Revoke (where the provider can) and delete the account's grant and memory:
+        it is being removed. Returns a note for the person when revoking was not
+        possible, else "". Raises ProviderError only for what is kept here."""
+        return ""
+
+    def web_signin(self, options: Mapping[str, Any]) -> WebSignIn:
+        """Its sign-in for the web app, from its checked [web.NAME] options."""
+        raise BadRequest(f"{self.name} accounts have no sign-in")
+
+    def connected(self, spec: AccountSpec) -> bool:
+        """Whether the account has a grant kept (or needs none)."""
+        return True
+
+    def admin_granted(self, spec: AccountSpec) -> bool:
+        """Whether its grant is one only an administrator makes (delegation, app-only):
+        the web app then never replaces it."""
+        return False
+
+    def keep_grant(self, spec: AccountSpec, grant: dict[str, Any]) -> str:
+        """Try a grant from `WebSignIn.finish` on a real request, then store it over the
+        account's; return the address it reaches. Raises AuthError, TransientError."""
+        raise BadRequest(f"{self.name} accounts need no connecting")
 
 
 class CalendarProvider(abc.ABC):

@@ -133,6 +133,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-level", choices=("info", "debug"), default="info", help="debug adds titles"
     )
+    serve.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        help="serve /healthz, /readyz and /metrics there ([serve] metrics_listen)",
+    )
     command("status", cmd_status, "what the worker owns, what it holds, when it last ran")
     shown = command(
         "settings", cmd_settings, "each account's settings, and where each one comes from"
@@ -360,7 +365,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda *_: server.request_reload())
     server.on_tick = changed
-    return server.run()
+    listen = args.metrics_listen or config.serve.metrics_listen
+    if not listen:
+        return server.run()
+    from worker import operations
+
+    what = "--metrics-listen" if args.metrics_listen else "serve.metrics_listen"
+    listener = operations.start(listen, lambda: server.config, what)
+    try:
+        return server.run()
+    finally:
+        listener.close()
 
 
 def cmd_web(args: argparse.Namespace) -> int:

@@ -138,6 +138,8 @@ def cmd_remove(args: argparse.Namespace, load: Load, clock: Clock) -> int:
         + (f", {done.kept} left on the calendar" if done.kept else "")
         + f", {done.returned} held message(s) returned to the inbox"
     )
+    if done.note:
+        print(done.note)
     return 0
 
 

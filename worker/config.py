@@ -35,6 +35,7 @@ from worker.settings import (
     Workday,
     parse_settings,
 )
+from worker.text import excerpt
 
 __all__ = [
     "CANONICAL_ORDER",
@@ -66,6 +67,10 @@ class Team:
 class Serve:
     interval_minutes: int = 15  # the regular reconcile; hold and release come on time too
     workers: int = 4  # accounts worked on at once
+    # HOST:PORT of /healthz, /readyz and /metrics for serve and team workers; "": none.
+    metrics_listen: str = field(
+        default_factory=lambda: os.environ.get("FIRSTBLOCK_METRICS_LISTEN", "")
+    )
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,13 @@ class Web:
     listen: str = "127.0.0.1:8421"
     base_url: str = ""  # e.g. https://firstblock.example.com/ behind a TLS proxy
     admins: tuple[str, ...] = ()  # addresses that see the Team page
+    # Sign-in by provider name ([web.google], [web.outlook]): its checked options.
+    signin: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    session_hours: int = 12  # a signed-in session lasts this long
+
+    @property
+    def signs_in(self) -> bool:
+        return bool(self.signin)
 
     @property
     def host(self) -> str:
@@ -236,7 +248,7 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
         source,
         workday_set=team.workday_set,
         serve=_serve(r),
-        web=_web(r),
+        web=_web(r, base),
         state_url=state_url,
         team=_team(r),
         own=team.own,
@@ -253,18 +265,27 @@ def _state_url(r: Reader, default: str) -> str:
 
 def _serve(r: Reader) -> Serve:
     sv = r.sub("serve")
-    sv.only("interval_minutes", "workers")
+    sv.only("interval_minutes", "workers", "metrics_listen")
     interval, workers = sv.number("interval_minutes", 15), sv.number("workers", 4)
     if not 1 <= interval <= 24 * 60:
         raise sv.error("interval_minutes", "must be between 1 and 1440")
     if not 1 <= workers <= 64:
         raise sv.error("workers", "must be between 1 and 64")
-    return Serve(interval, workers)
+    env = os.environ.get("FIRSTBLOCK_METRICS_LISTEN", "")
+    listen = sv.text("metrics_listen", env)
+    host, _, port = listen.rpartition(":")
+    if listen and (not host.strip("[]") or not port.isdigit() or not 0 <= int(port) < 65536):
+        why = f"expected HOST:PORT, like 127.0.0.1:9421, got {listen!r}"
+        if "metrics_listen" in sv:
+            raise sv.error("metrics_listen", why)
+        raise ConfigError(f"FIRSTBLOCK_METRICS_LISTEN: {excerpt(why, 300)}")
+    return Serve(interval, workers, listen)
 
 
-def _web(r: Reader) -> Web:
+def _web(r: Reader, base: Path) -> Web:
     w = r.sub("web")
-    w.only("listen", "base_url", "admins")
+    providers = [n for n in registry.names() if registry.provider(n).signin_options]
+    w.only("listen", "base_url", "admins", "session_hours", *providers)
     listen = w.text("listen", Web.listen)
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -276,7 +297,19 @@ def _web(r: Reader) -> Web:
     for a in admins:
         if "@" not in a:
             raise w.error("admins", f"{a!r} is not an address")
-    return Web(listen, base_url.rstrip("/") + "/" if base_url else "", admins)
+    hours = w.number("session_hours", Web.session_hours)
+    if not 1 <= hours <= 24 * 30:
+        raise w.error("session_hours", "must be between 1 and 720")
+    signin: dict[str, Mapping[str, Any]] = {}
+    for name in providers:
+        if name in w:
+            table = w.sub(name)
+            options = registry.provider(name).signin_options
+            table.only(*options)
+            signin[name] = {k: _option(table, k, o, base) for k, o in options.items() if k in table}
+    if signin and not base_url:
+        raise w.error("base_url", "sign-in needs the address people reach the app by")
+    return Web(listen, base_url.rstrip("/") + "/" if base_url else "", admins, signin, hours)
 
 
 def _team(r: Reader) -> Team:

@@ -238,6 +238,7 @@ def log(
     finished: datetime,
     changes: Sequence[Change] = (),
     error: str = "",
+    held: int | None = None,
 ) -> None:
     def count(op: Op) -> int:
         return sum(1 for c in changes if c.op is op)
@@ -252,6 +253,7 @@ def log(
             count(Op.UPDATE),
             count(Op.DELETE),
             error,
+            held,
         )
     )
 

@@ -98,6 +98,15 @@ CREATE TABLE notices (
         " name TEXT PRIMARY KEY, body TEXT NOT NULL, updated TEXT NOT NULL);",
         "CREATE TABLE accounts (name TEXT PRIMARY KEY, body TEXT NOT NULL, updated TEXT NOT NULL);",
     ),
+    (
+        5,  # how many messages the last run left held: the Team page and /metrics
+        # (a table of its own: CREATE … IF NOT EXISTS is safe when two processes
+        # bring one file up to date at once, where SQLite's ADD COLUMN is not)
+        "CREATE TABLE IF NOT EXISTS held ("
+        " account TEXT PRIMARY KEY, messages INTEGER NOT NULL, at TEXT NOT NULL);",
+        "CREATE TABLE IF NOT EXISTS held ("
+        " account TEXT PRIMARY KEY, messages INTEGER NOT NULL, at TEXT NOT NULL);",
+    ),
 )
 SCHEMA = MIGRATIONS[-1][0]
 _LOCK = 0x66697273  # the advisory lock that serialises migrations ("firs")

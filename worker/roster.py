@@ -48,6 +48,7 @@ class Removed:
     blocks: int  # future blocks taken off the calendar
     kept: int  # future blocks left: the user had changed them, or asked to keep them
     returned: int  # held messages returned to the inbox
+    note: str = ""  # where the person withdraws a consent firstblock could not revoke
 
 
 def remove(
@@ -77,10 +78,10 @@ def remove(
             if mailbox.supports_hold_rule:
                 mailbox.set_hold_rule(None)
             returned = mailbox.release_all()
-        registry.provider(account.provider).forget(runner.spec_for(config, account, state))
+        note = registry.provider(account.provider).forget(runner.spec_for(config, account, state))
     except ProviderError as exc:
         raise from_provider(account.name, exc) from None
     except registry.UnknownProvider as exc:
         raise WorkerError(f"account {account.name}: {exc}") from None
     state.forget_account(account.name)
-    return Removed(len(gone), len(future) - len(gone), returned)
+    return Removed(len(gone), len(future) - len(gone), returned, note)

@@ -255,7 +255,8 @@ def _logged(
         changes = result.outcome.changes if result.outcome else ()
         errors = "; ".join(map(str, result.errors))
         try:
-            log(state, result.account.name, started, clock.now(), changes, errors)
+            held = result.hold.held if result.hold else None
+            log(state, result.account.name, started, clock.now(), changes, errors, held)
         except WorkerError as exc:  # the run happened; only its record is missing
             result.errors.append(exc)
     return result

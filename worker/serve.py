@@ -5,8 +5,11 @@ earliest one, then hands each due account to a bounded pool of worker threads; o
 account at a time per account (runner.run_one holds its lock, also against other
 processes), and one account's failure never delays another. A changed config file
 (or SIGHUP) is read again between cycles; a config that no longer validates is
-reported and the last good one kept. Stopping (SIGTERM, Ctrl-C) starts no new work
-and waits a bounded time for the cycles in flight.
+reported and the last good one kept. An account whose definition changed in it (its
+settings saved in the web app change the state store's accounts table, which `serve`
+watches) is due at once, "settings" as why, not at the moment its old settings gave.
+Stopping (SIGTERM, Ctrl-C) starts no new work and waits a bounded time for the cycles
+in flight. Each cycle is counted for /metrics (worker/telemetry.py).
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ import heapq
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from providers import observe
 from worker import config as cfg
 from worker import runner, zones
 from worker.clock import Clock
@@ -27,6 +32,7 @@ from worker.errors import ConfigError, WorkerError
 from worker.render import renamed_text
 from worker.schedule import Due, next_due
 from worker.state import State
+from worker.telemetry import TELEMETRY, Telemetry
 
 LOG = logging.getLogger("firstblock.serve")
 
@@ -36,6 +42,7 @@ class Slot:
     due: Due
     running: bool = False
     last: runner.AccountResult | None = None
+    changed: bool = False  # its definition changed while a cycle was in flight
 
 
 @dataclass
@@ -51,6 +58,7 @@ class Server:
     reload: threading.Event = field(default_factory=threading.Event)
     slots: dict[str, Slot] = field(default_factory=dict)
     on_tick: Callable[[], None] | None = None  # each turn of the loop (config file check)
+    counts: Telemetry = field(default_factory=lambda: TELEMETRY)  # for /metrics
 
     def __post_init__(self) -> None:
         self.config = self.load()
@@ -82,6 +90,7 @@ class Server:
 
     def run(self) -> int:
         LOG.info("serving %d account(s)", len(self.config.accounts))
+        observe.install(self.counts.request)  # the providers' requests, for /metrics
         self._enlist(self.clock.now())
         while not self.stop.is_set():
             if self.on_tick is not None:
@@ -97,12 +106,23 @@ class Server:
         return self._drain()
 
     def _enlist(self, now: datetime) -> None:
-        """New accounts are due at once."""
-        self._accounts = {a.name: a for a in self.config.accounts}
+        """New accounts are due at once, and so are those whose definition changed
+        (their settings, their calendar): the new settings take effect now."""
+        before, self._accounts = self._accounts, {a.name: a for a in self.config.accounts}
         for account in self.config.accounts:
-            if account.name not in self.slots:
-                self.slots[account.name] = Slot(Due(now, "start"))
-                self._push(account.name, now)
+            name = account.name
+            if name not in self.slots:
+                self.slots[name] = Slot(Due(now, "start"))
+                self._push(name, now)
+            elif before.get(name, account) != account:
+                LOG.info("account %s: changed, due now", name, extra={"account": name})
+                with self._lock:
+                    slot = self.slots[name]
+                    if slot.running:  # due again as soon as this cycle ends
+                        slot.changed = True
+                    else:
+                        slot.due = Due(now, "settings")
+                        heapq.heappush(self._queue, (now, next(self._order), name))
 
     def _push(self, name: str, at: datetime) -> None:
         with self._lock:
@@ -148,23 +168,31 @@ class Server:
 
     def _cycle(self, account: cfg.Account, slot: Slot) -> None:
         config = self.config
+        begun = time.monotonic()
         try:
             state = State(config.state_location())  # one connection per thread
             try:
                 result = runner.run_one(config, account, self.clock, apply=True, state=state)
             finally:
                 state.close()
+            self.counts.cycle(result, time.monotonic() - begun)
             slot.last = result
             slot.due = self._next(config, result)
             log_cycle(result, slot.due)
         except WorkerError as exc:  # the state cannot be opened: a full disk, say
+            self.counts.failed(time.monotonic() - begun)
             LOG.error("account %s: %s", account.name, exc, extra={"account": account.name})
             slot.due = Due(self.clock.now() + self.interval, "reconcile")
         except Exception:  # a bug must not end the loop for every other account
+            self.counts.failed(time.monotonic() - begun)
             LOG.exception("account %s: cycle failed", account.name, extra={"account": account.name})
             slot.due = Due(self.clock.now() + self.interval, "reconcile")
         finally:
-            slot.running = False
+            with self._lock:
+                if slot.changed:  # changed while this cycle ran on the old definition
+                    slot.changed = False
+                    slot.due = Due(self.clock.now(), "settings")
+                slot.running = False
             self._push(account.name, slot.due.at)
             with self._lock:
                 self._threads.discard(threading.current_thread())

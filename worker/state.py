@@ -40,6 +40,7 @@ ACCOUNT_TABLES = (
     "days",
     "notices",
     "schedule",
+    "held",
 )
 
 

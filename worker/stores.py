@@ -113,6 +113,14 @@ class Ledger(Store):
             [(account, b.key, _iso(b.start), _iso(b.end)) for b in blocks],
         )
 
+    def count(self, account: str, start: datetime, end: datetime) -> int:
+        """How many of the account's blocks, as last seen, start in [start, end)."""
+        row = self.db.execute(
+            "SELECT count(*) FROM known WHERE account = ? AND start >= ? AND start < ?",
+            (account, _iso(start), _iso(end)),
+        ).fetchone()
+        return int(row[0])
+
     def forget(self, account: str, keys: Iterable[str]) -> None:
         """The worker itself is about to delete these: their absence is no tombstone."""
         with self.db:
@@ -303,6 +311,8 @@ class Run:
     updated: int = 0
     deleted: int = 0
     error: str = ""
+    held: int | None = None  # messages held when it ended; None: no hold step ran (not
+    # read back by `last`: `held` keeps the latest)
 
 
 class RunLog(Store):
@@ -324,6 +334,12 @@ class RunLog(Store):
                     run.error,
                 ),
             )
+            if run.held is not None:
+                self.db.execute(
+                    "INSERT INTO held VALUES (?, ?, ?) ON CONFLICT (account)"
+                    " DO UPDATE SET messages = excluded.messages, at = excluded.at",
+                    (run.account, run.held, _iso(run.finished)),
+                )
             self.db.execute(
                 "DELETE FROM runs WHERE account = ? AND id NOT IN "
                 f"(SELECT id FROM runs WHERE account = ? ORDER BY id DESC LIMIT {self.KEEP})",
@@ -350,6 +366,11 @@ class RunLog(Store):
             row[6],
             row[7],
         )
+
+    def held(self, account: str) -> int | None:
+        """Messages held as the last run that had a hold step left them."""
+        row = self.db.execute("SELECT messages FROM held WHERE account = ?", (account,)).fetchone()
+        return None if row is None else int(row[0])
 
     def noticed(self, account: str, key: str) -> bool:
         """Whether the user was told about `key` (e.g. "reconnect") already."""

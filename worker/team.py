@@ -14,6 +14,12 @@ account's next moment, as `serve` does.
 Settings, from the environment: FIRSTBLOCK_CONFIG (the config file, with `state_url`),
 FIRSTBLOCK_BROKER_URL (default redis://127.0.0.1:6379/0), FIRSTBLOCK_REDIS_URL for
 the leases (default: the broker's).
+
+Operations: a worker whose config has `[serve] metrics_listen` (or
+FIRSTBLOCK_METRICS_LISTEN) serves /healthz, /readyz and /metrics there
+(worker/operations.py), started once the worker is set up (celeryd_after_setup). Its
+cycles and requests are counted in the worker's own process: run it with
+`--pool threads`, as documented; a prefork pool's children would count unseen.
 """
 
 from __future__ import annotations
@@ -30,12 +36,15 @@ from typing import Any
 
 import redis
 from celery import Celery
+from celery.signals import celeryd_after_setup
 
 from providers import quota
 from worker import config as cfg
-from worker import runner, serve
+from worker import operations, roster, runner, serve, telemetry
 from worker.clock import SystemClock
+from worker.errors import WorkerError
 from worker.state import State
+from worker.telemetry import TELEMETRY
 
 LOG = logging.getLogger("firstblock.team")
 BROKER = os.environ.get("FIRSTBLOCK_BROKER_URL", "redis://127.0.0.1:6379/0")
@@ -187,14 +196,17 @@ def cycle(account_name: str) -> dict[str, Any]:
             return {"account": account_name, "skipped": "not in the config any more"}
         lease = Lease(_redis(), account_name, LEASE_SECONDS)
         if not lease.take():
+            TELEMETRY.skipped()
             return {"account": account_name, "skipped": "another worker is working on it"}
         limits = {
             "google": config.team.google_requests_per_second,
             "microsoft": config.team.microsoft_requests_per_second,
         }
         quota.install(SharedQuota(_redis(), limits) if any(limits.values()) else None)
+        begun = time.monotonic()
         try:
             result = runner.run_one(config, account, clock, apply=True, state=state)
+            TELEMETRY.cycle(result, time.monotonic() - begun)
             interval = timedelta(minutes=config.serve.interval_minutes)
             due = serve.next_action(config, result, clock.now(), interval)
             state.schedule.set(account_name, due.at, due.why)
@@ -204,3 +216,24 @@ def cycle(account_name: str) -> dict[str, Any]:
         state.close()
     serve.log_cycle(result, due)
     return {"account": account_name, "errors": [str(e) for e in result.errors]}
+
+
+def operations_config() -> cfg.Config:
+    """The team's config with the state store's accounts, as /metrics counts them."""
+    config, _ = _config()
+    if not config.accounts_given:
+        config = replace(config, accounts=())  # the built-in default is no team's account
+    return roster.load(config)
+
+
+@celeryd_after_setup.connect
+def _operations(**_: Any) -> None:
+    """When a worker starts: count its requests, and serve the operations endpoints if
+    the config asks for them."""
+    telemetry.install()
+    config, _ = _config()
+    if config.serve.metrics_listen:
+        try:
+            _loaded["operations"] = operations.start(config.serve.metrics_listen, operations_config)
+        except WorkerError as exc:  # its probes will fail: say why, once
+            LOG.error("firstblock: %s", exc)

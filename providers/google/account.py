@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from providers import quota
 from providers.base import AccountSpec
@@ -17,7 +18,17 @@ from providers.memo import Memo
 from providers.memo import for_account as memo_for
 from providers.memo import forget as forget_memo
 
-__all__ = ["GmailMailbox", "GoogleCalendar", "connect", "forget", "open_account", "session_for"]
+__all__ = [
+    "GmailMailbox",
+    "GoogleCalendar",
+    "admin_granted",
+    "connect",
+    "connected",
+    "forget",
+    "keep_grant",
+    "open_account",
+    "session_for",
+]
 
 
 def session_for(spec: AccountSpec) -> Session:
@@ -65,7 +76,12 @@ def connect(
         )
     else:
         raise BadRequest("give --client-secrets FILE, or --service-account KEY --subject USER")
-    # Try the grant on a real request before storing it over a working one.
+    return keep_grant(spec, document)
+
+
+def keep_grant(spec: AccountSpec, document: dict[str, Any]) -> str:
+    """Try the grant on a real request, then store it over the account's; return the
+    address it reaches."""
     trial = auth.grant(document)
     options = Options(name=spec.name, api_root=spec.api_root)
     session = Session(options, trial.credentials, Memo(None))
@@ -78,7 +94,24 @@ def connect(
     return str(document["email"])
 
 
-def forget(spec: AccountSpec) -> None:
-    """The account's grant and memory, deleted: the account is being removed."""
-    store_for(spec).delete(auth.secret_name(spec.name))
+def forget(spec: AccountSpec) -> str:
+    """The account's grant revoked at Google (a person's; a service account's is the
+    administrator's) and deleted, with its memory: the account is being removed.
+    Returns a note when Google could not be told."""
+    store = store_for(spec)
+    document = store.load(auth.secret_name(spec.name))
+    note = ""
+    if document is not None and document.get("refresh_token"):
+        note = auth.revoke(document)
+    store.delete(auth.secret_name(spec.name))
     forget_memo(spec, "google")
+    return note
+
+
+def connected(spec: AccountSpec) -> bool:
+    return store_for(spec).exists(auth.secret_name(spec.name))
+
+
+def admin_granted(spec: AccountSpec) -> bool:
+    document = store_for(spec).load(auth.secret_name(spec.name))
+    return document is not None and document.get("type") == "service_account"

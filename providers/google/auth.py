@@ -202,3 +202,30 @@ def _loopback_allowed(token_uri: str) -> Iterator[None]:
             os.environ.pop("OAUTHLIB_INSECURE_TRANSPORT", None)
         else:
             os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = old
+
+
+def revoke(document: dict[str, Any]) -> str:
+    """Revoke a person's grant at Google (RFC 7009 at its revoke endpoint, beside the
+    token endpoint); "" when done or already gone, else a note for the person."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    token_uri = str(document.get("token_uri") or GOOGLE_TOKEN_URI)
+    url = token_uri.rsplit("/", 1)[0] + "/revoke"
+    body = urllib.parse.urlencode({"token": document["refresh_token"]}).encode()
+    request = urllib.request.Request(url, body, method="POST")
+    request.add_header("Content-Type", "application/x-www-form-urlencoded")
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            return ""
+    except urllib.error.HTTPError as exc:
+        if exc.code == 400:  # invalid_token: revoked or expired already
+            return ""
+        reason = f"HTTP {exc.code}"
+    except (OSError, ValueError) as exc:
+        reason = type(exc).__name__
+    return (
+        f"Google could not be told to revoke firstblock's access ({reason}); remove it at "
+        "https://myaccount.google.com/permissions"
+    )

@@ -6,9 +6,17 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from providers.base import AccountSpec, CalendarProvider, MailProvider, Option, Provider
+from providers.base import (
+    AccountSpec,
+    CalendarProvider,
+    MailProvider,
+    Option,
+    Provider,
+    WebSignIn,
+)
+from providers.errors import BadRequest
 from worker.clock import Clock
 
 
@@ -57,7 +65,34 @@ class GoogleProvider(Provider):
             open_browser=not args.no_browser,
         )
 
-    def forget(self, spec: AccountSpec) -> None:
+    def forget(self, spec: AccountSpec) -> str:
         from providers.google.account import forget
 
-        forget(spec)
+        return forget(spec)
+
+    signin_options: ClassVar[Mapping[str, Option]] = {
+        "client_secrets": Option("path", "the OAuth client file of a Web application"),
+        "api_root": Option("url", "the API root accounts that sign in get; default Google's"),
+    }
+
+    def web_signin(self, options: Mapping[str, Any]) -> WebSignIn:
+        from providers.google.web import GoogleWebSignIn
+
+        if not options.get("client_secrets"):
+            raise BadRequest("web.google.client_secrets: the Web application's client file")
+        return GoogleWebSignIn(Path(options["client_secrets"]))
+
+    def connected(self, spec: AccountSpec) -> bool:
+        from providers.google.account import connected
+
+        return connected(spec)
+
+    def admin_granted(self, spec: AccountSpec) -> bool:
+        from providers.google.account import admin_granted
+
+        return admin_granted(spec)
+
+    def keep_grant(self, spec: AccountSpec, grant: dict[str, Any]) -> str:
+        from providers.google.account import keep_grant
+
+        return keep_grant(spec, grant)

@@ -18,7 +18,7 @@ from google.auth.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
-from providers import quota, retry
+from providers import observe, quota, retry
 from providers.errors import RateLimited, TransientError
 from providers.google.errors import translate
 from providers.memo import Memo
@@ -106,11 +106,20 @@ class Session:
 
         def once() -> Any:
             quota.take(self.options.quota)
+            statuses: list[int] = []  # the answer's status, for the process's counts
+
+            def seen(response: Any) -> None:
+                statuses.append(int(response.status))
+
+            request.response_callbacks.append(seen)
             try:
                 # googleapiclient's own retries stay off: the policy here is the only one.
                 answer = request.execute(num_retries=0)
             except Exception as exc:
                 raise translate(exc, where=self.where) from None
+            finally:
+                request.response_callbacks.remove(seen)
+                observe.answered("google", statuses[-1] if statuses else None)
             if isinstance(answer, str) and answer.strip():  # not JSON: a proxy's page
                 raise TransientError("unreadable answer (not JSON)", where=self.where)
             return answer
@@ -162,7 +171,9 @@ class Session:
         try:
             batch.execute(http=self.http)
         except Exception as exc:  # the envelope itself failed: no part was answered
+            observe.answered("google", getattr(getattr(exc, "resp", None), "status", None))
             raise translate(exc, where=self.where) from None
+        observe.answered("google", 200)  # the envelope's: each part has its own
         return again
 
     def _persist_token(self) -> None:

@@ -22,7 +22,7 @@ import icalendar
 
 from providers.base import CalendarProvider
 from providers.errors import Conflict, DataError, ProviderError, TransientError
-from providers.local import ics
+from providers.local import cache, ics
 from worker.clock import Clock, SystemClock
 from worker.models import Change, Op, Snapshot, Window
 from worker.text import excerpt
@@ -49,25 +49,31 @@ class LocalCalendar(CalendarProvider):
 
     # -- reading
 
-    def _read(self) -> tuple[str, bytes]:
-        """The file's text, and its bytes as read (to see later whether it changed)."""
+    def _load(self) -> tuple[bytes, cache.Identity | None]:
+        """The file's bytes and, when it exists, its identity as they were read."""
         try:
-            data = self.path.read_bytes()
+            with open(self.path, "rb") as fh:
+                identity = cache.Identity.of(os.fstat(fh.fileno()))
+                return fh.read(), identity
         except FileNotFoundError:
-            return EMPTY, b""
+            return b"", None
         except OSError as exc:
             raise _os_error("cannot read the calendar", exc, self.path) from exc
+
+    def _read(self) -> tuple[str, bytes]:
+        """The file's text, and its bytes as read (to see later whether it changed)."""
+        data = self._load()[0]
+        return self._decode(data), data
+
+    def _decode(self, data: bytes) -> str:
         if not data.strip():
-            return EMPTY, data  # an empty file (from `touch`) is an empty calendar
+            return EMPTY  # an empty file (from `touch`) is an empty calendar
         try:
-            return data.decode("utf-8-sig"), data
+            return data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise DataError(
                 f"not UTF-8 text at byte {exc.start}; nothing was written", where=str(self.path)
             ) from exc
-
-    def _text(self) -> str:
-        return self._read()[0]
 
     def _parse(self, text: str) -> icalendar.Calendar:
         try:
@@ -78,11 +84,21 @@ class LocalCalendar(CalendarProvider):
                 where=str(self.path),
             ) from exc
 
+    def _parsed(self) -> cache.Entry:
+        """The file parsed, for reading only: the cache's entry while the file holds
+        the bytes it was parsed from (cache.py). Writes parse afresh."""
+        data, identity = self._load()
+        if identity is None:
+            return cache.Entry(cache.Identity(0, 0, 0, 0), b"", self._parse(EMPTY))
+        return cache.PARSED.get(
+            str(self.path), identity, data, lambda: self._parse(self._decode(data))
+        )
+
     def timezone(self) -> str | None:
-        return ics.calendar_zone(self._parse(self._text()))
+        return ics.calendar_zone(self._parsed().calendar)
 
     def fetch(self, window: Window) -> Snapshot:
-        parsed = ics.read(self._parse(self._text()), window)
+        parsed = ics.expand(self._parsed().prepared(window.zone), window)
         return Snapshot(tuple(parsed.events), tuple(parsed.blocks), tuple(parsed.problems))
 
     # -- writing
@@ -123,6 +139,7 @@ class LocalCalendar(CalendarProvider):
         text when the file changed while it was being read."""
         text, read = self._read()
         try:
+            # Afresh, not the cache's: what is written rests on these bytes alone.
             cal = self._parse(text)  # never rewrite a file we cannot read
         except DataError:
             if self._unchanged(read):

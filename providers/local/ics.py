@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -97,8 +97,27 @@ def _iana(name: str) -> str | None:
     return str(olson) if olson else None
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What reading a calendar finds whatever the window: firstblock's blocks, the
+    other events ready to expand, and the problems found so far. Shared by readers
+    when cached (cache.py): read-only, as the calendar it comes from."""
+
+    blocks: tuple[Block, ...]
+    foreign: icalendar.Calendar
+    series: frozenset[str]
+    shifts: Mapping[tuple[str, str], timedelta]
+    problems: tuple[str, ...]
+
+
 def read(cal: icalendar.Calendar, window: Window) -> Parsed:
-    zone = ZoneInfo(window.zone)
+    return expand(prepare(cal, window.zone), window)
+
+
+def prepare(cal: icalendar.Calendar, zone_name: str) -> Prepared:
+    """The part of a read that depends on the calendar and the zone, not the window.
+    Copies any component it changes: `cal` may be shared."""
+    zone = ZoneInfo(zone_name)
     ignored = cal.get(IGNORED, [])
     problems = [str(p) for p in (ignored if isinstance(ignored, list) else [ignored])]
     blocks: list[Block] = []
@@ -108,7 +127,7 @@ def read(cal: icalendar.Calendar, window: Window) -> Parsed:
         block = ours.get(id(component))
         if block is None:
             foreign.add_component(component)
-        elif window.start < block.end and block.start < window.end:
+        else:
             blocks.append(block)
     foreign.subcomponents = _distinct(foreign.subcomponents, problems)
     foreign = _standard(foreign, cal.get("X-WR-TIMEZONE"), problems)
@@ -118,15 +137,22 @@ def read(cal: icalendar.Calendar, window: Window) -> Parsed:
         if fixed is not None:
             kept.append(fixed)
     foreign.subcomponents = kept
-    series = {
+    series = frozenset(
         str(c.get("UID", ""))
         for c in foreign.walk("VEVENT")
         if c.get("RRULE") or c.get("RDATE") or c.get("RECURRENCE-ID")
-    }
-    shifts = _shifts(foreign)
+    )
+    return Prepared(tuple(blocks), foreign, series, _shifts(foreign), tuple(problems))
+
+
+def expand(prepared: Prepared, window: Window) -> Parsed:
+    """The events and blocks of the window. Changes nothing in `prepared`."""
+    zone = ZoneInfo(window.zone)
+    problems = list(prepared.problems)
+    blocks = [b for b in prepared.blocks if window.start < b.end and b.start < window.end]
     events = [
-        _event(c, zone, problems, series, shifts)
-        for c in _occurrences(foreign, window, zone, problems)
+        _event(c, zone, problems, prepared.series, prepared.shifts)
+        for c in _occurrences(prepared.foreign, window, zone, problems)
     ]
     # A series reports a problem once, not once per occurrence or override.
     unique = list(dict.fromkeys(problems))
@@ -386,8 +412,8 @@ def _event(
     c: Any,
     zone: ZoneInfo,
     problems: list[str],
-    series: set[str],
-    shifts: dict[tuple[str, str], timedelta],
+    series: Set[str],
+    shifts: Mapping[tuple[str, str], timedelta],
 ) -> Event | None:
     try:
         begin = _when(c, "DTSTART", zone)

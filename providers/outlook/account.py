@@ -20,7 +20,17 @@ from providers.outlook.calendar import OutlookCalendar
 from providers.outlook.mail import OutlookMailbox
 from providers.outlook.session import Call, Options, Session
 
-__all__ = ["OutlookCalendar", "OutlookMailbox", "connect", "forget", "open_account", "session_for"]
+__all__ = [
+    "OutlookCalendar",
+    "OutlookMailbox",
+    "admin_granted",
+    "connect",
+    "connected",
+    "forget",
+    "keep_grant",
+    "open_account",
+    "session_for",
+]
 
 
 def session_for(spec: AccountSpec) -> Session:
@@ -75,7 +85,15 @@ def connect(
         document = auth.device_code(
             client_id, authority, api_root=spec.api_root, session=http, say=say or print
         )
-    # Try the grant on a real request before storing it over a working one.
+    return keep_grant(spec, document, http)
+
+
+def keep_grant(
+    spec: AccountSpec, document: dict[str, Any], http: requests.Session | None = None
+) -> str:
+    """Try the grant on a real request, then store it over the account's; return the
+    mailbox's address."""
+    http = http or requests.Session()
     trial = SecretStore(spec.state_dir / "credentials" / ".trial")
     trial.save(auth.secret_name(spec.name), document)
     try:
@@ -91,6 +109,7 @@ def connect(
             me = session.object(Call("GET", session.user, {"$select": "mail,userPrincipalName"}))
     finally:
         trial.delete(auth.secret_name(spec.name))
+        auth.drop_app(spec.name)  # the trial's application must not serve the account
     address = str(me.get("mail") or me.get("userPrincipalName") or grant.email).lower()
     forget_memo(spec, "outlook")  # another mailbox must not inherit the last one's memory
     document["email"] = address
@@ -98,7 +117,27 @@ def connect(
     return address
 
 
-def forget(spec: AccountSpec) -> None:
-    """The account's grant and memory, deleted: the account is being removed."""
-    store_for(spec).delete(auth.secret_name(spec.name))
+def forget(spec: AccountSpec) -> str:
+    """The account's grant and memory, deleted: the account is being removed. Microsoft
+    has no endpoint that revokes one app's grant for a person, so the note says where
+    the person removes it."""
+    store = store_for(spec)
+    document = store.load(auth.secret_name(spec.name))
+    store.delete(auth.secret_name(spec.name))
     forget_memo(spec, "outlook")
+    auth.drop_app(spec.name)
+    if document is None or document.get("type") == "app":
+        return ""
+    return (
+        "firstblock no longer keeps a grant; to withdraw the consent itself, remove "
+        "firstblock at https://myapps.microsoft.com"
+    )
+
+
+def connected(spec: AccountSpec) -> bool:
+    return store_for(spec).exists(auth.secret_name(spec.name))
+
+
+def admin_granted(spec: AccountSpec) -> bool:
+    document = store_for(spec).load(auth.secret_name(spec.name))
+    return document is not None and document.get("type") == "app"

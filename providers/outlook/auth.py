@@ -184,17 +184,41 @@ def _public_for(account: str, doc: dict[str, Any], session: requests.Session) ->
         return known[1], known[2]
     cache = msal.SerializableTokenCache()
     cache.deserialize(stored)
-    app = _public(doc, session, cache)
+    # A grant made through the web app belongs to its confidential client.
+    app = _web(doc, session, cache) if doc.get("type") == "web" else _public(doc, session, cache)
     with _APPS_LOCK:
         _PUBLIC[account] = (stored, app, cache)
     return app, cache
 
 
-def _confidential(doc: dict[str, Any], session: requests.Session, *, fresh: bool = False) -> Any:
-    credential: Any = doc.get("secret") or {
+def _credential(doc: dict[str, Any]) -> Any:
+    return doc.get("secret") or {
         "private_key": doc["certificate"]["private_key"],
         "thumbprint": doc["certificate"]["thumbprint"],
     }
+
+
+def _web(doc: dict[str, Any], session: requests.Session, cache: Any) -> Any:
+    return _call(
+        lambda: msal.ConfidentialClientApplication(
+            doc["client_id"],
+            client_credential=_credential(doc),
+            authority=doc["authority"],
+            token_cache=cache,
+            http_client=session,
+            instance_discovery=_discovery(doc["authority"]),
+        )
+    )
+
+
+def drop_app(account: str) -> None:
+    """Forget the account's application: its grant was replaced or deleted."""
+    with _APPS_LOCK:
+        _PUBLIC.pop(account, None)
+
+
+def _confidential(doc: dict[str, Any], session: requests.Session, *, fresh: bool = False) -> Any:
+    credential = _credential(doc)
     digest = hashlib.sha256(json.dumps(credential, sort_keys=True).encode()).hexdigest()
     key = (str(doc["client_id"]), str(doc["authority"]), digest)
     with _APPS_LOCK:  # built under the lock: many accounts starting at once share one

@@ -7,9 +7,16 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from providers.base import AccountSpec, CalendarProvider, MailProvider, Option, Provider
+from providers.base import (
+    AccountSpec,
+    CalendarProvider,
+    MailProvider,
+    Option,
+    Provider,
+    WebSignIn,
+)
 from worker.clock import Clock
 
 
@@ -85,7 +92,37 @@ class OutlookProvider(Provider):
             thumbprint=args.thumbprint or "",
         )
 
-    def forget(self, spec: AccountSpec) -> None:
+    def forget(self, spec: AccountSpec) -> str:
         from providers.outlook.account import forget
 
-        forget(spec)
+        return forget(spec)
+
+    signin_options: ClassVar[Mapping[str, Option]] = {
+        "client_id": Option("text", "the app registration's application (client) id"),
+        "client_secret_file": Option("path", "a file holding the app's client secret"),
+        "certificate": Option("path", "or: the app's certificate key (PEM)"),
+        "thumbprint": Option("text", "with certificate: its SHA-1 thumbprint (hex)"),
+        "tenant": Option("text", "the tenant id or domain; default organizations"),
+        "login_root": Option("https-url", "the sign-in root of a national cloud"),
+        "api_root": Option("url", "the Graph root accounts that sign in get"),
+    }
+
+    def web_signin(self, options: Mapping[str, Any]) -> WebSignIn:
+        from providers.outlook.web import MicrosoftWebSignIn
+
+        return MicrosoftWebSignIn(options)
+
+    def connected(self, spec: AccountSpec) -> bool:
+        from providers.outlook.account import connected
+
+        return connected(spec)
+
+    def admin_granted(self, spec: AccountSpec) -> bool:
+        from providers.outlook.account import admin_granted
+
+        return admin_granted(spec)
+
+    def keep_grant(self, spec: AccountSpec, grant: dict[str, Any]) -> str:
+        from providers.outlook.account import keep_grant
+
+        return keep_grant(spec, grant)

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 
 import requests
 
-from providers import quota, retry
+from providers import observe, quota, retry
 from providers.errors import AuthError, ProviderError, RateLimited, TransientError
 from providers.memo import Memo
 from providers.outlook.auth import GRAPH_ROOT, Grant
@@ -98,7 +98,9 @@ class Session:
                         timeout=self.options.timeout,
                     )
                 except Exception as exc:
+                    observe.answered("outlook", None)
                     raise translate(exc, where=self.where) from None
+                observe.answered("outlook", response.status_code)
                 if response.status_code == 401 and not refreshed:
                     refreshed = True  # an access token revoked early: refresh once
                     continue

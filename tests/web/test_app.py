@@ -17,6 +17,7 @@ from worker import config as cfg
 from worker import roster
 from worker.clock import FixedClock
 from worker.errors import ConfigError
+from worker.state import State
 from worker.web.app import create
 from worker.web.serve import loopback
 from worker.web.serve import run as serve
@@ -128,3 +129,33 @@ def test_the_web_config_is_checked(home: Path, capsys: pytest.CaptureFixture[str
     code, _, err = run(capsys, "web", "--config", str(path))
     assert code == 3 and "web.listen: expected HOST:PORT" in err
     assert json.dumps(loopback("127.0.0.1")) == "true" and loopback("::1")
+
+
+def test_on_this_machine_stored_accounts_are_tuned_and_the_files_are_read_only(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = setup(home, capsys)
+    table = {"provider": "local", "calendar": str(home / "cy.ics")}
+    state = State(config.state_location())
+    try:
+        state.accounts.put("cy", table, datetime.fromisoformat(NOW))
+    finally:
+        state.close()
+
+    def load() -> cfg.Config:  # as `firstblock web` does: the store read at each request
+        return roster.load(cfg.load(home / "firstblock.toml"))
+
+    client = TestClient(create(load, FixedClock(datetime.fromisoformat(NOW))))
+    page = client.get("/a/ana/settings")
+    assert "change its settings there" in page.text and "Save</button>" not in page.text
+    token = page.text.split('name="csrf" value="')[1].split('"')[0]
+    form = {"csrf": token, "blocks.deals.minutes": "75", "action": "save"}
+    assert client.post("/a/ana/settings", data=form).status_code == 409
+    saved = client.post("/a/cy/settings", data=form, follow_redirects=False)
+    assert saved.status_code == 303 and saved.headers["location"].endswith("?saved=1")
+    state = State(config.state_location())
+    try:
+        assert state.accounts.get("cy") == table | {"blocks": [{"kind": "deals", "minutes": 75}]}
+    finally:
+        state.close()
+    assert 'value="75"' in client.get("/a/cy/settings").text

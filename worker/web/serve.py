@@ -1,5 +1,5 @@
-"""Run the app with uvicorn, on a loopback address only: without sign-in, anyone who
-reaches it would see every account's week."""
+"""Run the app with uvicorn. Without sign-in only on a loopback address: anyone who
+reached it would see every account's week."""
 
 from __future__ import annotations
 
@@ -29,11 +29,14 @@ def run(listen: str, load: Load, clock: Clock) -> int:
     host = host.strip("[]")
     if not host or not port.isdigit():
         raise UsageError(f"--listen: expected HOST:PORT, like 127.0.0.1:8421, got {listen!r}")
-    if not loopback(host):
+    app = create(load, clock)  # raises ConfigError for sign-in without its key
+    if not loopback(host) and not load().web.signs_in:
         raise ConfigError(
             f"web.listen: {host} is not a loopback address, and sign-in is not configured: "
             "without it the app serves only this machine (127.0.0.1 or ::1)"
         )
     print(f"firstblock web: http://{listen}/ (Ctrl-C stops it)", flush=True)
-    uvicorn.run(create(load, clock), host=host, port=int(port), log_level="warning")
+    # Behind a TLS proxy: its X-Forwarded-* say the scheme; only from the addresses
+    # FORWARDED_ALLOW_IPS names (uvicorn's default: this machine).
+    uvicorn.run(app, host=host, port=int(port), log_level="warning", proxy_headers=True)
     return 0

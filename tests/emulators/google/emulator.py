@@ -229,9 +229,33 @@ class GoogleEmulator:
             return copy.deepcopy(list(self.gmail.filters.values()))
 
     # ---- oauth --------------------------------------------------------------------------------
-    def client(self, client_id: str, client_secret: str) -> None:
+    def client(
+        self, client_id: str, client_secret: str, *, redirect_uris: Sequence[str] = ()
+    ) -> None:
+        """Register an OAuth client; with `redirect_uris`, the authorization endpoint refuses
+        any other (Error 400: redirect_uri_mismatch), as for a "Web application" client."""
         with self.lock:
             self.oauth.clients[client_id] = client_secret
+            if redirect_uris:
+                self.oauth.redirect_uris[client_id] = list(redirect_uris)
+            else:
+                self.oauth.redirect_uris.pop(client_id, None)
+
+    @property
+    def consent_page(self) -> bool:
+        """False (the default): GET /o/oauth2/auth approves at once with a 302. True: it
+        answers an HTML consent page whose Allow/Deny buttons post to /o/oauth2/approve."""
+        return self.oauth.consent_page
+
+    @consent_page.setter
+    def consent_page(self, value: bool) -> None:
+        with self.lock:
+            self.oauth.consent_page = value
+
+    def expire_codes(self) -> None:
+        """Authorization codes issued so far are refused from now on (as after 10 minutes)."""
+        with self.lock:
+            self.oauth.expire_codes()
 
     def register_service_account(self, client_email: str, public_key_pem: bytes) -> None:
         with self.lock:
@@ -296,6 +320,11 @@ class GoogleEmulator:
             return self._api(req)
         endpoints = {
             ("GET", "/o/oauth2/auth"): self.oauth.authorize,
+            ("GET", "/o/oauth2/v2/auth"): self.oauth.authorize,
+            ("POST", "/o/oauth2/approve"): self.oauth.approve,
+            ("GET", "/oauth2/v3/certs"): self.oauth.certs,
+            ("GET", "/oauth2/v1/certs"): self.oauth.certs,
+            ("GET", "/.well-known/openid-configuration"): self.oauth.openid_configuration,
             ("POST", "/token"): self.oauth.token,
             ("POST", "/revoke"): self.oauth.revoke,
         }

@@ -1,7 +1,10 @@
-"""Google's OAuth 2.0 endpoints: consent (auto-approved), token, revoke; and bearer checks.
+"""Google's OAuth 2.0 and OpenID Connect endpoints: authorization (auto-approved, or a
+consent page when `consent_page` is set), token, revoke, the signing keys; and bearer checks.
 
 Token endpoint errors use the OAuth shape {"error": ..., "error_description": ...} that
-google-auth turns into google.auth.exceptions.RefreshError.
+google-auth turns into google.auth.exceptions.RefreshError. As Google does, the grant names
+`email` and `profile` by their full userinfo URLs and adds `openid` to them; a grant holding
+`openid` brings an RS256 ID token signed by the key served at /oauth2/v3/certs.
 """
 
 from __future__ import annotations
@@ -13,16 +16,24 @@ import json
 import secrets
 import time
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from tests.emulators.signing import Signer, b64url
+
+from .consent import consent_page, error_page
 from .wire import ApiError, Request, Response, json_response
 
 ACCESS_LIFETIME = 3599
+CODE_LIFETIME = 600  # seconds an authorization code may wait to be redeemed
+ID_TOKEN_LIFETIME = 3600
+ISSUER = "https://accounts.google.com"
+USERINFO = "https://www.googleapis.com/auth/userinfo."
+SHORT_SCOPES = {"email": USERINFO + "email", "profile": USERINFO + "profile"}
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 CHALLENGE = 'Bearer realm="https://accounts.google.com/", error="invalid_token"'
@@ -34,6 +45,26 @@ def _oauth_error(status: int, error: str, description: str) -> Response:
 
 def _b64(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def granted_scopes(asked: list[str]) -> list[str]:
+    """The scopes as Google grants them: `email`/`profile` by full URL, plus `openid`."""
+    out = [SHORT_SCOPES.get(scope, scope) for scope in asked]
+    if set(SHORT_SCOPES.values()) & set(out):
+        out.append("openid")
+    return list(dict.fromkeys(out))
+
+
+def account_id(email: str) -> str:
+    """A stable, Google-looking (21-digit) account id for an address."""
+    number = int.from_bytes(hashlib.sha256(email.lower().encode()).digest()[:12], "big")
+    return "1" + str(number % 10**20).zfill(20)
+
+
+def _redirect(redirect_uri: str, params: dict[str, str]) -> Response:
+    scheme, netloc, path, query, _ = urlsplit(redirect_uri)
+    query = "&".join(part for part in (query, urlencode(params)) if part)
+    return Response(302, b"", {"Location": urlunsplit((scheme, netloc, path, query, ""))})
 
 
 def unauthenticated() -> ApiError:
@@ -54,6 +85,15 @@ class OAuth:
         self.email = email
         self.token_uri = ""  # set once the server has a port
         self.clients: dict[str, str] = {}
+        self.redirect_uris: dict[str, list[str]] = {}  # by client id; none: any is accepted
+        self.consent_page = False  # True: the authorization endpoint asks the browser first
+        # Other accounts signed in to the "browser": with any, the consent page lets the
+        # user choose (login_hint preselects); without, `email` as it is at approval.
+        self.accounts: list[str] = []
+        self.code_lifetime = CODE_LIFETIME
+        self.pending: dict[str, dict[str, str]] = {}  # consent pages not yet answered
+        self.consented: dict[tuple[str, str], list[str]] = {}  # (client, email) -> scopes
+        self.signer = Signer()
         self.service_accounts: dict[str, rsa.RSAPublicKey] = {}
         self.codes: dict[str, dict[str, Any]] = {}
         self.refresh_tokens: dict[str, dict[str, Any]] = {}
@@ -76,6 +116,10 @@ class OAuth:
         for token in self.access_tokens.values():
             token["expires"] = 0.0
 
+    def expire_codes(self) -> None:
+        for code in self.codes.values():
+            code["expires"] = 0.0
+
     # ---- bearer check for API requests ----------------------------------------------------
     def check(self, headers: dict[str, str], query: dict[str, list[str]]) -> None:
         auth = headers.get("authorization", "")
@@ -91,24 +135,121 @@ class OAuth:
     # ---- endpoints --------------------------------------------------------------------------
     def authorize(self, req: Request) -> Response:
         q = {k: v[0] for k, v in req.query.items()}
-        if q.get("client_id") not in self.clients:
-            return Response(401, b"Error 401: invalid_client", {"Content-Type": "text/plain"})
-        if not q.get("redirect_uri") or q.get("response_type") != "code":
-            return Response(400, b"Error 400: invalid_request", {"Content-Type": "text/plain"})
+        refused = self._refuse(q)
+        if refused is not None:
+            return refused
+        if not self.consent_page:
+            return self._grant_code(q, self.email)
+        request_id = secrets.token_urlsafe(16)
+        self.pending[request_id] = q
+        accounts = list(dict.fromkeys([self.email, *self.accounts]))
+        hint = q.get("login_hint", "").lower()
+        chosen = next((a for a in accounts if a.lower() == hint), self.email)
+        scopes = granted_scopes(q.get("scope", "").split())
+        return consent_page(request_id, q["client_id"], scopes, accounts, chosen)
+
+    def _refuse(self, q: dict[str, str]) -> Response | None:
+        """The error page for a request Google would not even show consent for."""
+        client_id, redirect_uri = q.get("client_id", ""), q.get("redirect_uri", "")
+        if client_id not in self.clients:
+            return error_page(401, "invalid_client", "The OAuth client was not found.")
+        if not redirect_uri:
+            return error_page(400, "invalid_request", "Missing required parameter: redirect_uri")
+        registered = self.redirect_uris.get(client_id)
+        if registered and redirect_uri not in registered:
+            return error_page(
+                400,
+                "redirect_uri_mismatch",
+                "You can't sign in to this app because it doesn't comply with Google's OAuth "
+                f"2.0 policy. Request details: redirect_uri={redirect_uri}",
+            )
+        if q.get("response_type") != "code":
+            return error_page(400, "invalid_request", "Invalid response_type")
+        if not q.get("scope", "").split():
+            return error_page(400, "invalid_request", "Missing required parameter: scope")
+        return None
+
+    def approve(self, req: Request) -> Response:
+        """The consent page's answer: Allow gives a code, Deny gives access_denied."""
+        form = {k: v[0] for k, v in parse_qs(req.body.decode()).items()}
+        q = self.pending.pop(form.get("request_id", ""), None)
+        if q is None:
+            return error_page(400, "invalid_request", "This sign-in request is not pending.")
+        if form.get("decision") != "allow":
+            reply = {"error": "access_denied"}
+            if "state" in q:
+                reply["state"] = q["state"]
+            return _redirect(q["redirect_uri"], reply)
+        accounts = {a.lower(): a for a in [self.email, *self.accounts]}
+        email = accounts.get(form.get("account", "").lower(), self.email)
+        return self._grant_code(q, email)
+
+    def _grant_code(self, q: dict[str, str], email: str) -> Response:
+        client_id = q["client_id"]
+        scopes = granted_scopes(q.get("scope", "").split())
+        earlier = self.consented.get((client_id, email.lower()))
+        if earlier is not None and q.get("include_granted_scopes") == "true":
+            scopes = list(dict.fromkeys([*scopes, *earlier]))
+        offline = q.get("access_type") == "offline"
+        # Google hands out a refresh token on the first offline consent, and again only when
+        # the user is asked to consent anew (prompt=consent).
+        fresh = earlier is None or "consent" in q.get("prompt", "").split()
+        self.consented[client_id, email.lower()] = list(dict.fromkeys([*(earlier or []), *scopes]))
         code = f"4/emu-{secrets.token_urlsafe(12)}"
         self.codes[code] = {
-            "client_id": q["client_id"],
+            "client_id": client_id,
             "redirect_uri": q["redirect_uri"],
-            "scopes": q.get("scope", "").split(),
+            "scopes": scopes,
             "challenge": q.get("code_challenge"),
             "method": q.get("code_challenge_method", "plain"),
-            "offline": q.get("access_type") == "offline",
+            "offline": offline and fresh,
+            "email": email,
+            "nonce": q.get("nonce"),
+            "expires": time.monotonic() + self.code_lifetime,
         }
-        reply = {"code": code, "scope": q.get("scope", "")}
+        reply = {"code": code, "scope": " ".join(scopes)}
         if "state" in q:
-            reply["state"] = q["state"]
-        sep = "&" if "?" in q["redirect_uri"] else "?"
-        return Response(302, b"", {"Location": q["redirect_uri"] + sep + urlencode(reply)})
+            reply = {"state": q["state"], **reply}
+        return _redirect(q["redirect_uri"], reply)
+
+    def certs(self, req: Request) -> Response:
+        if req.path.startswith("/oauth2/v1/"):
+            return json_response(200, self.signer.pem_certificates())
+        return json_response(200, self.signer.jwks())
+
+    def openid_configuration(self, req: Request) -> Response:
+        base = self.token_uri.rsplit("/", 1)[0] + "/"
+        return json_response(
+            200,
+            {
+                "issuer": ISSUER,
+                "authorization_endpoint": base + "o/oauth2/auth",
+                "token_endpoint": self.token_uri,
+                "revocation_endpoint": base + "revoke",
+                "jwks_uri": base + "oauth2/v3/certs",
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "scopes_supported": ["openid", "email", "profile"],
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_post",
+                    "client_secret_basic",
+                ],
+                "claims_supported": [
+                    "aud",
+                    "at_hash",
+                    "azp",
+                    "email",
+                    "email_verified",
+                    "exp",
+                    "iat",
+                    "iss",
+                    "nonce",
+                    "sub",
+                ],
+                "code_challenge_methods_supported": ["plain", "S256"],
+            },
+        )
 
     def _client(self, req: Request, form: dict[str, str]) -> str | None:
         """The authenticated client id (form fields or HTTP Basic), or None."""
@@ -124,7 +265,13 @@ class OAuth:
         return None
 
     def _issue(
-        self, scopes: list[str], refresh_token: str | None, subject: str | None
+        self,
+        scopes: list[str],
+        refresh_token: str | None,
+        subject: str | None,
+        *,
+        client_id: str = "",
+        nonce: str | None = None,
     ) -> dict[str, Any]:
         access = f"ya29.emu-{secrets.token_urlsafe(16)}"
         self.issued.append(access)
@@ -134,12 +281,34 @@ class OAuth:
             "scopes": scopes,
             "subject": subject,
         }
-        return {
+        body: dict[str, Any] = {
             "access_token": access,
             "expires_in": ACCESS_LIFETIME,
             "scope": " ".join(scopes),
             "token_type": "Bearer",
         }
+        if "openid" in scopes and subject and client_id:
+            body["id_token"] = self._id_token(client_id, subject, scopes, access, nonce)
+        return body
+
+    def _id_token(
+        self, client_id: str, email: str, scopes: list[str], access: str, nonce: str | None
+    ) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": ISSUER,
+            "azp": client_id,
+            "aud": client_id,
+            "sub": account_id(email),
+            "at_hash": b64url(hashlib.sha256(access.encode()).digest()[:16]),
+            "iat": now,
+            "exp": now + ID_TOKEN_LIFETIME,
+        }
+        if SHORT_SCOPES["email"] in scopes:
+            claims |= {"email": email, "email_verified": True}
+        if nonce is not None:
+            claims["nonce"] = nonce
+        return self.signer.sign(claims)
 
     def token(self, req: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs(req.body.decode(), keep_blank_values=True).items()}
@@ -155,13 +324,17 @@ class OAuth:
             grant = self.refresh_tokens.get(form.get("refresh_token", ""))
             if grant is None or grant["revoked"] or grant["client_id"] != client_id:
                 return _oauth_error(400, "invalid_grant", "Token has been expired or revoked.")
-            wanted = form.get("scope", "").split() or grant["scopes"]
+            wanted = granted_scopes(form.get("scope", "").split()) or grant["scopes"]
             if not set(wanted) <= set(grant["scopes"]):
                 return _oauth_error(400, "invalid_scope", "Bad Request")
-            return json_response(200, self._issue(wanted, form["refresh_token"], self.email))
-        code = self.codes.pop(form.get("code", ""), None)
+            email = grant.get("email", self.email)
+            body = self._issue(wanted, form["refresh_token"], email, client_id=client_id)
+            return json_response(200, body)
+        code = self.codes.pop(form.get("code", ""), None)  # used once, even if refused
         if code is None or code["client_id"] != client_id:
             return _oauth_error(400, "invalid_grant", "Malformed auth code.")
+        if code["expires"] <= time.monotonic():
+            return _oauth_error(400, "invalid_grant", "Bad Request")
         if form.get("redirect_uri") != code["redirect_uri"]:
             return _oauth_error(400, "redirect_uri_mismatch", "Bad Request")
         if code["challenge"]:
@@ -177,16 +350,19 @@ class OAuth:
                 "client_id": client_id,
                 "scopes": code["scopes"],
                 "revoked": False,
+                "email": code["email"],
             }
         self.grants.append(
             {
                 "client_id": client_id,
                 "scopes": code["scopes"],
                 "refresh_token": refresh,
-                "subject": self.email,
+                "subject": code["email"],
             }
         )
-        body = self._issue(code["scopes"], refresh, self.email)
+        body = self._issue(
+            code["scopes"], refresh, code["email"], client_id=client_id, nonce=code["nonce"]
+        )
         if refresh:
             body["refresh_token"] = refresh
         return json_response(200, body)

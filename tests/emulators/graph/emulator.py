@@ -53,6 +53,7 @@ class GraphEmulator(Helpers):
         self.identity = Identity(
             ids.guid(), self._user_info, lambda: {m.upn.split("@")[1] for m in self._all()}
         )
+        self.identity.directory = lambda: [(m.oid, m.upn, m.display_name) for m in self._all()]
         self.faults = Faults(seed)
         self.requests: list[Logged] = []
         self.internal_errors: list[str] = []  # tracebacks of emulator bugs (answered as 500)

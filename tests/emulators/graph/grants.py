@@ -1,9 +1,12 @@
-"""Token grants of the identity platform: device_code, refresh_token, client_credentials.
+"""Token grants of the identity platform: device_code, refresh_token, client_credentials
+(authorization_code is in consent.py, with the sign-in page that hands out the codes).
 
 Client authentication follows AAD: a client secret (form field or HTTP Basic) or a
 private_key_jwt client assertion signed by the app's registered certificate. Public clients
-(device code, refresh) may send neither. A refresh may ask for no scope beyond the consent
-given at sign-in (AADSTS65001).
+(device code, refresh) may send neither; a refresh token issued to a client that
+authenticated needs the same again (AADSTS7000218). A refresh may ask for no scope beyond the
+consent given at sign-in (AADSTS65001). ID tokens are RS256, signed by the key the
+keys endpoint serves.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import binascii
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
+
+from tests.emulators.signing import Signer
 
 from .tokens import ASSERTION_TYPE, AssertionRejected, client_info, sign_hs256, verify_assertion
 from .wire import AadError, Request, Response, json_response
@@ -24,6 +29,7 @@ from .wire import AadError, Request, Response, json_response
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 GRAPH = "https://graph.microsoft.com/"
 RESERVED = {"openid", "profile", "offline_access", "email"}
+OIDC = ("openid", "profile", "email")  # the reserved scopes a token answer names back
 # What ".default" means: everything this worker's app registration would be granted.
 DELEGATED_ALL = ["Calendars.ReadWrite", "Mail.ReadWrite", "Mail.Send", "MailboxSettings.ReadWrite"]
 DELEGATED_ALL += ["User.Read"]
@@ -37,6 +43,7 @@ class App:
     secret: str | None
     certificate: x509.Certificate | None
     allowed: set[str] | None = None  # ApplicationAccessPolicy: UPNs app-only calls may reach
+    redirect_uris: list[str] = field(default_factory=list)  # none: any is accepted
 
 
 @dataclass
@@ -56,6 +63,16 @@ class Flow:
     expires: float
     upn: str | None = None
     redeemed: bool = False
+
+
+def no_credentials() -> AadError:
+    return AadError(
+        401,
+        "invalid_client",
+        7000218,
+        "The request body must contain the following parameter: 'client_assertion' or "
+        "'client_secret'.",
+    )
 
 
 def resource_scopes(scopes: list[str]) -> list[str]:
@@ -81,6 +98,7 @@ class Grants:
     flows: dict[str, Flow]
     grants: list[dict[str, Any]]
     key: bytes
+    signer: Signer
     user_info: Callable[[str], tuple[str, str, str] | None]
 
     def _app(self, client_id: str | None) -> App:
@@ -136,7 +154,7 @@ class Grants:
         if grant_type == DEVICE_GRANT:
             return self._device_grant(app, form)
         if grant_type == "refresh_token":
-            return self._refresh_grant(app, form)
+            return self._refresh_grant(app, form, authenticated)
         raise AadError(
             400,
             "unsupported_grant_type",
@@ -148,13 +166,7 @@ class Grants:
         self, app: App, tenant: str, form: dict[str, str], authenticated: bool
     ) -> Response:
         if not authenticated:
-            raise AadError(
-                401,
-                "invalid_client",
-                7000218,
-                "The request body must contain the following parameter: 'client_assertion' "
-                "or 'client_secret'.",
-            )
+            raise no_credentials()
         if tenant.lower() in ("common", "organizations"):
             raise AadError(
                 400,
@@ -221,13 +233,15 @@ class Grants:
         )
         return json_response(200, self._issue(app.client_id, flow.upn, scopes, [], refresh))
 
-    def _refresh_grant(self, app: App, form: dict[str, str]) -> Response:
+    def _refresh_grant(self, app: App, form: dict[str, str], authenticated: bool) -> Response:
         token = form.get("refresh_token", "")
         grant = self.refresh.get(token)
         if grant is None or grant["client_id"] != app.client_id:
             raise AadError(
                 400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid."
             )
+        if grant.get("confidential") and not authenticated:
+            raise no_credentials()
         if grant["revoked"]:
             raise AadError(
                 400,
@@ -249,7 +263,8 @@ class Grants:
             )
         fresh = "0.AX" + secrets.token_urlsafe(64)
         self.refresh[fresh] = {**grant}
-        return json_response(200, self._issue(app.client_id, grant["upn"], wanted, [], fresh))
+        issued = self._issue(app.client_id, grant["upn"], wanted, [], fresh, oidc=grant.get("oidc"))
+        return json_response(200, issued)
 
     def _issue(
         self,
@@ -259,7 +274,13 @@ class Grants:
         roles: list[str],
         refresh: str | None,
         app_scope: str = f"{GRAPH}.default",
+        *,
+        oidc: list[str] | None = None,
+        nonce: str | None = None,
     ) -> dict[str, Any]:
+        """A token answer. `oidc`: the reserved scopes granted (openid brings an ID token,
+        email its email claim); None: all three with a refresh token, as MSAL's public
+        clients always ask for them."""
         now = int(time.time())
         user = self.user_info(upn) if upn else None
         claims: dict[str, Any] = {
@@ -292,9 +313,16 @@ class Grants:
             "ext_expires_in": self.access_lifetime,
             "access_token": access,
         }
-        if user is not None and refresh is not None:
+        if user is None:
+            return body
+        if oidc is None:
+            oidc = list(OIDC) if refresh is not None else []
+        body["scope"] = " ".join([*scopes, *oidc])
+        if refresh is not None:
+            body["refresh_token"] = refresh
+        if "openid" in oidc:
             oid, user_upn, name = user
-            id_claims = {
+            id_claims: dict[str, Any] = {
                 "aud": client_id,
                 "iss": f"{self.base_url}{self.tenant_id}/v2.0",
                 "iat": now,
@@ -307,8 +335,10 @@ class Grants:
                 "tid": self.tenant_id,
                 "ver": "2.0",
             }
-            body["scope"] = " ".join([*scopes, "openid", "profile", "email"])
-            body["refresh_token"] = refresh
-            body["id_token"] = sign_hs256(id_claims, self.key)
+            if "email" in oidc:
+                id_claims["email"] = user_upn
+            if nonce is not None:
+                id_claims["nonce"] = nonce
+            body["id_token"] = self.signer.sign(id_claims)
             body["client_info"] = client_info(oid, self.tenant_id)
         return body

@@ -57,12 +57,21 @@ class Helpers:
 
     # ---- directory and sign-in ----------------------------------------------------------------
     def app(
-        self, client_id: str, *, secret: str | None = None, certificate_pem: bytes | None = None
+        self,
+        client_id: str,
+        *,
+        secret: str | None = None,
+        certificate_pem: bytes | None = None,
+        redirect_uris: Sequence[str] = (),
     ) -> None:
-        """Register an app; `certificate_pem` is the public certificate of its signing key."""
+        """Register an app; `certificate_pem` is the public certificate of its signing key.
+        With `redirect_uris` (a "Web" platform's), the sign-in page refuses any other
+        (AADSTS50011); an app with a secret or certificate must use it to redeem a code."""
         cert = x509.load_pem_x509_certificate(certificate_pem) if certificate_pem else None
         with self.lock:
-            self.identity.apps[client_id] = App(client_id, secret, cert)
+            self.identity.apps[client_id] = App(
+                client_id, secret, cert, redirect_uris=list(redirect_uris)
+            )
 
     def user(
         self,
@@ -98,6 +107,11 @@ class Helpers:
     def expire_access_tokens(self) -> None:
         with self.lock:
             self.identity.expire_access_tokens()
+
+    def expire_codes(self) -> None:
+        """Authorization codes issued so far are refused from now on (as after 10 minutes)."""
+        with self.lock:
+            self.identity.expire_codes()
 
     def access_tokens_issued(self) -> list[str]:
         """Every access token handed out, to look for in logs and output."""

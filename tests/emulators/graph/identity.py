@@ -2,8 +2,11 @@
 
 Served per tenant T (organizations, common, the tenant id, or a user's domain):
   GET  /{T}/v2.0/.well-known/openid-configuration
+  GET  /{T}/discovery/v2.0/keys    (the RS256 key ID tokens are signed with)
+  GET  /{T}/oauth2/v2.0/authorize  and POST /{T}/login: the sign-in page (consent.py)
   POST /{T}/oauth2/v2.0/devicecode
-  POST /{T}/oauth2/v2.0/token   (device_code, refresh_token, client_credentials)
+  POST /{T}/oauth2/v2.0/token   (authorization_code, device_code, refresh_token,
+                                 client_credentials)
   GET  /common/discovery/instance  (AAD instance discovery)
 Errors use AAD's shape. Access tokens are HS256 JWTs looked up server-side; revoke() kills
 refresh tokens only: like after a password change, issued access tokens live until expiry.
@@ -19,7 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .grants import AccessToken, App, Flow, Grants
+from tests.emulators.signing import Signer
+
+from .consent import CODE_LIFETIME, Code, CodeFlow, error_page
+from .grants import AccessToken, App, Flow
 from .wire import AadError, GraphError, Request, Response, json_response
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
@@ -30,10 +36,11 @@ CHALLENGE = (
 OPENID = re.compile(r"^/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration$")
 OAUTH = re.compile(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/(?P<what>token|devicecode)$")
 KEYS = re.compile(r"^/(?P<tenant>[^/]+)/discovery/v2\.0/keys$")
+SIGN_IN = re.compile(r"^/(?P<tenant>[^/]+)/(?P<what>oauth2/v2\.0/authorize|login)$")
 
 
 @dataclass
-class Identity(Grants):
+class Identity(CodeFlow):
     tenant_id: str
     user_info: Callable[[str], tuple[str, str, str] | None]  # upn -> (oid, upn, name)
     domains: Callable[[], set[str]]
@@ -45,6 +52,11 @@ class Identity(Grants):
     flows: dict[str, Flow] = field(default_factory=dict)  # by device code
     grants: list[dict[str, Any]] = field(default_factory=list)
     key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    signer: Signer = field(default_factory=Signer)
+    directory: Callable[[], list[tuple[str, str, str]]] = list
+    codes: dict[str, Code] = field(default_factory=dict)
+    pending: dict[str, dict[str, str]] = field(default_factory=dict)
+    code_lifetime: int = CODE_LIFETIME
 
     # ---- helpers ----------------------------------------------------------------------------
     def approve(self, user_code: str, upn: str) -> None:
@@ -87,7 +99,14 @@ class Identity(Grants):
             return self._openid(m.group("tenant"))
         m = KEYS.match(req.path)
         if m and req.method == "GET":
-            return json_response(200, {"keys": []})
+            return json_response(200, self.signer.jwks())
+        m = SIGN_IN.match(req.path)
+        if m:
+            try:
+                self._known_tenant(m.group("tenant"))
+            except AadError as err:
+                return error_page(err)
+            return self.sign_in(req, m.group("tenant"), m.group("what").split("/")[-1])
         m = OAUTH.match(req.path)
         if m and req.method == "POST":
             try:

@@ -1,5 +1,6 @@
-"""JWTs: the tokens the emulator issues (HS256, never verified by MSAL) and the client
-assertions it verifies (RS256/PS256 signed by an app's registered certificate)."""
+"""JWTs: the access tokens the emulator issues (HS256, never verified by MSAL; ID tokens are
+RS256, see tests/emulators/signing.py) and the client assertions it verifies (RS256/PS256
+signed by an app's registered certificate)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,72 @@
+"""The Team page, for the admins named in [web] only: every account's health, last
+run, blocks this week, held mail and open gaps, from the state store alone (no
+provider is asked, so it stays fast for a whole team)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from worker import runner, zones
+from worker.stores import Run
+from worker.web.connection import RECONNECT
+from worker.web.site import Site
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str
+    provider: str
+    email: str
+    health: str  # ok, reconnect, error, waiting
+    last: Run | None
+    blocks: int
+    held: int | None  # None: not known yet
+    gaps: int
+
+
+class TeamPage:
+    def __init__(self, site: Site) -> None:
+        self.site = site
+
+    def show(self, request: Request) -> Response:
+        config = self.site.load()
+        who = self.site.who(request, config)
+        if not who.admin:
+            raise HTTPException(404)
+        now = self.site.clock.now()
+        zone = zones.zone(config.timezone or runner.fallback_zone(config))
+        today = now.astimezone(zone).date()
+        monday = datetime.combine(
+            today - timedelta(days=today.weekday()), datetime.min.time(), zone
+        )
+        lines = []
+        with self.site.reading(config) as state:
+            for a in config.accounts:
+                last = state.runs.last(a.name)
+                lines.append(
+                    Line(
+                        a.name,
+                        a.provider,
+                        a.email,
+                        _health(last),
+                        last,
+                        state.ledger.count(a.name, monday, monday + timedelta(days=7)),
+                        state.runs.held(a.name),
+                        len(state.gaps.open(a.name)),
+                    )
+                )
+        lines.sort(key=lambda line: (line.health == "ok", line.name))
+        return self.site.render(request, "team.html", config=config, lines=lines, zone=zone)
+
+
+def _health(last: Run | None) -> str:
+    if last is None:
+        return "waiting"
+    if last.ok:
+        return "ok"
+    return "reconnect" if RECONNECT in last.error else "error"
