@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -79,8 +80,6 @@ class Connection:
     async def disconnect(self, request: Request) -> Response:
         form = await request.form()
         access.check_csrf(request, form.get("csrf"))
-        from starlette.concurrency import run_in_threadpool
-
         take = form.get("remove_blocks") == "on"
         return await run_in_threadpool(self._disconnect, request, take)
 

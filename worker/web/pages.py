@@ -7,7 +7,6 @@ pool, so a page that reads a calendar never holds up the others (or /healthz).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -18,7 +17,7 @@ from worker import gapcheck, runner, zones
 from worker.clock import Clock
 from worker.cycle import rules_for
 from worker.render import week
-from worker.web.site import Site
+from worker.web.site import Site, monday
 
 
 def decided(site: Site, config: cfg.Config, account: cfg.Account, clock: Clock) -> dict[str, Any]:
@@ -63,8 +62,7 @@ class Pages:
         _, account = self.site.account(request, config)
         now = self.site.clock.now()
         zone = zones.zone(config.for_account(account).timezone or runner.fallback_zone(config))
-        today = now.astimezone(zone).date()
-        start = datetime.combine(today - timedelta(days=today.weekday()), datetime.min.time(), zone)
+        start = monday(now, zone)
         with self.site.reading(config) as state:
             open_gaps = sorted(state.gaps.open(account.name), key=lambda g: (g.end, g.key))
             closed = state.gaps.closed_since(account.name, start)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,7 +28,7 @@ from worker.reader import Reader
 from worker.settings import DAY_NAMES, flat
 from worker.web import access
 from worker.web.pages import decided
-from worker.web.site import Site
+from worker.web.site import Site, monday
 
 KINDS = ("prospecting", "deals", "prep", "admin")
 NUMBERS = [f"blocks.{k}.{f}" for k in KINDS for f in ("minutes", "min_chunk")]
@@ -49,8 +50,6 @@ class SettingsPage:
         form = await request.form()
         access.check_csrf(request, form.get("csrf"))
         # The rest reads files and calendars: off the event loop.
-        from starlette.concurrency import run_in_threadpool
-
         return await run_in_threadpool(self._change, request, form)
 
     def _change(self, request: Request, form: FormData) -> Response:
@@ -196,6 +195,4 @@ def _field(message: str, table: dict[str, Any]) -> str:
 def _next_week(config: cfg.Config, account: cfg.Account, now: datetime) -> datetime:
     """Monday of next week, at midnight where the account lives."""
     zone = zones.zone(config.for_account(account).timezone or runner.fallback_zone(config))
-    today = now.astimezone(zone).date()
-    monday = today + timedelta(days=7 - today.weekday())
-    return datetime.combine(monday, datetime.min.time(), zone)
+    return monday(now, zone, weeks=1)

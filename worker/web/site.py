@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +78,10 @@ class Site:
             yield state
         finally:
             state.close()
+
+
+def monday(now: datetime, zone: tzinfo, weeks: int = 0) -> datetime:
+    """Midnight where the account lives, on the Monday of `now`'s week (`weeks` on)."""
+    today = now.astimezone(zone).date()
+    first = today - timedelta(days=today.weekday()) + timedelta(weeks=weeks)
+    return datetime.combine(first, datetime.min.time(), zone)

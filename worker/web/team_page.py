@@ -5,7 +5,7 @@ provider is asked, so it stays fast for a whole team)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -14,7 +14,7 @@ from starlette.responses import Response
 from worker import runner, zones
 from worker.stores import Run
 from worker.web.connection import RECONNECT
-from worker.web.site import Site
+from worker.web.site import Site, monday
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,7 @@ class TeamPage:
             raise HTTPException(404)
         now = self.site.clock.now()
         zone = zones.zone(config.timezone or runner.fallback_zone(config))
-        today = now.astimezone(zone).date()
-        monday = datetime.combine(
-            today - timedelta(days=today.weekday()), datetime.min.time(), zone
-        )
+        first = monday(now, zone)
         lines = []
         with self.site.reading(config) as state:
             for a in config.accounts:
@@ -55,7 +52,7 @@ class TeamPage:
                         a.email,
                         _health(last),
                         last,
-                        state.ledger.count(a.name, monday, monday + timedelta(days=7)),
+                        state.ledger.count(a.name, first, first + timedelta(days=7)),
                         state.runs.held(a.name),
                         len(state.gaps.open(a.name)),
                     )
