@@ -72,6 +72,32 @@ def test_an_unchanged_file_is_parsed_once(tmp_path: Path, parses: list[str]) -> 
     assert len(parses) == 1 and titles(first) == ["Standup"]
 
 
+def test_a_window_is_expanded_once_while_the_file_is_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    windows: list[Window] = []
+    real = ics.expand
+
+    def expand(prepared: ics.Prepared, window: Window) -> ics.Parsed:
+        windows.append(window)
+        return real(prepared, window)
+
+    monkeypatch.setattr(ics, "expand", expand)
+    path = tmp_path / "cal.ics"
+    path.write_text(HEAD + event("a@x", "Standup") + TAIL, newline="")
+    later = Window(WINDOW.start + timedelta(days=1), WINDOW.end, WINDOW.zone)
+    for _ in range(3):
+        assert titles(LocalCalendar(path).fetch(WINDOW)) == ["Standup"]
+        assert titles(LocalCalendar(path).fetch(later)) == ["Standup"]
+    assert windows == [WINDOW, later]
+    for n in range(cache.WINDOWS):  # the oldest window makes room for new ones
+        LocalCalendar(path).fetch(Window(WINDOW.start, WINDOW.end + timedelta(n + 1), NY.key))
+    LocalCalendar(path).fetch(WINDOW)
+    assert windows.count(WINDOW) == 2
+    path.write_text(HEAD + event("a@x", "Review") + TAIL, newline="")
+    assert titles(LocalCalendar(path).fetch(WINDOW)) == ["Review"]
+
+
 def test_a_change_that_keeps_size_inode_and_mtime_is_read(
     tmp_path: Path, parses: list[str]
 ) -> None:
@@ -246,3 +272,42 @@ def test_readers_in_threads_see_one_version_or_the_other(tmp_path: Path) -> None
             t.join()
     assert not failures and reads[0] > 0
     assert list(LocalCalendar(path).fetch(WINDOW).events) == expected[59 % 2]
+
+
+def test_cycles_through_a_day_read_one_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cycle reads whole local days, so the web page and every cycle of the day
+    # reuse one expansion; the next day reads a new window.
+    from worker import config as cfg
+    from worker import runner
+    from worker.clock import FixedClock
+    from worker.state import State
+
+    windows: list[Window] = []
+    real = ics.expand
+
+    def expand(prepared: ics.Prepared, window: Window) -> ics.Parsed:
+        windows.append(window)
+        return real(prepared, window)
+
+    monkeypatch.setattr(ics, "expand", expand)
+    (tmp_path / "cal.ics").write_text(HEAD + event("a@x", "Standup") + TAIL, newline="")
+    path = tmp_path / "firstblock.toml"
+    path.write_text(
+        f'timezone = "America/New_York"\nstate_dir = "{tmp_path / "state"}"\n'
+        f'[[accounts]]\nname = "me"\ncalendar = "{tmp_path / "cal.ics"}"\n'
+    )
+    config = cfg.load(path)
+    for hour in (7, 9, 13, 23):
+        moment = datetime(2026, 12, 1, hour, 17, tzinfo=NY)
+        result = runner.run_one(
+            config, config.accounts[0], FixedClock(moment), apply=False, state=State.memory()
+        )
+        assert result.outcome is not None
+    day = datetime(2026, 12, 2, 6, tzinfo=NY)
+    runner.run_one(config, config.accounts[0], FixedClock(day), apply=False, state=State.memory())
+    assert len(windows) == 2 and windows[0] != windows[1]
+    for w in windows:  # local midnight to local midnight
+        for edge in (w.start.astimezone(NY), w.end.astimezone(NY)):
+            assert (edge.hour, edge.minute) == (0, 0)

@@ -385,10 +385,29 @@ def cmd_web(args: argparse.Namespace) -> int:
     listen = args.listen or config.web.listen
     path = _config_path(args)
 
+    kept: list[tuple[object, cfg.Config]] = []
+
     def load() -> cfg.Config:
-        return roster.load(cfg.load(path) if path else cfg.default_config())
+        # Every request asks: read again only when the file or the store's accounts
+        # changed (5 ms for 100 accounts, against half a millisecond for the check).
+        # The key is taken first, so a change during the read is seen next time.
+        base = kept[-1][1] if kept else config
+        key = (_file_identity(path), roster.stamp(base))
+        if kept and kept[-1][0] == key:
+            return kept[-1][1]
+        loaded = roster.load(cfg.load(path) if path else cfg.default_config())
+        kept[:] = [(key, loaded)]
+        return loaded
 
     return serve.run(listen, load, _clock(args))
+
+
+def _file_identity(path: Path | None) -> tuple[int, ...]:
+    try:
+        st = path.stat() if path else None
+    except OSError:
+        return ()
+    return (st.st_ino, st.st_size, st.st_mtime_ns) if st else ()
 
 
 def _mtime(path: Path | None) -> float:

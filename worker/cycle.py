@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tzlocal
@@ -216,7 +216,12 @@ def _fetch_window(config: Config, plan: Window, now: datetime) -> Window:
     monday = plan.start - timedelta(days=plan.start.weekday())
     start = min(plan.start, monday, now - timedelta(days=f.lookback_days + 1))
     end = max(plan.end, now + timedelta(days=f.lookahead_days + 1))
-    return Window(start, end, plan.zone)
+    # Whole local days: the window then stays put all day, so a calendar file's
+    # expansion can be kept between reads (providers/local/cache.py).
+    zone = zones.zone(plan.zone)
+    first = datetime.combine(start.astimezone(zone).date(), time(), zone)
+    last = datetime.combine(end.astimezone(zone).date() + timedelta(days=1), time(), zone)
+    return Window(first, last, plan.zone)
 
 
 def _note_lost(state: State, account: str, applied: Sequence[Change]) -> None:

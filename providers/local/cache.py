@@ -12,8 +12,10 @@ seen: Linux stamps mtimes from a clock that ticks every few milliseconds, and
 What an entry holds is shared by every reader, in every thread: nothing may change
 it. ics.prepare and ics.expand copy any component they alter, the libraries they
 call copy too, and writes parse the bytes afresh (calendar.py). Failed parses are
-not kept. Recurrences are expanded at every read, under the time budgets of
-bounds.py: the window moves with the clock, so there is nothing to reuse.
+not kept. An entry also keeps the last few expansions (ics.expand, under the time
+budgets of bounds.py) by zone and window: a cycle reads whole local days
+(worker/cycle.py), so the window stays put all day and a page or a cycle of an
+unchanged file expands nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 import icalendar
 
 from providers.local import ics
+from worker.models import Window
 
 # A parsed calendar takes about 17 times its file in memory: the bounds keep the
 # cache near 200 MB at most, however many accounts. Larger files are parsed each time.
@@ -34,6 +37,7 @@ FILES = 128
 FILE_BYTES = 2 * 1024 * 1024
 TOTAL_BYTES = 12 * 1024 * 1024
 ZONES = 4  # prepared views per file: one, unless accounts share a file across zones
+WINDOWS = 4  # expansions per file: today's window, and a preview's or another zone's
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class Entry:
         self.identity, self.data, self.calendar = identity, data, calendar
         self._lock = threading.Lock()
         self._prepared: dict[str, ics.Prepared] = {}
+        self._expanded: OrderedDict[Window, ics.Parsed] = OrderedDict()
 
     def prepared(self, zone: str) -> ics.Prepared:
         with self._lock:
@@ -65,6 +70,20 @@ class Entry:
                 if len(self._prepared) >= ZONES:
                     self._prepared.clear()
                 self._prepared[zone] = found
+        return found
+
+    def expanded(self, window: Window) -> ics.Parsed:
+        """The window's events and blocks. What comes back is shared: read only."""
+        with self._lock:
+            found = self._expanded.get(window)
+            if found is not None:
+                self._expanded.move_to_end(window)
+                return found
+        found = ics.expand(self.prepared(window.zone), window)
+        with self._lock:
+            self._expanded[window] = found
+            while len(self._expanded) > WINDOWS:
+                self._expanded.popitem(last=False)
         return found
 
 

@@ -98,7 +98,7 @@ class LocalCalendar(CalendarProvider):
         return ics.calendar_zone(self._parsed().calendar)
 
     def fetch(self, window: Window) -> Snapshot:
-        parsed = ics.expand(self._parsed().prepared(window.zone), window)
+        parsed = self._parsed().expanded(window)
         return Snapshot(tuple(parsed.events), tuple(parsed.blocks), tuple(parsed.problems))
 
     # -- writing

@@ -490,7 +490,7 @@ def test_first_run(account: Account) -> None:
     assert tape.lines() == [
         "GET /calendar/v3/users/me/settings/timezone",
         "GET /calendar/v3/calendars/primary/events"
-        " timeMin=2026-11-14T07:00:00-05:00 timeMax=2027-01-07T07:00:00-05:00",
+        " timeMin=2026-11-14T00:00:00-05:00 timeMax=2027-01-08T00:00:00-05:00",
         "POST /batch/calendar/v3 [8 x POST /calendar/v3/calendars/primary/events]",
     ]
     assert [c.op for c in outcome.changes] == [Op.CREATE] * 8  # all in the one batch

@@ -355,9 +355,9 @@ def test_first_run(account: Account) -> None:
         # The delta round only earns a deltaLink: calendarView/delta takes no $expand, so
         # the blocks' tags come from the view after it.
         "GET /v1.0/me/calendarView/delta"
-        " startDateTime=2026-11-14T07:00:00-05:00 endDateTime=2027-01-07T07:00:00-05:00",
+        " startDateTime=2026-11-14T00:00:00-05:00 endDateTime=2027-01-08T00:00:00-05:00",
         "GET /v1.0/me/calendar/calendarView"
-        " startDateTime=2026-11-14T07:00:00-05:00 endDateTime=2027-01-07T07:00:00-05:00",
+        " startDateTime=2026-11-14T00:00:00-05:00 endDateTime=2027-01-08T00:00:00-05:00",
         "POST /v1.0/$batch [8 x GET /me/events $filter={block key}]",  # none there yet
         "POST /v1.0/$batch [8 x POST /me/events]",
     ]
@@ -388,7 +388,7 @@ def test_run_after_a_meeting_moved(account: Account) -> None:
         # Not only the worker's own writes came back: the span of the delta link is
         # read again (the link is kept, so the span stays the one it covers).
         "GET /v1.0/me/calendar/calendarView"
-        " startDateTime=2026-11-14T07:00:00-05:00 endDateTime=2027-01-07T07:00:00-05:00",
+        " startDateTime=2026-11-14T00:00:00-05:00 endDateTime=2027-01-08T00:00:00-05:00",
         "PATCH /v1.0/me/events/{id}",  # one write: the prep block follows its meeting
     ]
     [moved] = outcome.changes

@@ -109,3 +109,23 @@ def test_a_rep_opens_the_week_and_the_gaps(app: str, browser: object, tmp_path: 
     assert width <= 390, "the week does not fit a phone's screen"
     phone.screenshot(path=str(shots(tmp_path) / "week-phone.png"))
     assert problems == []
+
+
+def test_the_running_app_sees_a_new_account_and_an_edited_file(
+    app: str, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The app keeps the config it read until the file or the store's accounts change.
+    from tests.test_cli import run
+
+    def home_page() -> str:
+        return urllib.request.urlopen(app + "/", timeout=10).read().decode()
+
+    assert "/a/bo" in home_page() and "/a/cy" not in home_page()
+    config = str(home / "firstblock.toml")
+    added = run(capsys, "accounts", "add", "cy", f"calendar={home / 'cy.ics'}", "--config", config)
+    assert added[0] == 0
+    assert "/a/cy" in home_page()
+    path = home / "firstblock.toml"
+    path.write_text(path.read_text().replace('name = "bo"', 'name = "bea"'))
+    page = home_page()
+    assert "/a/bea" in page and '/a/bo"' not in page and "/a/cy" in page
