@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from providers.errors import BadRequest
+from providers.push import Reading
 from worker.clock import Clock
 from worker.models import Alert, Change, Message, Op, Snapshot, Window, WorkHours
 
@@ -156,6 +157,14 @@ class Provider(abc.ABC):
         """Whether its grant is one only an administrator makes (delegation, app-only):
         the web app then never replaces it."""
         return False
+
+    def read_push(
+        self, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
+    ) -> Reading:
+        """What a request posted to /push/NAME says (header names in lower case); its
+        calendar and mailbox are then `providers.push.Watcher`s. Raises BadRequest when
+        the request is no notification at all."""
+        raise BadRequest(f"{self.name} accounts have no push notifications")
 
     def keep_grant(self, spec: AccountSpec, grant: dict[str, Any]) -> str:
         """Try a grant from `WebSignIn.finish` on a real request, then store it over the

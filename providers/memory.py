@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from providers.base import AccountSpec, Alert, CalendarProvider, MailProvider, Message, Provider
-from providers.errors import Conflict
+from providers.errors import BadRequest, Conflict, NotFound, ProviderError
+from providers.push import Channel, Watcher
 from worker.clock import Clock
 from worker.models import Block, Change, Event, Op, Snapshot, Window, WorkHours
 
@@ -151,3 +152,55 @@ class MemoryProvider(Provider):
 
     def open(self, spec: AccountSpec, clock: Clock) -> tuple[CalendarProvider, MailProvider | None]:
         return MemoryCalendar(name=spec.name), MemoryMailbox(name=spec.name)
+
+
+class MemoryWatch(Watcher):
+    """A source that can be watched, held to the Watcher contract: channels last at
+    most `longest` from `now()`; `renewable` ones are extended in place and get ids of
+    their own, as Graph's subscriptions do; others keep the chosen id, as Google's."""
+
+    def __init__(
+        self,
+        now: Callable[[], datetime],
+        *,
+        source: str = "calendar",
+        longest: timedelta = timedelta(days=7),
+        renewable: bool = False,
+    ) -> None:
+        self.now, self.source, self.longest, self.renewable = now, source, longest, renewable
+        self.confirmed_at_once = renewable
+        self.live: dict[str, tuple[Channel, str]] = {}  # id -> the channel, its token
+        self.failure: ProviderError | None = None  # raised by the next calls, when set
+        self.calls: list[str] = []
+        self._ids = itertools.count(1)
+
+    def watch(self, address: str, token: str, until: datetime, chosen: str) -> Channel:
+        self._call("watch")
+        cid = f"sub-{next(self._ids)}" if self.renewable else chosen
+        if cid in self.live:
+            raise BadRequest(f"channel id {cid} is taken")
+        channel = Channel(self.source, cid, f"res-{self.source}", self._cut(until))
+        self.live[cid] = (channel, token)
+        return channel
+
+    def renew(self, channel: Channel, until: datetime) -> Channel | None:
+        if not self.renewable:
+            return None
+        self._call("renew")
+        if channel.id not in self.live:
+            raise NotFound(f"no channel {channel.id}")
+        renewed = replace(channel, expires=self._cut(until))
+        self.live[channel.id] = (renewed, self.live[channel.id][1])
+        return renewed
+
+    def unwatch(self, channel: Channel) -> None:
+        self._call("stop")
+        self.live.pop(channel.id, None)
+
+    def _call(self, what: str) -> None:
+        self.calls.append(what)
+        if self.failure is not None:
+            raise self.failure
+
+    def _cut(self, until: datetime) -> datetime:
+        return min(until, self.now() + self.longest)

@@ -190,3 +190,40 @@ def test_a_change_during_the_accounts_cycle_brings_the_next_one_forward(
     assert server.run() == 0
     assert len(seen) == 2 and seen[1][1] < at(18, 30)
     assert seen[0][0].settings is None and seen[1][0].settings is not None
+
+
+def test_a_push_notification_makes_the_account_due_within_a_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from worker.state import State
+
+    web = cfg.Web(base_url="https://firstblock.example.com/")
+    config = dataclasses.replace(one_account(tmp_path), web=web, push=cfg.Push(enabled=True))
+    clock = StepClock(at(18))  # next due on its own: the hourly reconcile, 19:00
+    seen: list[datetime] = []
+    real = runner.run_one
+
+    def recording(config: cfg.Config, account: cfg.Account, *a: Any, **k: Any) -> Any:
+        seen.append(clock.now())
+        return real(config, account, *a, **k)
+
+    monkeypatch.setattr(runner, "run_one", recording)
+    server: Server
+    slept: list[float] = []
+
+    def wait(seconds: float) -> None:
+        slept.append(seconds)
+        while any(s.running for s in server.slots.values()):
+            time.sleep(0.005)
+        clock.moment += timedelta(seconds=seconds)
+        if len(slept) == 10:  # what the web app does with a notification it took
+            state = State(config.state_location())
+            state.nudges.nudge("work", clock.moment + timedelta(seconds=2), "push")
+            state.close()
+        if clock.moment >= at(18, 1):
+            server.stop.set()
+
+    server = Server(lambda: config, clock, interval=timedelta(hours=1), wait=wait)
+    assert server.run() == 0
+    assert seen == [at(18), at(18) + timedelta(seconds=12)]  # nudged at 10 s, due at 12
+    assert max(slept) == 1.0  # with push on, the loop looks every second

@@ -16,7 +16,7 @@ from typing import Any, cast
 from providers import registry
 from providers.base import AccountSpec, MailProvider
 from providers.errors import ProviderError
-from worker import __version__, cli_accounts, gapcheck, logs, roster, runner, zones
+from worker import __version__, cli_accounts, gapcheck, logs, push, roster, runner, zones
 from worker import config as cfg
 from worker.clock import Clock, FixedClock, SystemClock
 from worker.cycle import (
@@ -672,6 +672,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                         else None
                     ),
                     "next": _next_action(config, r, clock),
+                    "push": push.health(config, state.channels.of(r.account.name), clock.now()),
                 }
             )
     finally:
@@ -737,6 +738,13 @@ def _print_status(r: dict[str, Any]) -> None:
         )
     )
     print(f"  last success: {r['last_success'] or 'never'}")
+    p = r["push"]
+    if p["state"] != "off":
+        words = {"none": "not watched", "waiting": "waiting for the first notification"}
+        print(
+            f"  push: {words.get(p['state'], p['state'])}"
+            + (f" - {p['error']}" if p["error"] else "")
+        )
     if r["next"]:
         print(f"  next: {r['next']['why']} at {r['next']['at'][:16].replace('T', ' ')}")
 

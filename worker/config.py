@@ -99,6 +99,17 @@ class Web:
 
 
 @dataclass(frozen=True)
+class Push:
+    """Push notifications (worker/push.py): on when the web app has a public https
+    address, which the providers post changes to."""
+
+    enabled: bool = False
+    poll_hours: int = 6  # the safety-net interval while an account's push is healthy
+    renew_hours: int = 24  # renew a channel this long before it expires
+    debounce_seconds: int = 2  # a burst of notifications for one account: one cycle
+
+
+@dataclass(frozen=True)
 class Account:
     name: str
     provider: str
@@ -126,6 +137,7 @@ class Config:
     workday_set: bool = False  # [workday] was given: it wins over a calendar's own hours
     serve: Serve = field(default_factory=Serve)
     web: Web = field(default_factory=Web)
+    push: Push = field(default_factory=Push)
     # A postgresql:// URL: the state shared by a team's workers; "" keeps it in state_dir.
     state_url: str = field(default_factory=lambda: os.environ.get("FIRSTBLOCK_STATE_URL", ""))
     team: Team = field(default_factory=Team)
@@ -229,11 +241,12 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
     r = Reader(raw, str(source) if source else "")
     base = source.parent if source else Path.cwd()
     defaults = default_config()
-    r.only(*SECTIONS, "state_dir", "state_url", "serve", "web", "team", "accounts")
+    r.only(*SECTIONS, "state_dir", "state_url", "serve", "web", "push", "team", "accounts")
     team = parse_settings(r, Settings(), top=True)
     accounts = _accounts(r, base, team) if "accounts" in raw else defaults.accounts
     state_dir = r.path("state_dir", base) or defaults.state_dir
     state_url = _state_url(r, defaults.state_url)
+    web = _web(r, base)
     return Config(
         team.workday,
         team.blocks,
@@ -248,7 +261,8 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
         source,
         workday_set=team.workday_set,
         serve=_serve(r),
-        web=_web(r, base),
+        web=web,
+        push=_push(r, web),
         state_url=state_url,
         team=_team(r),
         own=team.own,
@@ -310,6 +324,24 @@ def _web(r: Reader, base: Path) -> Web:
     if signin and not base_url:
         raise w.error("base_url", "sign-in needs the address people reach the app by")
     return Web(listen, base_url.rstrip("/") + "/" if base_url else "", admins, signin, hours)
+
+
+def _push(r: Reader, web: Web) -> Push:
+    p = r.sub("push")
+    p.only("enabled", "poll_hours", "renew_hours", "debounce_seconds")
+    # Providers deliver only to https: without such an address, polling as before.
+    enabled = p.flag("enabled", web.base_url.startswith("https://"))
+    if enabled and not web.base_url:
+        raise p.error("enabled", "push needs [web] base_url, the address providers post to")
+    hours, renew = p.number("poll_hours", Push.poll_hours), p.number("renew_hours", 24)
+    debounce = p.number("debounce_seconds", Push.debounce_seconds)
+    if not 1 <= hours <= 48:
+        raise p.error("poll_hours", "must be between 1 and 48")
+    if not 1 <= renew <= 72:
+        raise p.error("renew_hours", "must be between 1 and 72")
+    if not 0 <= debounce <= 60:
+        raise p.error("debounce_seconds", "must be between 0 and 60")
+    return Push(enabled, hours, renew, debounce)
 
 
 def _team(r: Reader) -> Team:

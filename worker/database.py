@@ -23,6 +23,14 @@ from worker.errors import ConfigError, OutOfSpace, StateUnavailable, StorageErro
 from worker.text import excerpt
 
 # (version, SQLite, PostgreSQL). Append; never edit a migration that has shipped.
+_PUSH = (
+    "CREATE TABLE IF NOT EXISTS channels (id TEXT PRIMARY KEY, account TEXT NOT NULL,"
+    " provider TEXT NOT NULL, source TEXT NOT NULL, resource TEXT NOT NULL,"
+    " token TEXT NOT NULL, expires TEXT NOT NULL, health TEXT NOT NULL,"
+    " error TEXT NOT NULL, updated TEXT NOT NULL);"
+    " CREATE TABLE IF NOT EXISTS nudges ("
+    " account TEXT PRIMARY KEY, due TEXT NOT NULL, why TEXT NOT NULL);"
+)
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (
         1,
@@ -106,6 +114,12 @@ CREATE TABLE notices (
         " account TEXT PRIMARY KEY, messages INTEGER NOT NULL, at TEXT NOT NULL);",
         "CREATE TABLE IF NOT EXISTS held ("
         " account TEXT PRIMARY KEY, messages INTEGER NOT NULL, at TEXT NOT NULL);",
+    ),
+    (
+        6,  # push: the channels providers post to (a hash of each token), and the
+        # accounts a notification made due (worker/push.py)
+        _PUSH,
+        _PUSH,
     ),
 )
 SCHEMA = MIGRATIONS[-1][0]

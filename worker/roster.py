@@ -9,8 +9,9 @@ from datetime import timedelta
 
 from providers import registry
 from providers.errors import ProviderError
+from providers.push import Watcher
 from worker import config as cfg
-from worker import runner
+from worker import push, runner
 from worker.clock import Clock
 from worker.errors import WorkerError, from_provider
 from worker.models import Change, Op, Window
@@ -78,6 +79,8 @@ def remove(
             if mailbox.supports_hold_rule:
                 mailbox.set_hold_rule(None)
             returned = mailbox.release_all()
+        sources: tuple[object, ...] = (calendar, mailbox)
+        push.stop_all(account.name, [s for s in sources if isinstance(s, Watcher)], state)
         note = registry.provider(account.provider).forget(runner.spec_for(config, account, state))
     except ProviderError as exc:
         raise from_provider(account.name, exc) from None

@@ -19,8 +19,9 @@ import filelock
 from providers import registry
 from providers.base import AccountSpec, CalendarProvider, MailProvider
 from providers.errors import AuthError, ProviderError
+from providers.push import Watcher
 from worker import config as cfg
-from worker import zones
+from worker import push, zones
 from worker.clock import Clock
 from worker.cycle import (
     AccountRun,
@@ -95,6 +96,7 @@ class AccountResult:
     notes: list[str] = field(default_factory=list)
     config: cfg.Config | None = None  # as it applied to this account (its working hours)
     busy: bool = False  # another process was working on this account: nothing was done
+    push: push.Upkeep | None = None  # its channels kept (worker/push.py); None: no push
 
 
 def run_one(
@@ -159,6 +161,7 @@ def _cycle(
     config = config.for_account(account)  # its own settings over the team's
     result = AccountResult(account, config=config)
     started = clock.now()
+    calendar: CalendarProvider | None = None
     mailbox: MailProvider | None = None
     run: AccountRun | None = None
     decision = Decision()
@@ -190,7 +193,7 @@ def _cycle(
     if planned is not None:
         decision = replace(decision, gaps=decide_gaps(run, planned))
     # Commit, or show what committing would do.
-    if decision.calendar is not None:
+    if decision.calendar is not None and calendar is not None:
         try:
             outcome = (
                 commit_calendar(run, calendar, decision.calendar)
@@ -218,6 +221,15 @@ def _cycle(
                 commit_gaps(run, decision.gaps, channels(config, mailbox, webhook))
                 if apply
                 else decision.gaps.preview()
+            )
+        except FAILURES as exc:
+            result.errors.append(_failure(account.name, exc))
+    if apply and calendar is not None and push.enabled(config):
+        sources: tuple[object, ...] = (calendar, mailbox)
+        watched = [s for s in sources if isinstance(s, Watcher)]
+        try:
+            result.push = push.keep_watching(
+                config, account.name, account.provider, watched, state, clock.now()
             )
         except FAILURES as exc:
             result.errors.append(_failure(account.name, exc))

@@ -8,12 +8,15 @@ processes), and one account's failure never delays another. A changed config fil
 reported and the last good one kept. An account whose definition changed in it (its
 settings saved in the web app change the state store's accounts table, which `serve`
 watches) is due at once, "settings" as why, not at the moment its old settings gave.
-Stopping (SIGTERM, Ctrl-C) starts no new work and waits a bounded time for the cycles
-in flight. Each cycle is counted for /metrics (worker/telemetry.py).
+With push on, a notification the web app took makes its account due within a
+second or so (worker/push.py). Stopping (SIGTERM, Ctrl-C) starts no new work and
+waits a bounded time for the cycles in flight. Each cycle is counted for /metrics
+(worker/telemetry.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import logging
@@ -25,7 +28,7 @@ from datetime import datetime, timedelta
 
 from providers import observe
 from worker import config as cfg
-from worker import runner, zones
+from worker import push, runner, zones
 from worker.clock import Clock
 from worker.cycle import rules_for
 from worker.errors import ConfigError, WorkerError
@@ -42,7 +45,9 @@ class Slot:
     due: Due
     running: bool = False
     last: runner.AccountResult | None = None
-    changed: bool = False  # its definition changed while a cycle was in flight
+    # Why it is due again once the cycle in flight ends: its definition changed, or a
+    # push notification came, while that cycle worked on what was before.
+    again: str = ""
 
 
 @dataclass
@@ -71,6 +76,7 @@ class Server:
         self._queue: list[tuple[datetime, int, str]] = []
         self._order = itertools.count()
         self._accounts: dict[str, cfg.Account] = {}
+        self._state: State | None = None  # the loop's own, for push notifications
 
     def request_stop(self) -> None:
         """From a signal handler: no new work, then stop."""
@@ -99,10 +105,13 @@ class Server:
                 self.reload.clear()
                 self._reload()
             now = self.clock.now()
+            self._nudged(now)
             self._start_due(now)
             with self._lock:
                 until = self._queue[0][0] if self._queue else now + self.interval
-            self._sleep(max(1.0, min((until - now).total_seconds(), 60.0)))
+            longest = 1.0 if push.enabled(self.config) else 60.0
+            self._sleep(max(1.0, min((until - now).total_seconds(), longest)))
+        self._close_state()
         return self._drain()
 
     def _enlist(self, now: datetime) -> None:
@@ -116,13 +125,41 @@ class Server:
                 self._push(name, now)
             elif before.get(name, account) != account:
                 LOG.info("account %s: changed, due now", name, extra={"account": name})
-                with self._lock:
-                    slot = self.slots[name]
-                    if slot.running:  # due again as soon as this cycle ends
-                        slot.changed = True
-                    else:
-                        slot.due = Due(now, "settings")
-                        heapq.heappush(self._queue, (now, next(self._order), name))
+                self._due_now(name, now, "settings")
+
+    def _due_now(self, name: str, now: datetime, why: str) -> None:
+        with self._lock:
+            slot = self.slots.get(name)
+            if slot is None:
+                return
+            if slot.running:  # due again as soon as this cycle ends
+                slot.again = why
+            elif slot.due.at > now:
+                slot.due = Due(now, why)
+                heapq.heappush(self._queue, (now, next(self._order), name))
+
+    def _nudged(self, now: datetime) -> None:
+        """Accounts a push notification made due (worker/push.py): due now. The loop
+        looks every second while push is on; a state out of reach is tried again."""
+        if not push.enabled(self.config):
+            return
+        try:
+            if self._state is None:
+                self._state = State(self.config.state_location())
+            taken = self._state.nudges.take(now)
+        except WorkerError as exc:
+            LOG.warning("push notifications not read: %s", exc)
+            self._close_state()
+            return
+        for name, why in taken:
+            LOG.info("account %s: %s, due now", name, why, extra={"account": name})
+            self._due_now(name, now, why)
+
+    def _close_state(self) -> None:
+        if self._state is not None:
+            with contextlib.suppress(WorkerError):
+                self._state.close()
+            self._state = None
 
     def _push(self, name: str, at: datetime) -> None:
         with self._lock:
@@ -189,9 +226,9 @@ class Server:
             slot.due = Due(self.clock.now() + self.interval, "reconcile")
         finally:
             with self._lock:
-                if slot.changed:  # changed while this cycle ran on the old definition
-                    slot.changed = False
-                    slot.due = Due(self.clock.now(), "settings")
+                if slot.again:  # changed, or pushed, while this cycle ran
+                    slot.due = Due(self.clock.now(), slot.again)
+                    slot.again = ""
                 slot.running = False
             self._push(account.name, slot.due.at)
             with self._lock:
@@ -226,6 +263,8 @@ def next_action(
     config: cfg.Config, result: runner.AccountResult, now: datetime, interval: timedelta
 ) -> Due:
     """The account's next moment after this cycle: also what the team fan-out uses."""
+    if result.push is not None and result.push.healthy:  # polling is the safety net
+        interval = max(interval, timedelta(hours=config.push.poll_hours))
     o = result.outcome
     if o is None:
         return next_due(now, interval=interval, rules=None, hold=None)

@@ -7,7 +7,8 @@ a small store per concern on it (worker/stores.py, worker/accounts.py):
 - `holds`: when the hold last ended; `gaps`: follow-up gaps, alerts, digests;
 - `runs`: the run log and notices; `figures`: the week's discipline figures;
 - `schedule`: when each account is due (team scale); `accounts`: accounts added
-  without editing the config; `documents`: a team's credentials and memos.
+  without editing the config; `documents`: a team's credentials and memos;
+- `channels` and `nudges`: push notifications (worker/channels.py).
 
 Losing this file is safe: the calendar still carries every block's tag, so nothing is
 duplicated; at worst a block the user deleted comes back once.
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from worker import database
 from worker.accounts import AccountStore
+from worker.channels import Channels, Nudges
 from worker.errors import from_os
 from worker.stores import Figures, Gaps, HoldMarks, Ledger, Run, RunLog, Schedule
 
@@ -41,6 +43,8 @@ ACCOUNT_TABLES = (
     "notices",
     "schedule",
     "held",
+    "channels",
+    "nudges",
 )
 
 
@@ -84,6 +88,8 @@ class State:
         self.runs = RunLog(db)
         self.figures = Figures(db)
         self.schedule = Schedule(db)
+        self.channels = Channels(db)
+        self.nudges = Nudges(db)
         self.documents = SharedDocuments(self)
 
     @classmethod

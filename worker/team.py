@@ -5,7 +5,8 @@
 
 Beat runs `fan_out` every FAN_OUT_SECONDS: it claims the accounts whose moment has come
 in the shared state (State.claim_due, one claim per account however many fan-outs run)
-and queues one `cycle` task each. A cycle holds the account's lease in Redis, so that
+and queues one `cycle` task each, with those a push notification made due (the
+`nudges` the web app keeps, worker/push.py). A cycle holds the account's lease in Redis, so that
 two workers never work on one account at once; the lease expires if its holder dies.
 Tasks are acknowledged late: a worker that dies mid-cycle has its task delivered to
 another, which is safe because every step is idempotent. The cycle then records the
@@ -40,7 +41,7 @@ from celery.signals import celeryd_after_setup
 
 from providers import quota
 from worker import config as cfg
-from worker import operations, roster, runner, serve, telemetry
+from worker import operations, push, roster, runner, serve, telemetry
 from worker.clock import SystemClock
 from worker.errors import WorkerError
 from worker.state import State
@@ -173,7 +174,10 @@ def fan_out() -> int:
     try:
         names = list(accounts) if config.accounts_given else []
         names += [a.name for a in _stored(config, state)]
-        due = state.schedule.claim_due(names, SystemClock().now(), QUEUED_FOR)
+        now = SystemClock().now()
+        for name, why in state.nudges.take(now):  # push notifications (worker/push.py)
+            state.schedule.set(name, now, why)
+        due = state.schedule.claim_due(names, now, QUEUED_FOR)
     finally:
         state.close()
     for name in due:
@@ -197,6 +201,9 @@ def cycle(account_name: str) -> dict[str, Any]:
         lease = Lease(_redis(), account_name, LEASE_SECONDS)
         if not lease.take():
             TELEMETRY.skipped()
+            if push.enabled(config):  # it may be a notification's: due again after
+                wait = timedelta(seconds=config.push.debounce_seconds)
+                state.nudges.nudge(account_name, clock.now() + wait, "push")
             return {"account": account_name, "skipped": "another worker is working on it"}
         limits = {
             "google": config.team.google_requests_per_second,

@@ -25,11 +25,11 @@ from googleapiclient.http import HttpRequest
 from providers.base import CalendarProvider
 from providers.errors import BadRequest, Conflict, NotFound, ProviderError, SyncStateExpired
 from providers.google import mapping
+from providers.google.push import CALENDAR, CalendarWatch
 from providers.google.session import Session
 from providers.memo import covers
 from worker.models import Block, Change, Event, Op, Snapshot, Window
 
-CALENDAR = "primary"  # Focus Time exists only on primary calendars
 PAGE = 2500  # the documented maximum: most calendars fit in one page
 PAD_BEFORE, PAD_AFTER = timedelta(days=1), timedelta(days=7)
 DECLINE_MODES = {
@@ -39,7 +39,7 @@ DECLINE_MODES = {
 }
 
 
-class GoogleCalendar(CalendarProvider):
+class GoogleCalendar(CalendarProvider, CalendarWatch):
     supports_focus_time = True
     supports_incremental = True
 

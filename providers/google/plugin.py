@@ -17,6 +17,7 @@ from providers.base import (
     WebSignIn,
 )
 from providers.errors import BadRequest
+from providers.push import Reading
 from worker.clock import Clock
 
 
@@ -35,6 +36,13 @@ class GoogleProvider(Provider):
         from providers.google.account import open_account
 
         return open_account(spec)
+
+    def read_push(
+        self, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
+    ) -> Reading:
+        from providers.google.push import read
+
+        return read(headers)
 
     def connect_flags(self, parser: argparse.ArgumentParser) -> list[str]:
         group = parser.add_argument_group("google")

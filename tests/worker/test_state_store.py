@@ -398,3 +398,35 @@ def test_a_read_only_state_of_a_missing_file_is_empty_and_creates_nothing(
     assert reader.accounts.all() == [] and reader.runs.last("rep") is None
     reader.close()
     assert not (tmp_path / "nothing").exists()
+
+
+def test_a_burst_of_nudges_is_taken_once(state: State) -> None:
+    for second in range(5):  # the first sets the moment; the rest find it set
+        state.nudges.nudge("a", T0 + timedelta(seconds=2 + second), "push")
+    state.nudges.nudge("b", T0 + timedelta(seconds=9), "push")
+    assert state.nudges.take(T0 + timedelta(seconds=1)) == []
+    assert state.nudges.take(T0 + timedelta(seconds=2)) == [("a", "push")]
+    assert state.nudges.take(T0 + timedelta(seconds=10)) == [("b", "push")]
+    assert state.nudges.take(T0 + timedelta(days=1)) == []
+
+
+def test_channels_keep_a_token_digest_and_a_first_ok_survives_being_kept_again(
+    state: State,
+) -> None:
+    from providers.push import Channel
+    from worker.channels import OK, WAITING, digest
+
+    pending = Channel("calendar", "c1", "", T0 + timedelta(days=30))
+    state.channels.put("a", "google", pending, digest("tok"), WAITING, T0)
+    state.channels.mark("c1", OK, "", T0)  # its sync message came before the answer
+    made = Channel("calendar", "c1", "res-1", T0 + timedelta(days=7))
+    state.channels.put("a", "google", made, digest("tok"), WAITING, T0)
+    [row] = state.channels.of("a")
+    assert (row.channel, row.health) == (made, OK)
+    assert row.answers("tok") and not row.answers("tok2") and row.token != "tok"
+    state.channels.failed("a", "google", "inbox", "503 backendError", T0)
+    assert [r.placeholder for r in state.channels.of("a")] == [False, True]
+    state.channels.put("a", "google", Channel("inbox", "c2", "r", T0), digest("t"), OK, T0)
+    assert [r.channel.id for r in state.channels.of("a")] == ["c1", "c2"]  # reason gone
+    state.forget_account("a")
+    assert state.channels.of("a") == [] and state.channels.get("c1") is None

@@ -23,6 +23,7 @@ from worker.state import State
 from worker.web import access, metrics
 from worker.web.connection import Connection
 from worker.web.pages import Pages
+from worker.web.push_route import PushReceiver
 from worker.web.security import SecurityHeaders
 from worker.web.settings_page import SettingsPage
 from worker.web.signin import SignIn
@@ -54,6 +55,7 @@ def create(load: Load, clock: Clock) -> Starlette:
         Route("/a/{name}/connection", connection.show, name="connection"),
         Route("/a/{name}/reconnect", connection.reconnect, methods=["POST"], name="reconnect"),
         Route("/a/{name}/disconnect", connection.disconnect, methods=["POST"], name="disconnect"),
+        Route("/push/{provider}", PushReceiver(site).receive, methods=["POST"]),
         Route("/healthz", healthz),
         Route("/readyz", Operations(load).ready),
         Route("/metrics", Operations(load).metrics),

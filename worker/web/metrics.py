@@ -7,7 +7,8 @@ Two kinds of families (docs in worker/telemetry.py):
   `firstblock_accounts{provider}`, `firstblock_accounts_failing` (last run ended in
   an error), `firstblock_accounts_needing_reconnect`, `firstblock_held_messages` (as
   each account's last run with a hold step left them), `firstblock_open_gaps`, and
-  `firstblock_state_up` (1 when the state store answered this scrape; 0 and none of
+  `firstblock_push_accounts{health}` (worker/push.py's health: ok, waiting, failed,
+  none, off), `firstblock_state_up` (1 when the state store answered this scrape; 0 and none of
   the others but the accounts when it did not). The same from every process that
   shares the state.
 - **Counted by this process** since it started (worker/telemetry.py):
@@ -34,7 +35,8 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from worker import config as cfg
-from worker import telemetry
+from worker import push, telemetry
+from worker.clock import SystemClock
 from worker.errors import WorkerError
 from worker.state import State
 
@@ -95,10 +97,14 @@ def _from_state(config: cfg.Config, registry: CollectorRegistry, up: Gauge) -> N
     for a in config.accounts:
         accounts.labels(a.provider).inc()
     failing, reconnect, held, gaps = 0, 0, 0, 0
+    pushed: dict[str, int] = {}
     try:
         state = State.read_only(config.state_location())
         try:
+            now = SystemClock().now()
             for a in config.accounts:
+                kind = str(push.health(config, state.channels.of(a.name), now)["state"])
+                pushed[kind] = pushed.get(kind, 0) + 1
                 last = state.runs.last(a.name)
                 if last is not None and last.error:
                     failing += 1
@@ -126,3 +132,11 @@ def _from_state(config: cfg.Config, registry: CollectorRegistry, up: Gauge) -> N
         ("firstblock_open_gaps", "Open follow-up gaps, over all accounts", gaps),
     ):
         Gauge(name, text, registry=registry).set(value)
+    by_health = Gauge(
+        "firstblock_push_accounts",
+        "Accounts by push health: ok, waiting, failed, none (nothing watched), off",
+        ["health"],
+        registry=registry,
+    )
+    for kind, count in pushed.items():
+        by_health.labels(kind).set(count)

@@ -11,6 +11,8 @@ Usage::
 from __future__ import annotations
 
 from .emulator import GoogleEmulator
+from .push import Channel
+from .push_delivery import PushAttempt
 from .wire import Logged
 
-__all__ = ["GoogleEmulator", "Logged"]
+__all__ = ["Channel", "GoogleEmulator", "Logged", "PushAttempt"]

@@ -77,6 +77,7 @@ class Calendar:
         self.changed: dict[str, int] = {}  # event id -> change counter at its last write
         self.counter = 0
         self.token_generation = 0  # bumped by expire_sync_tokens()
+        self.on_change: Callable[[dict[str, Any]], None] | None = None  # push notifications
         self._last_etag = 3181161784712000
 
     # ---- shared helpers -------------------------------------------------------------------
@@ -85,13 +86,16 @@ class Calendar:
             raise not_found()
 
     def touch(self, ev: dict[str, Any]) -> None:
-        """Record a write: new etag and `updated`, and a bump of the sync counter."""
+        """Record a write: new etag and `updated`, a bump of the sync counter, and a push
+        notification to the calendar's channels (every change to events passes here)."""
         self.counter += 1
         self.changed[ev["id"]] = self.counter
         moment = self.clock()
         self._last_etag = max(self._last_etag + 1, int(moment.timestamp() * 1_000_000))
         ev["etag"] = f'"{self._last_etag}"'
         ev["updated"] = rfc3339_ms(moment)
+        if self.on_change is not None:
+            self.on_change(ev)
 
     def _fill_new(self, ev: dict[str, Any]) -> None:
         ev.setdefault("id", uuid.uuid4().hex)

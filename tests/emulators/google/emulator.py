@@ -3,7 +3,8 @@
 Request pipeline for an API call (standalone or batch part): log -> route by the discovery
 documents (404) -> fault injection -> bearer check (require_auth) -> parameter and body
 validation (400) -> handler (501 if documented but not emulated). One re-entrant lock guards
-all state; "slow" faults sleep outside it.
+all state; "slow" faults sleep outside it. Push notifications (push.py) go out on their own
+thread, which never takes that lock.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from . import (
     fields,
     gmail_history,
     gmail_settings,
+    push,
     timeutil,
 )
 from .calendar import Calendar, Reply, merge
@@ -33,6 +35,8 @@ from .discovery import Call
 from .faults import Faults, error_for
 from .gmail import Gmail
 from .oauth import OAuth
+from .push import Channel, Push
+from .push_delivery import PushAttempt
 from .server import Server
 from .wire import ApiError, Drop, Logged, Request, Response, json_response
 
@@ -67,6 +71,8 @@ class GoogleEmulator:
         self.gmail = Gmail(email, lambda: self.clock(), page_size)
         self.oauth = OAuth(email)
         self.faults = Faults(seed)
+        self.push = Push(seed, lambda: self.clock())
+        self.calendar.on_change = lambda ev: self.push.changed(self.calendar.email, ev)
         self.requests: list[Logged] = []
         self.internal_errors: list[str] = []  # tracebacks of emulator bugs (answered as 500)
         self._handlers: dict[str, Callable[[Call], Reply]] = {
@@ -75,6 +81,7 @@ class GoogleEmulator:
             **self.gmail.handlers(),
             **gmail_settings.handlers(self.gmail),
             **gmail_history.handlers(self.gmail),
+            **push.handlers(self.calendar, self.push),
         }
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
@@ -83,6 +90,7 @@ class GoogleEmulator:
     # ---- lifecycle ----------------------------------------------------------------------------
     def start(self) -> GoogleEmulator:
         self._server = Server(self)
+        self.push.courier.open()
         port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{port}/"
         self.auth_uri, self.token_uri = self.url + "o/oauth2/auth", self.url + "token"
@@ -102,6 +110,7 @@ class GoogleEmulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        self.push.courier.close()
 
     def __enter__(self) -> GoogleEmulator:
         return self.start() if self._server is None else self
@@ -302,6 +311,43 @@ class GoogleEmulator:
     ) -> None:
         with self.lock:
             self.faults.inject(rate, kinds, slow_seconds, retry_after, batch_parts)
+
+    # ---- push notifications (push.py) --------------------------------------------------------
+    @property
+    def allow_http_push(self) -> bool | None:
+        """None (the default): a plain-http address is accepted only on loopback (127.0.0.1,
+        ::1, localhost), so tests can listen without TLS; True: any; False: HTTPS only."""
+        return self.push.allow_http
+
+    @allow_http_push.setter
+    def allow_http_push(self, value: bool | None) -> None:
+        with self.push.lock:
+            self.push.allow_http = value
+
+    @property
+    def push_log(self) -> list[PushAttempt]:
+        """Every delivery attempt so far, with its outcome, oldest first (a copy)."""
+        with self.push.lock:
+            return list(self.push.courier.log)
+
+    @property
+    def channels(self) -> list[Channel]:
+        """The live channels (not stopped, not expired by `clock`)."""
+        return self.push.channels()
+
+    def expire_channel(self, channel_id: str | None = None) -> None:
+        """Expire one channel as of `clock()`, or every channel with None."""
+        self.push.expire(channel_id)
+
+    def wait_for_push(self, timeout: float = 5.0) -> bool:
+        """Wait until no notification is queued, delayed, retrying or in flight."""
+        return self.push.courier.wait(timeout)
+
+    def push_faults(self, *, drop: float = 0.0, delay: float = 0.0, duplicate: float = 0.0) -> None:
+        """Per message, with the seeded randomness: `drop` the chance it is never sent,
+        `delay` the most seconds it waits before sending, `duplicate` the chance it is sent
+        twice with one message number. All zero (the default) turns push faults off."""
+        self.push.faults(drop, delay, duplicate)
 
     # ---- dispatch -----------------------------------------------------------------------------
     def serve(self, req: Request) -> Response:

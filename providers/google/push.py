@@ -1,0 +1,64 @@
+"""Google Calendar push: a watch channel on the primary calendar's events
+(`events.watch`, `channels.stop`), and reading what Google posts to it.
+
+Google lets the caller choose a channel's id, posts a `sync` message as soon as the
+channel exists, then `exists` (or `not_exists`) whenever the calendar's events change.
+Every message carries the channel's token in X-Goog-Channel-Token. Channels cannot be
+extended: a new one replaces an old one before it expires.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from providers.errors import BadRequest, NotFound
+from providers.push import Channel, Notice, Reading, Watcher
+
+if TYPE_CHECKING:
+    from providers.google.session import Session
+
+CALENDAR = "primary"  # Focus Time exists only on primary calendars
+
+
+class CalendarWatch(Watcher):
+    """For GoogleCalendar: its session does the calls."""
+
+    session: Session
+
+    def watch(self, address: str, token: str, until: datetime, chosen: str) -> Channel:
+        body = {
+            "id": chosen,
+            "type": "web_hook",
+            "address": address,
+            "token": token,
+            "expiration": str(int(until.timestamp() * 1000)),
+        }
+        request = self.session.calendar.events().watch(calendarId=CALENDAR, body=body)
+        # Not retried: a second try with the same id would be refused as a duplicate.
+        answer = self.session.call(request, idempotent=False)
+        return Channel("calendar", str(answer["id"]), str(answer["resourceId"]), _expiry(answer))
+
+    def unwatch(self, channel: Channel) -> None:
+        body = {"id": channel.id, "resourceId": channel.resource}
+        with contextlib.suppress(NotFound):  # expired or stopped already
+            self.session.call(self.session.calendar.channels().stop(body=body))
+
+
+def _expiry(answer: Mapping[str, Any]) -> datetime:
+    """The channel's end; Google gives epoch milliseconds (a string, as int64s are)."""
+    try:
+        return datetime.fromtimestamp(int(answer["expiration"]) / 1000, UTC)
+    except (KeyError, TypeError, ValueError):
+        raise BadRequest("events.watch answered without an expiration") from None
+
+
+def read(headers: Mapping[str, str]) -> Reading:
+    """A notification is all headers; its body is empty."""
+    channel, state = headers.get("x-goog-channel-id"), headers.get("x-goog-resource-state")
+    if not channel or not state:
+        raise BadRequest("not a Google Calendar notification (no channel or resource state)")
+    event = "sync" if state == "sync" else "changed"
+    return Reading((Notice(channel, headers.get("x-goog-channel-token", ""), event),))

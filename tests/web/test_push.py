@@ -1,0 +1,112 @@
+"""/push/NAME through the app's ASGI interface: a notification with its channel's
+token makes the account due; anything else changes nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from providers.push import Channel
+from tests.test_cli import NOW
+from worker import config as cfg
+from worker.channels import OK, WAITING, digest
+from worker.clock import FixedClock
+from worker.state import State
+from worker.web.app import create
+
+MOMENT = datetime.fromisoformat(NOW)
+
+
+def configured(home: Path, *, enabled: bool = True) -> cfg.Config:
+    account = cfg.Account("ana", "google", "ana@example.com")
+    return dataclasses.replace(
+        cfg.default_config(),
+        accounts=(account,),
+        state_dir=home / "state",
+        web=cfg.Web(base_url="https://firstblock.example.com/"),
+        push=cfg.Push(enabled=enabled),
+    )
+
+
+@pytest.fixture
+def config(home: Path) -> cfg.Config:
+    config = configured(home)
+    state = State(config.state_location())
+    channel = Channel("calendar", "chan-1", "res-1", MOMENT + timedelta(days=7))
+    state.channels.put("ana", "google", channel, digest("the-token"), WAITING, MOMENT)
+    state.close()
+    return config
+
+
+def client(config: cfg.Config) -> TestClient:
+    return TestClient(create(lambda: config, FixedClock(MOMENT)))
+
+
+def google(channel: str, token: str | None, state: str = "exists") -> dict[str, str]:
+    headers = {"X-Goog-Channel-ID": channel, "X-Goog-Resource-State": state}
+    headers |= {"X-Goog-Resource-ID": "res-1", "X-Goog-Message-Number": "2"}
+    return headers | ({"X-Goog-Channel-Token": token} if token is not None else {})
+
+
+def taken(config: cfg.Config) -> list[tuple[str, str]]:
+    state = State(config.state_location())
+    try:
+        return state.nudges.take(MOMENT + timedelta(minutes=1))
+    finally:
+        state.close()
+
+
+def health(config: cfg.Config) -> str:
+    state = State(config.state_location())
+    try:
+        return state.channels.of("ana")[0].health
+    finally:
+        state.close()
+
+
+def test_the_sync_message_proves_the_channel_and_a_change_makes_the_account_due(
+    config: cfg.Config,
+) -> None:
+    app = client(config)
+    assert (
+        app.post("/push/google", headers=google("chan-1", "the-token", "sync")).status_code == 202
+    )
+    assert health(config) == OK and taken(config) == []
+    for _ in range(3):
+        answer = app.post("/push/google", headers=google("chan-1", "the-token"))
+        assert answer.status_code == 202
+    assert taken(config) == [("ana", "push")]  # three notifications, one cycle
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        google("chan-1", "not-the-token"),
+        google("chan-1", None),
+        google("chan-2", "the-token"),
+    ],
+    ids=["wrong token", "no token", "unknown channel"],
+)
+def test_a_forged_notification_is_refused_and_logged(
+    config: cfg.Config, headers: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = client(config).post("/push/google", headers=headers)
+    assert answer.status_code == 403
+    assert taken(config) == [] and health(config) == WAITING
+    assert "refused a google notification" in caplog.text
+    assert "not-the-token" not in caplog.text and "the-token" not in caplog.text
+
+
+def test_what_is_no_notification_gets_a_clear_answer(config: cfg.Config, home: Path) -> None:
+    app = client(config)
+    bare = app.post("/push/google")
+    assert bare.status_code == 400 and "not a Google Calendar notification" in bare.text
+    assert app.post("/push/nobody", headers=google("chan-1", "the-token")).status_code == 404
+    assert app.get("/push/google").status_code == 405
+    off = client(configured(home, enabled=False))
+    assert off.post("/push/google", headers=google("chan-1", "the-token")).status_code == 404
+    assert taken(config) == []

@@ -1,0 +1,144 @@
+"""Push in the state (worker/push.py): the channels each account is watched by, and
+the accounts a notification made due.
+
+A channel's token is a secret shared with the provider; only its SHA-256 is kept,
+which is enough to check one that comes back. Health is `waiting` (made, its first
+notification not seen yet: Google's sync message proves the address is reached),
+`ok`, `failed` with the reason, or `gone` (the provider said it removed it). A
+source whose channel could not be made keeps a `failed` row of its own (id
+ACCOUNT/SOURCE), so status can say why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from providers.push import Channel
+from worker import database
+
+WAITING, OK, FAILED = "waiting", "ok", "failed"
+GONE = "gone"  # the provider removed it: replaced without a call to renew or stop it
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()  # UTC: compares correctly as text
+
+
+@dataclass(frozen=True)
+class Watched:
+    account: str
+    provider: str
+    channel: Channel
+    token: str  # digest(token)
+    health: str
+    error: str
+    updated: datetime
+
+    def answers(self, token: str) -> bool:
+        return hmac.compare_digest(self.token.encode(), digest(token).encode())
+
+    @property
+    def placeholder(self) -> bool:
+        """A row that only records why a source has no channel."""
+        return not self.channel.resource and self.channel.id.startswith(self.account + "/")
+
+
+class Channels:
+    def __init__(self, db: database.Db) -> None:
+        self.db = db
+
+    COLUMNS = "id, account, provider, source, resource, token, expires, health, error, updated"
+
+    def of(self, account: str) -> list[Watched]:
+        rows = self.db.execute(
+            f"SELECT {self.COLUMNS} FROM channels WHERE account = ? ORDER BY source, expires",
+            (account,),
+        ).fetchall()
+        return [_watched(r) for r in rows]
+
+    def get(self, channel_id: str) -> Watched | None:
+        row = self.db.execute(
+            f"SELECT {self.COLUMNS} FROM channels WHERE id = ?", (channel_id,)
+        ).fetchone()
+        return _watched(row) if row else None
+
+    def every(self) -> list[Watched]:
+        rows = self.db.execute(f"SELECT {self.COLUMNS} FROM channels ORDER BY account").fetchall()
+        return [_watched(r) for r in rows]
+
+    def put(
+        self, account: str, provider: str, channel: Channel, token: str, health: str, now: datetime
+    ) -> None:
+        """Keep a channel (`token`: its digest), in place of the source's failure row."""
+        c = channel
+        values = (c.id, account, provider, c.source, c.resource, token, _iso(c.expires), health)
+        with self.db:
+            self.db.execute("DELETE FROM channels WHERE id = ?", (f"{account}/{c.source}",))
+            self.db.execute(
+                # Kept again once made: a first notification may have said ok already.
+                "INSERT INTO channels VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?) ON CONFLICT (id)"
+                " DO UPDATE SET resource = excluded.resource, expires = excluded.expires,"
+                " health = CASE WHEN channels.health = 'ok' AND excluded.health = 'waiting'"
+                " THEN channels.health ELSE excluded.health END,"
+                " error = '', updated = excluded.updated",
+                (*values, _iso(now)),
+            )
+
+    def failed(self, account: str, provider: str, source: str, error: str, now: datetime) -> None:
+        """The source has no working channel: why, for status and the next cycle."""
+        channel = Channel(source, f"{account}/{source}", "", now)
+        with self.db:
+            self.db.execute(
+                "INSERT INTO channels VALUES (?, ?, ?, ?, '', '', ?, ?, ?, ?) ON CONFLICT (id)"
+                " DO UPDATE SET error = excluded.error, updated = excluded.updated",
+                (channel.id, account, provider, source, _iso(now), FAILED, error, _iso(now)),
+            )
+
+    def mark(self, channel_id: str, health: str, error: str, now: datetime) -> None:
+        with self.db:
+            self.db.execute(
+                "UPDATE channels SET health = ?, error = ?, updated = ? WHERE id = ?",
+                (health, error, _iso(now), channel_id),
+            )
+
+    def drop(self, channel_id: str) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM channels WHERE id = ?", (channel_id,))
+
+
+def _watched(row: tuple[object, ...]) -> Watched:
+    cid, account, provider, source, resource, token, expires, health, error, updated = map(str, row)
+    channel = Channel(source, cid, resource, datetime.fromisoformat(expires))
+    return Watched(
+        account, provider, channel, token, health, error, datetime.fromisoformat(updated)
+    )
+
+
+class Nudges:
+    """Accounts a notification made due. The first of a burst sets the moment (now
+    and the debounce); the rest find it set, so a burst becomes one cycle."""
+
+    def __init__(self, db: database.Db) -> None:
+        self.db = db
+
+    def nudge(self, account: str, due: datetime, why: str) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO nudges VALUES (?, ?, ?) ON CONFLICT (account) DO NOTHING",
+                (account, _iso(due), why),
+            )
+
+    def take(self, now: datetime) -> list[tuple[str, str]]:
+        """The accounts due by `now`, and why; each is taken once."""
+        with self.db:
+            rows = self.db.execute(
+                "DELETE FROM nudges WHERE due <= ? RETURNING account, why", (_iso(now),)
+            ).fetchall()
+        return sorted((str(a), str(w)) for a, w in rows)
