@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -155,41 +155,40 @@ class MemoryProvider(Provider):
 
 
 class MemoryWatch(Watcher):
-    """A source that can be watched, held to the Watcher contract: channels last at
-    most `longest` from `now()`; `renewable` ones are extended in place and get ids of
+    """A source that can be watched, held to the Watcher contract: channels last
+    `longest`; `renewable` ones are extended in place and get ids of
     their own, as Graph's subscriptions do; others keep the chosen id, as Google's."""
 
     def __init__(
         self,
-        now: Callable[[], datetime],
         *,
         source: str = "calendar",
         longest: timedelta = timedelta(days=7),
         renewable: bool = False,
     ) -> None:
-        self.now, self.source, self.longest, self.renewable = now, source, longest, renewable
+        self.source, self.longest, self.renewable = source, longest, renewable
         self.confirmed_at_once = renewable
         self.live: dict[str, tuple[Channel, str]] = {}  # id -> the channel, its token
         self.failure: ProviderError | None = None  # raised by the next calls, when set
         self.calls: list[str] = []
         self._ids = itertools.count(1)
 
-    def watch(self, address: str, token: str, until: datetime, chosen: str) -> Channel:
+    def watch(self, address: str, token: str, now: datetime, chosen: str) -> Channel:
         self._call("watch")
         cid = f"sub-{next(self._ids)}" if self.renewable else chosen
         if cid in self.live:
             raise BadRequest(f"channel id {cid} is taken")
-        channel = Channel(self.source, cid, f"res-{self.source}", self._cut(until))
+        channel = Channel(self.source, cid, f"res-{self.source}", now + self.longest)
         self.live[cid] = (channel, token)
         return channel
 
-    def renew(self, channel: Channel, until: datetime) -> Channel | None:
+    def renew(self, channel: Channel, now: datetime) -> Channel | None:
         if not self.renewable:
             return None
         self._call("renew")
         if channel.id not in self.live:
             raise NotFound(f"no channel {channel.id}")
-        renewed = replace(channel, expires=self._cut(until))
+        renewed = replace(channel, expires=now + self.longest)
         self.live[channel.id] = (renewed, self.live[channel.id][1])
         return renewed
 
@@ -201,6 +200,3 @@ class MemoryWatch(Watcher):
         self.calls.append(what)
         if self.failure is not None:
             raise self.failure
-
-    def _cut(self, until: datetime) -> datetime:
-        return min(until, self.now() + self.longest)

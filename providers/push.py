@@ -56,13 +56,14 @@ class Watcher(abc.ABC):
     confirmed_at_once: bool = False
 
     @abc.abstractmethod
-    def watch(self, address: str, token: str, until: datetime, chosen: str) -> Channel:
+    def watch(self, address: str, token: str, now: datetime, chosen: str) -> Channel:
         """A new channel posting to `address` with `token` on every notification, for
-        as long as the provider allows up to `until`. Its id is `chosen` where the
+        as long as the provider allows from `now`. Its id is `chosen` where the
         provider lets the caller choose (Google); others give their own."""
 
-    def renew(self, channel: Channel, until: datetime) -> Channel | None:
-        """The same channel, lasting longer; None where a provider cannot extend one
+    def renew(self, channel: Channel, now: datetime) -> Channel | None:
+        """The same channel, lasting as long as allowed from `now`; None where a
+        provider cannot extend one
         (Google): the caller then watches anew and stops the old one.
         Raises NotFound when the channel is gone."""
         return None

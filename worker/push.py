@@ -30,6 +30,7 @@ LOG = logging.getLogger("firstblock.push")
 # A channel whose first notification has not come by then is taken as unreachable.
 CONFIRM_WITHIN = timedelta(minutes=10)
 RETRY_AFTER = timedelta(hours=1)  # a source whose channel failed is tried again then
+PENDING = timedelta(days=1)  # what a channel being made is kept as, until its answer
 
 
 def enabled(config: cfg.Config) -> bool:
@@ -114,22 +115,21 @@ def _replace(
     """Extend a channel in place where the provider can, else make a new one; returns
     its id. A new one is kept before it is made: Google posts its first notification
     before its answer comes back."""
-    until = now + timedelta(days=30)  # providers cut it to their own maximum
     for row in old:
         if row.placeholder or row.health == GONE or row.channel.expires <= now:
             continue
         try:
-            renewed = source.renew(row.channel, until)
+            renewed = source.renew(row.channel, now)
         except NotFound:
             continue
         if renewed is not None:
             state.channels.put(account, provider, renewed, row.token, OK, now)
             return renewed.id
     secret, chosen = token(), uuid.uuid4().hex
-    pending = Channel(source.source, chosen, "", until)
+    pending = Channel(source.source, chosen, "", now + PENDING)
     state.channels.put(account, provider, pending, digest(secret), WAITING, now)
     try:
-        made = source.watch(address(config, provider), secret, until, chosen)
+        made = source.watch(address(config, provider), secret, now, chosen)
     except ProviderError:
         state.channels.drop(chosen)
         raise

@@ -28,14 +28,9 @@ class CalendarWatch(Watcher):
 
     session: Session
 
-    def watch(self, address: str, token: str, until: datetime, chosen: str) -> Channel:
-        body = {
-            "id": chosen,
-            "type": "web_hook",
-            "address": address,
-            "token": token,
-            "expiration": str(int(until.timestamp() * 1000)),
-        }
+    def watch(self, address: str, token: str, now: datetime, chosen: str) -> Channel:
+        # No expiration asked: Google's default (a week) is also the longest it gives.
+        body = {"id": chosen, "type": "web_hook", "address": address, "token": token}
         request = self.session.calendar.events().watch(calendarId=CALENDAR, body=body)
         # Not retried: a second try with the same id would be refused as a duplicate.
         answer = self.session.call(request, idempotent=False)

@@ -24,6 +24,7 @@ from providers.base import CalendarProvider
 from providers.errors import Conflict, NotFound, ProviderError, SyncStateExpired
 from providers.memo import covers
 from providers.outlook import mapping
+from providers.outlook.push import EventsSubscribed
 from providers.outlook.session import Call, Session
 from worker import zones
 from worker.models import Block, Change, Event, Op, Snapshot, Window, WorkHours
@@ -37,7 +38,7 @@ EXPAND = f"singleValueExtendedProperties($filter=id eq '{mapping.BLOCK_PROP}')"
 PAGE = "odata.maxpagesize=200"
 
 
-class OutlookCalendar(CalendarProvider):
+class OutlookCalendar(CalendarProvider, EventsSubscribed):
     supports_incremental = True
 
     def __init__(self, session: Session, *, name: str) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from providers.base import Alert, MailProvider, Message
 from providers.errors import BadRequest, Conflict, NotFound, ProviderError
 from providers.outlook import mapping
+from providers.outlook.push import InboxSubscribed
 from providers.outlook.session import Call, Session
 
 HELD_FOLDER = "Held by firstblock"
@@ -25,7 +26,7 @@ SELECT = "id,from,sender,receivedDateTime,parentFolderId"
 EXPAND = f"singleValueExtendedProperties($filter=id eq '{mapping.ALERT_PROP}')"
 
 
-class OutlookMailbox(MailProvider):
+class OutlookMailbox(MailProvider, InboxSubscribed):
     supports_hold_rule = True
 
     def __init__(self, session: Session, *, name: str) -> None:

@@ -17,6 +17,7 @@ from providers.base import (
     Provider,
     WebSignIn,
 )
+from providers.push import Reading
 from worker.clock import Clock
 
 
@@ -36,6 +37,13 @@ class OutlookProvider(Provider):
         from providers.outlook.account import open_account
 
         return open_account(spec)
+
+    def read_push(
+        self, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
+    ) -> Reading:
+        from providers.outlook.push import read
+
+        return read(query, body)
 
     def connect_flags(self, parser: argparse.ArgumentParser) -> list[str]:
         group = parser.add_argument_group("outlook")

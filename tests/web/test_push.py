@@ -4,6 +4,7 @@ token makes the account due; anything else changes nothing."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -94,6 +95,7 @@ def test_the_sync_message_proves_the_channel_and_a_change_makes_the_account_due(
 def test_a_forged_notification_is_refused_and_logged(
     config: cfg.Config, headers: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, "firstblock.push")
     answer = client(config).post("/push/google", headers=headers)
     assert answer.status_code == 403
     assert taken(config) == [] and health(config) == WAITING
@@ -110,3 +112,36 @@ def test_what_is_no_notification_gets_a_clear_answer(config: cfg.Config, home: P
     off = client(configured(home, enabled=False))
     assert off.post("/push/google", headers=google("chan-1", "the-token")).status_code == 404
     assert taken(config) == []
+
+
+def test_graph_is_answered_its_validation_token_as_plain_text(config: cfg.Config) -> None:
+    answer = client(config).post("/push/outlook?validationToken=Validation%3A+Testing+1")
+    assert answer.status_code == 200 and answer.text == "Validation: Testing 1"
+    assert answer.headers["content-type"].startswith("text/plain")
+
+
+def test_graph_notifications_are_checked_by_their_client_state(config: cfg.Config) -> None:
+    state = State(config.state_location())
+    sub = Channel("inbox", "sub-9", "me/messages", MOMENT + timedelta(days=3))
+    state.channels.put("ana", "outlook", sub, digest("client-state"), OK, MOMENT)
+    state.close()
+    app = client(config)
+
+    def body(client_state: str, **extra: str) -> dict[str, object]:
+        item = {"subscriptionId": "sub-9", "clientState": client_state, "changeType": "created"}
+        return {"value": [item | extra]}
+
+    assert app.post("/push/outlook", json=body("guess")).status_code == 403
+    assert taken(config) == []
+    assert app.post("/push/outlook", json=body("client-state")).status_code == 202
+    assert taken(config) == [("ana", "push")]
+    lifecycle = body("client-state", lifecycleEvent="reauthorizationRequired")
+    assert app.post("/push/outlook", json=lifecycle).status_code == 202
+    state = State(config.state_location())
+    try:
+        assert state.channels.get("sub-9").health == "failed"  # type: ignore[union-attr]
+    finally:
+        state.close()
+    assert app.post("/push/outlook", content=b"<xml/>").status_code == 400
+    google_channel = {"value": [{"subscriptionId": "chan-1", "clientState": "the-token"}]}
+    assert app.post("/push/outlook", json=google_channel).status_code == 403  # Google's

@@ -29,14 +29,6 @@ CONFIG = cfg.parse(
 )
 
 
-class Moment:
-    def __init__(self) -> None:
-        self.at = T0
-
-    def __call__(self) -> datetime:
-        return self.at
-
-
 @pytest.fixture
 def state() -> State:
     return State.memory()
@@ -70,8 +62,7 @@ def test_push_is_on_with_an_https_address_only() -> None:
 
 
 def test_a_channel_is_made_once_and_then_costs_nothing(state: State) -> None:
-    clock = Moment()
-    calendar, inbox = MemoryWatch(clock), MemoryWatch(clock, source="inbox")
+    calendar, inbox = MemoryWatch(), MemoryWatch(source="inbox")
     made = keep(state, calendar, inbox, token=tokens())
     assert (made.made, made.healthy) == (2, False)  # waiting for the first notification
     rows = state.channels.of("ana")
@@ -93,7 +84,7 @@ def test_a_healthy_account_polls_only_as_a_safety_net(state: State) -> None:
 
 
 def test_a_burst_of_notifications_is_one_due_account(state: State) -> None:
-    calendar = MemoryWatch(Moment())
+    calendar = MemoryWatch()
     keep(state, calendar, token=tokens())
     (row,) = state.channels.of("ana")
     for _ in range(5):
@@ -122,7 +113,7 @@ def test_a_forged_notification_changes_nothing_and_is_logged(
     provider: str,
     why: str,
 ) -> None:
-    keep(state, MemoryWatch(Moment()), token=tokens())
+    keep(state, MemoryWatch(), token=tokens())
     (row,) = state.channels.of("ana")
     caplog.set_level(logging.WARNING, "firstblock.push")
     got = notice(state, channel or row.channel.id, token, provider=provider)
@@ -133,13 +124,12 @@ def test_a_forged_notification_changes_nothing_and_is_logged(
 
 
 def test_google_like_channels_are_replaced_before_they_expire(state: State) -> None:
-    clock = Moment()
-    calendar = MemoryWatch(clock, longest=timedelta(days=7))
+    calendar = MemoryWatch(longest=timedelta(days=7))
     keep(state, calendar, token=tokens())
     (first,) = state.channels.of("ana")
     notice(state, first.channel.id, "secret-1", "sync")
-    clock.at = first.channel.expires - timedelta(hours=23)  # inside renew_hours
-    renewed = keep(state, calendar, now=clock.at, token=tokens())
+    moment = first.channel.expires - timedelta(hours=23)  # inside renew_hours
+    renewed = keep(state, calendar, now=moment, token=tokens())
     assert (renewed.made, renewed.stopped) == (1, 1)
     (second,) = state.channels.of("ana")
     assert second.channel.id != first.channel.id and second.channel.expires > first.channel.expires
@@ -148,12 +138,11 @@ def test_google_like_channels_are_replaced_before_they_expire(state: State) -> N
 
 
 def test_graph_like_channels_are_extended_in_place(state: State) -> None:
-    clock = Moment()
-    inbox = MemoryWatch(clock, source="inbox", longest=timedelta(days=3), renewable=True)
+    inbox = MemoryWatch(source="inbox", longest=timedelta(days=3), renewable=True)
     assert keep(state, inbox, token=tokens()).healthy  # confirmed when made
     (first,) = state.channels.of("ana")
-    clock.at = first.channel.expires - timedelta(hours=2)
-    assert keep(state, inbox, now=clock.at).healthy
+    moment = first.channel.expires - timedelta(hours=2)
+    assert keep(state, inbox, now=moment).healthy
     (second,) = state.channels.of("ana")
     assert second.channel.id == first.channel.id and second.channel.expires > first.channel.expires
     assert inbox.calls == ["watch", "renew"]
@@ -163,8 +152,7 @@ def test_graph_like_channels_are_extended_in_place(state: State) -> None:
 def test_a_channel_that_expired_unrenewed_falls_back_to_polling_and_is_made_again(
     state: State,
 ) -> None:
-    clock = Moment()
-    calendar = MemoryWatch(clock, longest=timedelta(days=7))
+    calendar = MemoryWatch(longest=timedelta(days=7))
     keep(state, calendar, token=tokens())
     (row,) = state.channels.of("ana")
     notice(state, row.channel.id, "secret-1", "sync")
@@ -180,8 +168,7 @@ def test_a_channel_that_expired_unrenewed_falls_back_to_polling_and_is_made_agai
 def test_a_channel_never_heard_from_is_stopped_and_tried_again_an_hour_later(
     state: State,
 ) -> None:
-    clock = Moment()
-    calendar = MemoryWatch(clock)
+    calendar = MemoryWatch()
     keep(state, calendar, token=tokens())
     late = T0 + timedelta(minutes=15)
     assert not keep(state, calendar, now=late).healthy
@@ -193,7 +180,7 @@ def test_a_channel_never_heard_from_is_stopped_and_tried_again_an_hour_later(
 
 
 def test_a_provider_that_refuses_leaves_a_reason_and_polling(state: State) -> None:
-    calendar = MemoryWatch(Moment())
+    calendar = MemoryWatch()
     calendar.failure = TransientError("503 backendError")
     upkeep = keep(state, calendar)
     assert not upkeep.healthy and upkeep.errors == ["calendar: 503 backendError"]
@@ -207,8 +194,7 @@ def test_a_provider_that_refuses_leaves_a_reason_and_polling(state: State) -> No
 
 @pytest.mark.parametrize("event", ["reauthorize", "removed"])
 def test_lifecycle_notices_make_the_next_cycle_renew(state: State, event: str) -> None:
-    clock = Moment()
-    inbox = MemoryWatch(clock, source="inbox", renewable=True)
+    inbox = MemoryWatch(source="inbox", renewable=True)
     keep(state, inbox, token=tokens())
     (row,) = state.channels.of("ana")
     assert notice(state, row.channel.id, "secret-1", event).due == {"ana"}
@@ -221,8 +207,7 @@ def test_lifecycle_notices_make_the_next_cycle_renew(state: State, event: str) -
 
 
 def test_removing_an_account_stops_its_channels(state: State) -> None:
-    clock = Moment()
-    calendar, inbox = MemoryWatch(clock), MemoryWatch(clock, source="inbox")
+    calendar, inbox = MemoryWatch(), MemoryWatch(source="inbox")
     keep(state, calendar, inbox, token=tokens())
     assert push.stop_all("ana", [calendar, inbox], state) == 2
     assert calendar.live == {} and inbox.live == {} and state.channels.of("ana") == []

@@ -10,6 +10,9 @@ Usage::
             "client-id", authority=graph.url + "organizations", http_client=graph.http_client()
         )
         # Graph lives at graph.url + "v1.0/"; trust graph.ca_file (verify= or REQUESTS_CA_BUNDLE).
+
+Change notifications: POST graph.url + "v1.0/subscriptions" with a loopback http receiver
+(see push_helpers.py: push_log, wait_for_push, lifecycle, push_faults, expire_subscription).
 """
 
 from __future__ import annotations

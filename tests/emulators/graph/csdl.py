@@ -25,6 +25,8 @@ from .wire import GraphError, body_error
 
 # A subset of ../shared/reference/msgraph-v1.0-metadata.xml (trim_csdl.py makes it).
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / "msgraph-v1.0-subset.xml"
+SUBSCRIPTION = "microsoft.graph.subscription"
+SUBSCRIPTION_PATH = Path(__file__).with_name("subscription-csdl.xml")
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 INT_RANGES = {
     "Edm.Byte": (0, 255),
@@ -59,11 +61,16 @@ class Schema:
         self.enums: dict[str, Enum] = {}
         self.actions: dict[tuple[str, str], dict[str, str]] = {}  # (name, binding) -> params
         self.derived: dict[str, set[str]] = {}
+        self.extend(path)
+
+    def extend(self, path: Path) -> None:
+        """Add the types, enums and actions of another CSDL document."""
         root = ET.parse(path).getroot()
         for schema in root.iter(f"{EDM}Schema"):
             namespace = schema.attrib["Namespace"]
             alias = schema.attrib.get("Alias")
             self._load(schema, namespace, alias)
+        self.derived.clear()
         for name, typ in self.types.items():
             base = typ.base
             while base is not None:
@@ -260,4 +267,6 @@ def schema() -> Schema:
     with _lock:
         if _schema is None:
             _schema = Schema(Path(os.environ.get("GRAPH_EMULATOR_CSDL") or DEFAULT_PATH))
+            if SUBSCRIPTION not in _schema.types:  # a subset trimmed before subscriptions
+                _schema.extend(SUBSCRIPTION_PATH)
         return _schema

@@ -1,10 +1,13 @@
 """GraphEmulator: Graph v1.0 (calendar + mail) and the identity platform on one local HTTPS
-server, plus test helpers (helpers.py).
+server, plus test helpers (helpers.py, push_helpers.py).
 
 Pipeline of a Graph call (standalone or batch part): log -> route (400/405) -> bearer check
 (401) -> principal (/me needs a delegated token; /users/{id} obeys app access policies) ->
 scopes (403) -> mailbox concurrency (429) -> fault injection -> query/body validation (400) ->
 handler. One re-entrant lock guards all state; "slow" faults sleep outside it.
+
+/v1.0/subscriptions (subscriptions.py) shares the bearer check, principal, scopes and faults;
+change notifications go out over HTTP from the pusher's thread (push.py), never under the lock.
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 from tests.emulators.waits import answering
 
-from . import batch, csdl, router, zones
+from . import batch, csdl, router, subscriptions, zones
 from .delta import DeltaStore
 from .faults import Faults, error_for, throttled
 from .grants import AccessToken
 from .helpers import Helpers
 from .identity import Identity
 from .odata import parse_prefer
+from .push import Pusher
+from .push_helpers import PushHelpers
 from .server import Server
 from .store import Ctx, Ids, Mailbox, State
 from .tls import make_certificates
@@ -40,7 +45,7 @@ MAILBOX_CONCURRENCY = 4
 WRITE_METHODS = ("POST", "PATCH", "PUT")
 
 
-class GraphEmulator(Helpers):
+class GraphEmulator(Helpers, PushHelpers):
     def __init__(
         self, *, require_auth: bool = True, page_size: int | None = None, seed: int = 0
     ) -> None:
@@ -62,6 +67,11 @@ class GraphEmulator(Helpers):
         # can edit the calendar between a client's read and its write (a 412 race).
         self.before_write: Callable[[str, str], None] | None = None
         self.latency = 0.0  # settable: seconds added to every answer (benchmarks)
+        # Settable: may a notificationUrl be plain http? None: only on a loopback host.
+        self.allow_http_push: bool | None = None
+        self.subs = subscriptions.Subscriptions(self)
+        self.pusher = Pusher(seed, self.subs.is_live)
+        self.state.on_change = self.subs.notifier.on_change
         self._in_flight: dict[tuple[str, str], int] = {}
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
@@ -79,9 +89,11 @@ class GraphEmulator(Helpers):
             target=self._server.serve_forever, args=(0.05,), daemon=True
         )
         self._thread.start()
+        self.pusher.start()
         return self
 
     def stop(self) -> None:
+        self.pusher.stop()
         if self._server is not None:
             self._server.stopped = True
             self._server.shutdown()
@@ -175,10 +187,12 @@ class GraphEmulator(Helpers):
     def _call(self, req: Request) -> Response:
         slot: tuple[str, str] | None = None
         try:
+            if subscriptions.PATH.match(req.path):
+                return self._subscription_call(req)
             found = router.match(req.method, req.path)
             with self.lock:
                 token = self.identity.check(req.headers) if self.require_auth else None
-                mb = self._principal(found, token)
+                mb = self._principal(found.user, token)
                 self._check_scopes(found.route.scopes, token)
                 slot = (token.client_id if token else "", mb.oid)
                 if self._in_flight.get(slot, 0) >= MAILBOX_CONCURRENCY:
@@ -230,8 +244,15 @@ class GraphEmulator(Helpers):
                 with self.lock:
                     self._in_flight[slot] -= 1
 
-    def _principal(self, found: router.Match, token: AccessToken | None) -> Mailbox:
-        if found.user is None:
+    def _subscription_call(self, req: Request) -> Response:
+        with self.lock:
+            token = self.identity.check(req.headers) if self.require_auth else None
+        self._apply_fault(req)
+        return self.subs.handle(req, token, self._json_body(req))
+
+    def _principal(self, user: str | None, token: AccessToken | None) -> Mailbox:
+        """The mailbox of /me (user None) or /users/{user}, as this token may reach it."""
+        if user is None:
             if token is None:  # require_auth=False: /me is the first user
                 first = next(iter(self.state.mailboxes.values()), None)
                 if first is None:
@@ -246,11 +267,9 @@ class GraphEmulator(Helpers):
             me = self.state.mailbox_by(token.upn)
             assert me is not None
             return me
-        mb = self.state.mailbox_by(found.user)
+        mb = self.state.mailbox_by(user)
         if mb is None:
-            raise GraphError(
-                404, "ErrorInvalidUser", f"The requested user '{found.user}' is invalid."
-            )
+            raise GraphError(404, "ErrorInvalidUser", f"The requested user '{user}' is invalid.")
         if token is None:
             return mb
         if token.upn is not None and token.upn.lower() != mb.upn.lower():

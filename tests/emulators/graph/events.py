@@ -284,6 +284,7 @@ def apply_changes(
         master["_seq"] = mb.bump()
         updated = occurrence_item(master, key)
         assert updated is not None
+        state.changed(mb, updated, "updated")
         return updated
     if "recurrence" in changes and (api or "type" not in changes):
         merged["type"] = "seriesMaster" if merged.get("recurrence") else "singleInstance"
@@ -302,8 +303,11 @@ def remove(state: State, mb: Mailbox, event_id: str) -> None:
         master["_cancelled"].append(key)
         master["_exceptions"].pop(key, None)
         master["_seq"] = mb.bump()
+        # Our choice (undocumented): a cancelled occurrence is an update of its series.
+        state.changed(mb, master, "updated")
         return
     del mb.events[event_id]
+    state.changed(mb, item, "deleted")
     # Our choice (Graph does not document it): once its event is deleted, a transactionId
     # is free again, so a later POST with it creates a new event.
     if item.get("transactionId"):

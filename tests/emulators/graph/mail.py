@@ -176,6 +176,7 @@ def delete_message(ctx: Ctx) -> Reply:
         del ctx.mb.regular[msg["_regularId"]]
         del ctx.mb.messages[msg["_key"]]
         ctx.mb.bump()
+        ctx.state.changed(ctx.mb, msg, "deleted")
     else:
         messages.move(ctx.state, ctx.mb, msg, trash)  # Graph's DELETE is a soft delete
     return 204, None, {}

@@ -94,11 +94,12 @@ def move(state: State, mb: Mailbox, msg: dict[str, Any], folder_id: str) -> None
     changes (the immutable id does not)."""
     if msg["_folder"] == folder_id:
         return
+    previous = (msg["_folder"], msg["_regularId"])
     del mb.regular[msg["_regularId"]]
     msg["_regularId"] = state.ids.item("AAMkAGI")
     mb.regular[msg["_regularId"]] = msg["_key"]
     msg["_folder"] = folder_id
-    state.touch(mb, msg)
+    state.touch(mb, msg, moved=previous)
 
 
 def folder_of(mb: Mailbox, ref: str) -> str:

@@ -212,6 +212,7 @@ def _act(state: State, mb: Mailbox, msg: dict[str, Any], actions: dict[str, Any]
     if actions.get("permanentDelete"):
         del mb.regular[msg["_regularId"]]
         del mb.messages[msg["_key"]]
+        state.changed(mb, msg, "deleted")
         return True
     if actions.get("delete"):
         messages.move(state, mb, msg, mb.well_known["deleteditems"])

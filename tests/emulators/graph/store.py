@@ -3,6 +3,8 @@
 Stored items are plain dicts in Graph's JSON shape; keys starting with "_" are the emulator's
 own bookkeeping and never leave it. Every write bumps the mailbox's change counter and stamps
 the item's `_seq`: delta queries compare those against what a sync state has already sent.
+Every change to an event or message also goes through `State.changed` (touch() calls it for
+creates and updates), the one place change notifications start from.
 The caller holds the emulator's lock for everything here.
 """
 
@@ -100,6 +102,21 @@ class Mailbox:
         return self.regular.get(ref)
 
 
+@dataclass(frozen=True)
+class Change:
+    """One change to an event or message, as change notifications see it."""
+
+    mailbox: str  # the owner's object id
+    kind: str  # "event" | "message"
+    change_type: str  # "created" | "updated" | "deleted"
+    item_id: str  # an event's id; a message's regular id
+    immutable_id: str  # a message's immutable id; an event's id
+    etag: str | None
+    folder: str | None = None  # a message's folder
+    moved_from: str | None = None  # a moved message's previous folder...
+    previous_id: str | None = None  # ...and its regular id there
+
+
 class State:
     """Everything the handlers share: mailboxes, ids, the schema, the clock, sync states."""
 
@@ -120,6 +137,7 @@ class State:
         self._by_upn: dict[str, Mailbox] = {}  # lower-cased: thousands of users stay fast
         self.base_url = ""  # set once the server has a port
         self.rule_errors: list[str] = []
+        self.on_change: Callable[[Change], None] | None = None  # change notifications
 
     def mailbox_by(self, ref: str) -> Mailbox | None:
         """A mailbox by object id or UPN (case-insensitive)."""
@@ -157,14 +175,44 @@ class State:
         }
         return folder_id
 
-    def touch(self, mb: Mailbox, item: dict[str, Any], *, created: bool = False) -> None:
-        """Stamp a write: new changeKey, lastModifiedDateTime and change counter."""
+    def touch(
+        self,
+        mb: Mailbox,
+        item: dict[str, Any],
+        *,
+        created: bool = False,
+        moved: tuple[str, str] | None = None,
+    ) -> None:
+        """Stamp a write: new changeKey, lastModifiedDateTime and change counter.
+
+        `moved` is a moved message's (previous folder, previous regular id)."""
         stamp = iso_utc(self.clock())
         if created:
             item["createdDateTime"] = stamp
         item["lastModifiedDateTime"] = stamp
         item["changeKey"] = self.ids.token(28)
         item["_seq"] = mb.bump()
+        self.changed(mb, item, "created" if created else "updated", moved=moved)
+
+    def changed(
+        self,
+        mb: Mailbox,
+        item: dict[str, Any],
+        change_type: str,
+        *,
+        moved: tuple[str, str] | None = None,
+    ) -> None:
+        """Report a change of a stored event or message (or occurrence) to the listener."""
+        if self.on_change is None:
+            return
+        tag = etag(item) if item.get("changeKey") else None
+        if "_key" not in item:  # an event
+            self.on_change(Change(mb.oid, "event", change_type, item["id"], item["id"], tag))
+            return
+        before, before_id = moved or (None, None)
+        ids = (item["_regularId"], item["_key"])
+        where = (item["_folder"], before, before_id)
+        self.on_change(Change(mb.oid, "message", change_type, *ids, tag, *where))
 
 
 Reply = tuple[int, Any, dict[str, str]]

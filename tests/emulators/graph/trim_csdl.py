@@ -14,7 +14,15 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
-ROOTS = ("event", "message", "mailFolder", "messageRule", "mailboxSettings", "user")
+ROOTS = (
+    "event",
+    "message",
+    "mailFolder",
+    "messageRule",
+    "mailboxSettings",
+    "user",
+    "subscription",
+)
 ACTIONS = ("sendMail", "move", "copy")
 OUT = Path(__file__).resolve().parents[2] / "data" / "msgraph-v1.0-subset.xml"
 
