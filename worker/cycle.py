@@ -13,7 +13,7 @@ import tzlocal
 
 from providers.base import CalendarProvider
 from providers.errors import Conflict
-from worker import planner, reconcile, zones
+from worker import planner, reconcile, settled, zones
 from worker.clients import People
 from worker.config import Account, Config, Workday
 from worker.models import Block, BlockKind, Change, Event, Op, Window
@@ -145,8 +145,12 @@ def decide_calendar(run: AccountRun, provider: CalendarProvider) -> CalendarDeci
     snapshot = provider.fetch(_fetch_window(run.config, window, now))
     owned = [b for b in snapshot.blocks if b.start < window.end and b.end > window.start]
     look = run.state.ledger.look(run.name, owned, (window.start, window.end), now)
-    plan = planner.plan(snapshot.events, owned, look.tombstones, rules, now)
+    digest = settled.inputs(snapshot.events, owned, look.tombstones, rules, now)
+    plan = settled.PLANS.recall(run.name, digest, owned)
+    if plan is None:
+        plan = planner.plan(snapshot.events, owned, look.tombstones, rules, now)
     changes = reconcile.diff(owned, plan, now)
+    settled.PLANS.keep(run.name, digest, plan, changed=bool(changes))
     outcome = Outcome(
         run.name,
         rules.zone.key,

@@ -15,7 +15,7 @@ from providers.errors import BadRequest
 from providers.memo import Memo
 from providers.memo import for_account as memo_for
 from providers.memo import forget as forget_memo
-from providers.outlook import auth
+from providers.outlook import auth, pool
 from providers.outlook.calendar import OutlookCalendar
 from providers.outlook.mail import OutlookMailbox
 from providers.outlook.session import Call, Options, Session
@@ -34,8 +34,9 @@ __all__ = [
 
 
 def session_for(spec: AccountSpec) -> Session:
-    """One session per account. Raises AuthError when not connected."""
-    http = requests.Session()
+    """One session per account, on the process's shared connections.
+    Raises AuthError when not connected."""
+    http = pool.shared()
     store = store_for(spec)
     grant = auth.load(store, spec.name, api_root=spec.api_root, session=http)
     memo = memo_for(spec, "outlook")

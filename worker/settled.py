@@ -1,0 +1,84 @@
+"""A cycle that finds everything as before plans nothing (docs/design.md §2.7).
+
+A plan depends only on the events, the owned blocks, the tombstones, the rules and
+`now`; within a day, `now` matters only through which blocks and events have begun.
+So each account's last plan that changed nothing is kept by a digest of those inputs,
+and a cycle with the same digest takes it instead of planning again: a steady cycle
+then costs its reads, not the planner's milliseconds.
+
+What is kept is the plan's shape by block key (a changeless plan holds exactly the
+calendar's blocks), not the blocks: a team's process has tens of thousands of
+accounts. A plan that changed something is not kept; the next cycle reads what it
+wrote and plans again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+
+from worker.models import Block, Event
+from worker.planner import Plan, Rules, Shortfall
+
+ACCOUNTS = 100_000  # entries are a few hundred bytes each
+
+
+def inputs(
+    events: Sequence[Event],
+    owned: Sequence[Block],
+    tombstones: frozenset[str],
+    rules: Rules,
+    now: datetime,
+) -> int:
+    begun = tuple(b.key for b in owned if b.start < now)
+    upcoming = sum(1 for e in events if e.start >= now)  # preps are for meetings to come
+    day = now.astimezone(rules.zone).date()
+    return hash((tuple(events), tuple(owned), tombstones, rules, day, begun, upcoming))
+
+
+@dataclass(frozen=True)
+class _Shape:
+    inputs: int
+    days: tuple[date, ...]
+    blocks: tuple[str, ...]
+    kept: tuple[str, ...]
+    shortfalls: tuple[Shortfall, ...]
+
+
+class Plans:
+    def __init__(self, size: int = ACCOUNTS) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._shapes: OrderedDict[str, _Shape] = OrderedDict()
+
+    def recall(self, account: str, digest: int, owned: Sequence[Block]) -> Plan | None:
+        with self._lock:
+            shape = self._shapes.get(account)
+        if shape is None or shape.inputs != digest:
+            return None
+        # In UTC, as the planner gives them.
+        mine = {
+            b.key: replace(b, start=b.start.astimezone(UTC), end=b.end.astimezone(UTC))
+            for b in owned
+        }
+        if any(k not in mine for k in (*shape.blocks, *shape.kept)):
+            return None
+        blocks = tuple(mine[k] for k in shape.blocks)
+        return Plan(shape.days, blocks, tuple(mine[k] for k in shape.kept), shape.shortfalls)
+
+    def keep(self, account: str, digest: int, plan: Plan, *, changed: bool) -> None:
+        with self._lock:
+            if changed:
+                self._shapes.pop(account, None)
+                return
+            keys = tuple(b.key for b in plan.blocks), tuple(b.key for b in plan.kept)
+            self._shapes[account] = _Shape(digest, plan.days, *keys, plan.shortfalls)
+            self._shapes.move_to_end(account)
+            while len(self._shapes) > self.size:
+                self._shapes.popitem(last=False)
+
+
+PLANS = Plans()
