@@ -33,6 +33,9 @@ class Notice:
     channel: str
     token: str
     event: str  # one of EVENTS
+    # Proven by its provider's signature (Gmail's Pub/Sub token), checked when read;
+    # others prove themselves by the channel's token.
+    verified: bool = False
 
 
 @dataclass(frozen=True)

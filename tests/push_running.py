@@ -40,13 +40,17 @@ def until(check: Callable[[], Any], seconds: float) -> Any:
 
 
 @contextmanager
-def running(path: Path, clock: Ticking) -> Iterator[tuple[cfg.Config, Server]]:
-    """Push on, at a web app on loopback (plain http: only an emulator posts to it)."""
+def running(
+    path: Path, clock: Ticking, more: Callable[[str], str] = lambda base: ""
+) -> Iterator[tuple[cfg.Config, Server]]:
+    """Push on, at a web app on loopback (plain http: only an emulator posts to it);
+    `more` gives further [push] keys, knowing the app's address."""
     import uvicorn
 
-    port = free_port()
+    base = f"http://127.0.0.1:{free_port()}/"
+    port = int(base.rsplit(":", 1)[1].strip("/"))
     with path.open("a") as f:
-        f.write(f'[web]\nbase_url = "http://127.0.0.1:{port}/"\n[push]\nenabled = true\n')
+        f.write(f'[web]\nbase_url = "{base}"\n[push]\nenabled = true\n{more(base)}')
 
     def load() -> cfg.Config:
         return roster.load(cfg.load(path))

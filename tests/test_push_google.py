@@ -14,6 +14,7 @@ import pytest
 
 from providers.google import mapping
 from tests.emulators.google import GoogleEmulator
+from tests.emulators.google.pubsub import DEFAULT_SERVICE_ACCOUNT as ROBOT
 from tests.push_running import Ticking, health, running, until
 from tests.test_cli import NOW
 from tests.test_cli_google import config, connect, emu, home
@@ -73,3 +74,32 @@ def test_a_meeting_booked_over_a_block_moves_it_within_seconds(
     until(moved, 20)  # the poll would come in 15 minutes; push takes a few seconds
     print(f"block moved {time.monotonic() - booked:.1f} s after the meeting was booked")
     assert [a.outcome for a in emu.push_log if a.state == "exists"][:1] == ["delivered"]
+
+
+def test_gmail_through_pub_sub_brings_a_cycle_when_mail_arrives(
+    home: Path,
+    emu: GoogleEmulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = Path(config(home, emu))
+    assert connect(capsys, monkeypatch, str(path), home, emu)[0] == 0
+    clock = Ticking(datetime.fromisoformat("2026-11-30T09:00:00-05:00"))  # holding
+    emu.clock = clock.now
+    topic = "projects/firstblock/topics/gmail"
+
+    def gmail(base: str) -> str:
+        emu.pubsub_topic(topic, base + "push/gmail", service_account_email=ROBOT)
+        return (
+            f'gmail_topic = "{topic}"\ngmail_service_account = "{ROBOT}"\n'
+            f'gmail_certs_url = "{emu.certs_url}"\n'
+        )
+
+    with running(path, clock, gmail) as (settings, server):
+        until(lambda: health(settings, "work") == ["ok", "ok"], 30)  # calendar, inbox
+        assert emu.gmail_watch is not None and emu.gmail_watch.topic == topic
+        assert server.slots["work"].due.why != "push"
+        first = until(lambda: server.slots["work"].last, 30)
+        emu.arrive(sender="sales@vendor.com", received=clock.now())
+        until(lambda: server.slots["work"].last is not first, 20)  # a cycle, at once
+    assert [a.outcome for a in emu.pubsub_log][:1] == ["delivered"]

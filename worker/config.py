@@ -107,6 +107,12 @@ class Push:
     poll_hours: int = 6  # the safety-net interval while an account's push is healthy
     renew_hours: int = 24  # renew a channel this long before it expires
     debounce_seconds: int = 2  # a burst of notifications for one account: one cycle
+    # Gmail's inbox, opt-in: through a Pub/Sub topic whose push subscription posts to
+    # {base_url}push/gmail with an OIDC token of `gmail_service_account`.
+    gmail_topic: str = ""  # projects/PROJECT/topics/TOPIC
+    gmail_service_account: str = ""
+    gmail_audience: str = ""  # the token's audience; "": the push address itself
+    gmail_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
 
 
 @dataclass(frozen=True)
@@ -328,7 +334,8 @@ def _web(r: Reader, base: Path) -> Web:
 
 def _push(r: Reader, web: Web) -> Push:
     p = r.sub("push")
-    p.only("enabled", "poll_hours", "renew_hours", "debounce_seconds")
+    gmail = ("gmail_topic", "gmail_service_account", "gmail_audience", "gmail_certs_url")
+    p.only("enabled", "poll_hours", "renew_hours", "debounce_seconds", *gmail)
     # Providers deliver only to https: without such an address, polling as before.
     enabled = p.flag("enabled", web.base_url.startswith("https://"))
     if enabled and not web.base_url:
@@ -341,7 +348,17 @@ def _push(r: Reader, web: Web) -> Push:
         raise p.error("renew_hours", "must be between 1 and 72")
     if not 0 <= debounce <= 60:
         raise p.error("debounce_seconds", "must be between 0 and 60")
-    return Push(enabled, hours, renew, debounce)
+    topic, robot = p.text("gmail_topic", ""), p.text("gmail_service_account", "")
+    if topic and not re.fullmatch(r"projects/[^/]+/topics/[^/]+", topic):
+        raise p.error("gmail_topic", "expected projects/PROJECT/topics/TOPIC")
+    if topic and "@" not in robot:
+        # Any Google service account can mint a token for our address: name ours.
+        raise p.error("gmail_service_account", "give the push subscription's service account")
+    audience = p.text("gmail_audience", "") or (f"{web.base_url}push/gmail" if topic else "")
+    certs = p.text("gmail_certs_url", Push.gmail_certs_url)
+    if not certs.startswith(("https://", "http://")):
+        raise p.error("gmail_certs_url", "must be an http(s) URL")
+    return Push(enabled, hours, renew, debounce, topic, robot, audience, certs)
 
 
 def _team(r: Reader) -> Team:

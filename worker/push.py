@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from providers.errors import NotFound, ProviderError
-from providers.push import Channel, Reading, Watcher
+from providers.push import Channel, Notice, Reading, Watcher
 from worker import config as cfg
 from worker.channels import FAILED, GONE, OK, WAITING, Watched, digest
 from worker.state import State
@@ -37,7 +37,11 @@ def enabled(config: cfg.Config) -> bool:
     return config.push.enabled and bool(config.web.base_url)
 
 
-def address(config: cfg.Config, provider: str) -> str:
+def address(config: cfg.Config, provider: str, source: str = "calendar") -> str:
+    """Where a source's provider posts; "" when it is not watched. Gmail's inbox posts
+    to a Pub/Sub topic, opt-in ([push] gmail_topic), whose subscription posts to us."""
+    if provider == "google" and source == "inbox":
+        return config.push.gmail_topic
     return f"{config.web.base_url}push/{provider}"
 
 
@@ -67,10 +71,15 @@ def keep_watching(
     rows = state.channels.of(account)
     for source in sources:
         mine = [r for r in rows if r.channel.source == source.source]
+        if not address(config, provider, source.source):  # not watched: polled
+            _stop(source, mine, state, upkeep)
+            upkeep.healthy = False
+            continue
         unreached = [r for r in mine if r.health == WAITING and r.updated + CONFIRM_WITHIN < now]
         if unreached:  # made, but nothing came: the address is not reached from outside
             _stop(source, unreached, state, upkeep)
-            why = f"no notification from {provider} reached {address(config, provider)}"
+            where = address(config, provider, source.source)
+            why = f"no notification from {provider} reached {where}"
             state.channels.failed(account, provider, source.source, why, now)
             upkeep.healthy = False
             continue
@@ -129,7 +138,7 @@ def _replace(
     pending = Channel(source.source, chosen, "", now + PENDING)
     state.channels.put(account, provider, pending, digest(secret), WAITING, now)
     try:
-        made = source.watch(address(config, provider), secret, now, chosen)
+        made = source.watch(address(config, provider, source.source), secret, now, chosen)
     except ProviderError:
         state.channels.drop(chosen)
         raise
@@ -180,7 +189,7 @@ def receive(
     debounce = timedelta(seconds=config.push.debounce_seconds)
     for notice in reading.notices:
         row = state.channels.get(notice.channel)
-        why = _refusal(row, provider, notice.token)
+        why = _refusal(row, provider, notice)
         if why or row is None:
             got.refused += 1
             LOG.warning(
@@ -203,12 +212,12 @@ def receive(
     return got
 
 
-def _refusal(row: Watched | None, provider: str, token: str) -> str:
+def _refusal(row: Watched | None, provider: str, notice: Notice) -> str:
     if row is None or row.placeholder:
         return "no such channel"
     if row.provider != provider:
         return f"the channel is {row.provider}'s"
-    if not row.answers(token):
+    if not (notice.verified or row.answers(notice.token)):
         return "wrong token"
     return ""
 

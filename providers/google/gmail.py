@@ -24,6 +24,7 @@ from typing import Any
 from providers.base import Alert, MailProvider, Message
 from providers.errors import BadRequest, Conflict, NotFound, ProviderError
 from providers.google import mapping
+from providers.google.push import InboxWatch
 from providers.google.session import Session
 
 HELD_LABEL = "Firstblock/Held"
@@ -33,7 +34,7 @@ PAGE = 500
 HEADER_CACHE = 5000  # messages whose sender and date are remembered
 
 
-class GmailMailbox(MailProvider):
+class GmailMailbox(MailProvider, InboxWatch):
     supports_hold_rule = True
 
     def __init__(self, session: Session, *, name: str) -> None:

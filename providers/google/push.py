@@ -57,3 +57,29 @@ def read(headers: Mapping[str, str]) -> Reading:
         raise BadRequest("not a Google Calendar notification (no channel or resource state)")
     event = "sync" if state == "sync" else "changed"
     return Reading((Notice(channel, headers.get("x-goog-channel-token", ""), event),))
+
+
+class InboxWatch(Watcher):
+    """For GmailMailbox: `users.watch` on the inbox, posting to a Cloud Pub/Sub topic
+    (the `address`), whose push subscription posts to us. Gmail has no per-watch id
+    or token: the channel is the mailbox's, and each push proves itself with the
+    subscription's signed token (`read_pubsub`). Watching again extends it, so a
+    renewal is a new watch that keeps the channel's id."""
+
+    session: Session
+    source = "inbox"
+    confirmed_at_once = True  # Gmail publishes a test message to the topic first
+
+    def watch(self, address: str, token: str, now: datetime, chosen: str) -> Channel:
+        body = {"topicName": address, "labelIds": ["INBOX"], "labelFilterBehavior": "include"}
+        answer = self.session.call(self.session.gmail.users().watch(userId="me", body=body))
+        channel_id = gmail_channel(self.session.options.email)
+        return Channel("inbox", channel_id, str(answer.get("historyId", "")), _expiry(answer))
+
+    def unwatch(self, channel: Channel) -> None:
+        with contextlib.suppress(NotFound):
+            self.session.call(self.session.gmail.users().stop(userId="me"))
+
+
+def gmail_channel(email: str) -> str:
+    return f"gmail:{email.lower()}"

@@ -43,11 +43,11 @@ def keep(
     state: State, *sources: MemoryWatch, now: datetime = T0, token: object = None
 ) -> push.Upkeep:
     kw = {"token": token} if token else {}
-    return push.keep_watching(CONFIG, "ana", "google", list(sources), state, now, **kw)  # type: ignore[arg-type]
+    return push.keep_watching(CONFIG, "ana", "outlook", list(sources), state, now, **kw)  # type: ignore[arg-type]
 
 
 def notice(
-    state: State, channel: str, token: str, event: str = "changed", provider: str = "google"
+    state: State, channel: str, token: str, event: str = "changed", provider: str = "outlook"
 ) -> push.Received:
     return push.receive(CONFIG, provider, Reading((Notice(channel, token, event),)), state, T0)
 
@@ -55,6 +55,8 @@ def notice(
 def test_push_is_on_with_an_https_address_only() -> None:
     assert push.enabled(CONFIG)
     assert push.address(CONFIG, "google") == "https://firstblock.example.com/push/google"
+    assert push.address(CONFIG, "outlook", "inbox").endswith("/push/outlook")
+    assert push.address(CONFIG, "google", "inbox") == ""  # Gmail's: only with a topic
     plain = cfg.parse({"web": {"base_url": "http://127.0.0.1:8421"}})
     assert not push.enabled(plain) and not push.enabled(cfg.parse({}))
     with pytest.raises(cfg.ConfigError, match=r"push\.enabled: push needs \[web\] base_url"):
@@ -98,11 +100,11 @@ def test_a_burst_of_notifications_is_one_due_account(state: State) -> None:
 @pytest.mark.parametrize(
     ("channel", "token", "provider", "why"),
     [
-        ("unknown", "secret-1", "google", "no such channel"),
-        (None, "secret-2", "google", "wrong token"),
-        (None, "", "google", "wrong token"),
-        (None, "secret-1", "outlook", "the channel is google's"),
-        ("ana/calendar", "", "google", "no such channel"),
+        ("unknown", "secret-1", "outlook", "no such channel"),
+        (None, "secret-2", "outlook", "wrong token"),
+        (None, "", "outlook", "wrong token"),
+        (None, "secret-1", "google", "the channel is outlook's"),
+        ("ana/calendar", "", "outlook", "no such channel"),
     ],
 )
 def test_a_forged_notification_changes_nothing_and_is_logged(
@@ -247,3 +249,14 @@ def test_the_team_fan_out_queues_the_accounts_a_notification_made_due(
     queued.clear()
     assert team.fan_out() == 1 and queued == ["bo"]
     assert team.fan_out() == 0  # taken once
+
+
+def test_a_gmail_inbox_without_a_topic_is_polled_beside_a_watched_calendar(
+    state: State,
+) -> None:
+    calendar, inbox = MemoryWatch(), MemoryWatch(source="inbox")
+    upkeep = push.keep_watching(CONFIG, "ana", "google", [calendar, inbox], state, T0)
+    assert (upkeep.made, upkeep.healthy) == (1, False)  # the inbox keeps the interval
+    assert inbox.calls == [] and [r.channel.source for r in state.channels.of("ana")] == [
+        "calendar"
+    ]

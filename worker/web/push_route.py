@@ -1,9 +1,13 @@
 """/push/NAME: where providers post changes (worker/push.py). No session and no CSRF
 token: a notification proves itself by its channel's token, checked against the
-digest kept when the channel was made. A refused one changes nothing.
+digest kept when the channel was made; Gmail's, through Pub/Sub, by Google's signed
+token for the push subscription (providers/google/pubsub.py). A refused one changes
+nothing.
 """
 
 from __future__ import annotations
+
+import logging
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -16,6 +20,7 @@ from worker import config as cfg
 from worker import push
 from worker.web.site import Site
 
+LOG = logging.getLogger("firstblock.push")
 LARGEST = 1024 * 1024  # Graph batches notifications; none comes near this
 
 
@@ -26,16 +31,24 @@ class PushReceiver:
     async def receive(self, request: Request) -> Response:
         name = request.path_params["provider"]
         config = self.site.load()
-        if not push.enabled(config) or name not in registry.names():
+        gmail = name == "gmail" and bool(config.push.gmail_topic)
+        if not push.enabled(config) or not (gmail or name in registry.names()):
             return PlainTextResponse("no push here\n", status_code=404)
         if int(request.headers.get("content-length") or 0) > LARGEST:
             return PlainTextResponse("too large\n", status_code=413)
         body = await request.body()
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
-            reading = registry.provider(name).read_push(dict(request.query_params), headers, body)
+            if gmail:
+                reading, name = await run_in_threadpool(_gmail, config, headers, body), "google"
+            else:
+                query = dict(request.query_params)
+                reading = registry.provider(name).read_push(query, headers, body)
         except BadRequest as exc:
             return PlainTextResponse(f"{exc}\n", status_code=400)
+        except PermissionError as exc:  # Gmail's token did not hold
+            LOG.warning("push: refused a gmail notification: %s", exc)
+            return PlainTextResponse("refused\n", status_code=403)
         if reading.reply is not None:  # a handshake: echo it, as plain text
             return PlainTextResponse(reading.reply)
         got = await run_in_threadpool(self._take, config, name, reading)
@@ -46,3 +59,16 @@ class PushReceiver:
     def _take(self, config: cfg.Config, name: str, reading: Reading) -> push.Received:
         with self.site.writing(config) as state:
             return push.receive(config, name, reading, state, self.site.clock.now())
+
+
+def _gmail(config: cfg.Config, headers: dict[str, str], body: bytes) -> Reading:
+    from providers.google import pubsub
+
+    p = config.push
+    return pubsub.read(
+        headers,
+        body,
+        audience=p.gmail_audience,
+        service_account=p.gmail_service_account,
+        certs_url=p.gmail_certs_url,
+    )

@@ -11,8 +11,17 @@ Usage::
 from __future__ import annotations
 
 from .emulator import GoogleEmulator
+from .pubsub import GmailWatch, PubsubAttempt, Subscription
 from .push import Channel
 from .push_delivery import PushAttempt
 from .wire import Logged
 
-__all__ = ["Channel", "GoogleEmulator", "Logged", "PushAttempt"]
+__all__ = [
+    "Channel",
+    "GmailWatch",
+    "GoogleEmulator",
+    "Logged",
+    "PubsubAttempt",
+    "PushAttempt",
+    "Subscription",
+]

@@ -3,14 +3,15 @@
 Request pipeline for an API call (standalone or batch part): log -> route by the discovery
 documents (404) -> fault injection -> bearer check (require_auth) -> parameter and body
 validation (400) -> handler (501 if documented but not emulated). One re-entrant lock guards
-all state; "slow" faults sleep outside it. Push notifications (push.py) go out on their own
-thread, which never takes that lock.
+all state; "slow" faults sleep outside it. Push notifications (push.py for Calendar, pubsub.py
+for Gmail) go out on their own threads, which never take that lock.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -27,6 +28,7 @@ from . import (
     fields,
     gmail_history,
     gmail_settings,
+    pubsub,
     push,
     timeutil,
 )
@@ -35,6 +37,8 @@ from .discovery import Call
 from .faults import Faults, error_for
 from .gmail import Gmail
 from .oauth import OAuth
+from .pubsub import PubSub
+from .pubsub_helpers import PubsubHelpers
 from .push import Channel, Push
 from .push_delivery import PushAttempt
 from .server import Server
@@ -47,7 +51,7 @@ WRITES = ("POST", "PUT", "PATCH", "DELETE")
 ALL_FAULTS = ("429", "403-rate", "403-user-rate", "500", "503", "slow", "drop")
 
 
-class GoogleEmulator:
+class GoogleEmulator(PubsubHelpers):
     def __init__(
         self,
         *,
@@ -73,6 +77,8 @@ class GoogleEmulator:
         self.faults = Faults(seed)
         self.push = Push(seed, lambda: self.clock())
         self.calendar.on_change = lambda ev: self.push.changed(self.calendar.email, ev)
+        self.pubsub = PubSub(seed, lambda: self.clock(), self.oauth.signer)
+        self.gmail.on_change = lambda record: self.pubsub.changed(self.gmail.email, record)
         self.requests: list[Logged] = []
         self.internal_errors: list[str] = []  # tracebacks of emulator bugs (answered as 500)
         self._handlers: dict[str, Callable[[Call], Reply]] = {
@@ -82,6 +88,7 @@ class GoogleEmulator:
             **gmail_settings.handlers(self.gmail),
             **gmail_history.handlers(self.gmail),
             **push.handlers(self.calendar, self.push),
+            **pubsub.handlers(self.gmail, self.pubsub),
         }
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
@@ -91,6 +98,7 @@ class GoogleEmulator:
     def start(self) -> GoogleEmulator:
         self._server = Server(self)
         self.push.courier.open()
+        self.pubsub.courier.open()
         port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{port}/"
         self.auth_uri, self.token_uri = self.url + "o/oauth2/auth", self.url + "token"
@@ -111,6 +119,7 @@ class GoogleEmulator:
             self._thread.join(timeout=5)
             self._thread = None
         self.push.courier.close()
+        self.pubsub.courier.close()
 
     def __enter__(self) -> GoogleEmulator:
         return self.start() if self._server is None else self
@@ -340,8 +349,11 @@ class GoogleEmulator:
         self.push.expire(channel_id)
 
     def wait_for_push(self, timeout: float = 5.0) -> bool:
-        """Wait until no notification is queued, delayed, retrying or in flight."""
-        return self.push.courier.wait(timeout)
+        """Wait until no notification, Calendar's or Gmail's (Pub/Sub), is queued, delayed,
+        retrying or in flight."""
+        deadline = time.monotonic() + timeout
+        calendar_done = self.push.courier.wait(timeout)
+        return self.pubsub.courier.wait(max(0.0, deadline - time.monotonic())) and calendar_done
 
     def push_faults(self, *, drop: float = 0.0, delay: float = 0.0, duplicate: float = 0.0) -> None:
         """Per message, with the seeded randomness: `drop` the chance it is never sent,

@@ -80,6 +80,8 @@ class Gmail:
         self.history_id = 1000
         self.history_floor = 1000  # history.list from before this answers 404 (expired)
         self.changes: list[dict[str, Any]] = []  # one history record per change, in order
+        # Told of each history record as it is appended, the lock held (pubsub.py's watch).
+        self.on_change: Callable[[dict[str, Any]], None] | None = None
         self.filters: dict[str, dict[str, Any]] = {}
         self.next_filter = 0
 
@@ -153,6 +155,8 @@ class Gmail:
             if what.get(kind):
                 entry[kind] = [{"message": message, "labelIds": what[kind]}]
         self.changes.append(entry)
+        if self.on_change is not None:
+            self.on_change(entry)
 
     def render(self, rec: dict[str, Any], fmt: str, wanted: list[str] | None) -> dict[str, Any]:
         out: dict[str, Any] = {"id": rec["id"], "threadId": rec["threadId"]}

@@ -34,7 +34,7 @@ def handlers(gmail: Gmail) -> dict[str, Callable[[Call], Reply]]:
         if kinds:
             records = [r for r in records if any(k in r for k in kinds)]
         if label:
-            records = [r for r in records if _touches(r, label)]
+            records = [r for r in records if touches(r, label)]
         page, token = page_of(records, call.params, 100, 500, gmail.page_size)
         out: dict[str, Any] = {"historyId": str(gmail.history_id)}
         if page:
@@ -46,7 +46,8 @@ def handlers(gmail: Gmail) -> dict[str, Callable[[Call], Reply]]:
     return {"gmail.users.history.list": list_history}
 
 
-def _touches(record: dict[str, Any], label: str) -> bool:
+def touches(record: dict[str, Any], label: str) -> bool:
+    """Whether a history record is about `label`: its message has it, or it was changed."""
     for kind in ("messagesAdded", "labelsAdded", "labelsRemoved"):
         for item in record.get(kind, []):
             if label in item["message"]["labelIds"] or label in item.get("labelIds", []):

@@ -29,7 +29,7 @@ from urllib.parse import quote, urlsplit
 
 from .calendar import Calendar, Reply
 from .discovery import Call
-from .push_delivery import Courier, Notice, PushAttempt, Target
+from .push_delivery import Courier, FaultPlan, Notice, PushAttempt, Target, push_attempt
 from .wire import ApiError
 
 # events.watch reference: params.ttl "Default is 604800 seconds". No maximum is documented;
@@ -91,13 +91,13 @@ def _bad(message: str, reason: str = "invalid") -> ApiError:
 class Push:
     def __init__(self, seed: int, clock: Callable[[], datetime]) -> None:
         self.lock = threading.Condition(threading.RLock())
-        self.courier = Courier(self.lock, self._target)
+        self.courier: Courier[Notice, PushAttempt] = Courier(self.lock, self._target, push_attempt)
         self.clock = clock
         self.rng = random.Random(seed)
         # None: plain http only to a loopback address (tests); True: any; False: https only.
         self.allow_http: bool | None = None
         self.max_lifetime = DEFAULT_LIFETIME
-        self.drop = self.delay = self.duplicate = 0.0
+        self.fault_plan = FaultPlan()
         self._entries: dict[str, _Entry] = {}
         self._serials = itertools.count(1)
 
@@ -193,13 +193,8 @@ class Push:
                 entry.channel = dataclasses.replace(entry.channel, expiration=now)
 
     def faults(self, drop: float, delay: float, duplicate: float) -> None:
-        for name, rate in (("drop", drop), ("duplicate", duplicate)):
-            if not 0.0 <= rate <= 1.0:
-                raise ValueError(f"{name} must be a probability, not {rate!r}")
-        if delay < 0:
-            raise ValueError(f"delay must not be negative, not {delay!r}")
         with self.lock:
-            self.drop, self.delay, self.duplicate = drop, delay, duplicate
+            self.fault_plan.set(drop, delay, duplicate)
 
     # ---- inside ------------------------------------------------------------------------------
     @staticmethod
@@ -250,13 +245,12 @@ class Push:
         # Sync messages are always 1; later ones grow, "but they're not sequential" (guide).
         entry.number = 1 if state == "sync" else entry.number + self.rng.randint(1, 3)
         ch = entry.channel
-        if self.drop and self.rng.random() < self.drop:
-            self.courier.record(PushAttempt(ch.id, entry.number, state, 0, "dropped"))
-            return
-        copies = 2 if self.duplicate and self.rng.random() < self.duplicate else 1
-        for _ in range(copies):
-            delay = self.rng.uniform(0, self.delay) if self.delay else 0.0
-            self.courier.send(Notice(ch.id, entry.serial, entry.number, state), delay)
+        delays = self.fault_plan.plan(self.rng)
+        notice = Notice(ch.id, entry.serial, entry.number, state)
+        if not delays:
+            self.courier.drop(notice)
+        for delay in delays:
+            self.courier.send(notice, delay)
 
     def _target(self, notice: Notice) -> Target:
         entry = self._entries.get(notice.channel_id)
@@ -277,7 +271,7 @@ class Push:
         }
         if ch.token is not None:
             headers["X-Goog-Channel-Token"] = ch.token
-        return ch.address, headers
+        return ch.address, headers, b""
 
 
 def handlers(cal: Calendar, push: Push) -> dict[str, Callable[[Call], Reply]]:
