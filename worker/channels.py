@@ -128,12 +128,19 @@ class Nudges:
     def __init__(self, db: database.Db) -> None:
         self.db = db
 
-    def nudge(self, account: str, due: datetime, why: str) -> None:
+    def nudge(self, account: str, due: datetime, why: str) -> bool:
+        """True for the first of a burst."""
         with self.db:
-            self.db.execute(
+            cursor = self.db.execute(
                 "INSERT INTO nudges VALUES (?, ?, ?) ON CONFLICT (account) DO NOTHING",
                 (account, _iso(due), why),
             )
+            return bool(cursor.rowcount == 1)
+
+    def clear(self, account: str) -> None:
+        """Its cycle has begun: what comes now needs another."""
+        with self.db:
+            self.db.execute("DELETE FROM nudges WHERE account = ?", (account,))
 
     def take(self, now: datetime) -> list[tuple[str, str]]:
         """The accounts due by `now`, and why; each is taken once."""

@@ -177,16 +177,29 @@ class Received:
     accepted: int = 0
     refused: int = 0
     due: set[str] = field(default_factory=set)
+    first: set[str] = field(default_factory=set)  # not due already: to queue, in a team
+
+
+# In a team the web app queues the cycle itself; the nudge then waits this much longer,
+# for beat's fan-out to take only if that task never ran (worker/team.py).
+QUEUED = timedelta(minutes=2)
 
 
 def receive(
-    config: cfg.Config, provider: str, reading: Reading, state: State, now: datetime
+    config: cfg.Config,
+    provider: str,
+    reading: Reading,
+    state: State,
+    now: datetime,
+    *,
+    queued: bool = False,
 ) -> Received:
-    """Check each notice against its channel; make the accounts they name due. A forged
-    one (unknown channel, wrong token, another provider's) changes nothing, and is
-    logged without the token it carried."""
+    """Check each notice against its channel; make the accounts they name due (`queued`:
+    the caller queues their cycles). A forged one (unknown channel, wrong token, another
+    provider's) changes nothing, and is logged without the token it carried."""
     got = Received()
     debounce = timedelta(seconds=config.push.debounce_seconds)
+    later = QUEUED if queued else timedelta()
     for notice in reading.notices:
         row = state.channels.get(notice.channel)
         why = _refusal(row, provider, notice)
@@ -207,7 +220,8 @@ def receive(
         elif row.health != OK:
             state.channels.mark(row.channel.id, OK, "", now)
         if notice.event != "sync":
-            state.nudges.nudge(row.account, now + debounce, "push")
+            if state.nudges.nudge(row.account, now + debounce + later, "push"):
+                got.first.add(row.account)
             got.due.add(row.account)
     return got
 

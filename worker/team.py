@@ -185,6 +185,16 @@ def fan_out() -> int:
     return len(due)
 
 
+def queue_pushed(accounts: list[str], debounce: int) -> None:
+    """The web app's: cycles for accounts a push notification made due, after the
+    debounce. A broker out of reach leaves them to beat's fan-out (their nudges)."""
+    for name in accounts:
+        try:
+            cycle.apply_async((name,), countdown=debounce)
+        except Exception as exc:  # kombu's errors vary by transport
+            LOG.warning("account %s: cycle not queued (%s); the fan-out will", name, exc)
+
+
 @app.task(name="firstblock.cycle")
 def cycle(account_name: str) -> dict[str, Any]:
     """The account's cycle, as `serve` runs it, under its lease."""
@@ -211,6 +221,7 @@ def cycle(account_name: str) -> dict[str, Any]:
         }
         quota.install(SharedQuota(_redis(), limits) if any(limits.values()) else None)
         begun = time.monotonic()
+        state.nudges.clear(account_name)  # what is pushed from now on needs another cycle
         try:
             result = runner.run_one(config, account, clock, apply=True, state=state)
             TELEMETRY.cycle(result, time.monotonic() - begun)

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from providers.push import Channel
 from tests.test_cli import NOW
 from worker import config as cfg
+from worker import push
 from worker.channels import OK, WAITING, digest
 from worker.clock import FixedClock
 from worker.state import State
@@ -145,3 +146,26 @@ def test_graph_notifications_are_checked_by_their_client_state(config: cfg.Confi
     assert app.post("/push/outlook", content=b"<xml/>").status_code == 400
     google_channel = {"value": [{"subscriptionId": "chan-1", "clientState": "the-token"}]}
     assert app.post("/push/outlook", json=google_channel).status_code == 403  # Google's
+
+
+def test_in_a_team_the_app_queues_the_cycle_after_the_debounce(
+    config: cfg.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("celery", reason="team tests: pip install '.[team]'")
+    from worker import team
+
+    queued: list[tuple[object, ...]] = []
+    monkeypatch.setenv("FIRSTBLOCK_BROKER_URL", "redis://127.0.0.1:1/0")  # never reached
+    monkeypatch.setattr(
+        team.cycle, "apply_async", lambda args, countdown: queued.append((*args, countdown))
+    )
+    app = client(config)
+    for _ in range(3):
+        assert app.post("/push/google", headers=google("chan-1", "the-token")).status_code == 202
+    assert queued == [("ana", 2)]  # a burst: one task, after the debounce
+    assert taken(config) == []  # the fan-out leaves it to that task for a while
+    state = State(config.state_location())
+    try:
+        assert state.nudges.take(MOMENT + push.QUEUED + timedelta(seconds=2)) == [("ana", "push")]
+    finally:
+        state.close()

@@ -401,12 +401,15 @@ def test_a_read_only_state_of_a_missing_file_is_empty_and_creates_nothing(
 
 
 def test_a_burst_of_nudges_is_taken_once(state: State) -> None:
-    for second in range(5):  # the first sets the moment; the rest find it set
-        state.nudges.nudge("a", T0 + timedelta(seconds=2 + second), "push")
+    firsts = [state.nudges.nudge("a", T0 + timedelta(seconds=2 + s), "push") for s in range(5)]
+    assert firsts == [True, False, False, False, False]  # the first sets the moment
     state.nudges.nudge("b", T0 + timedelta(seconds=9), "push")
     assert state.nudges.take(T0 + timedelta(seconds=1)) == []
     assert state.nudges.take(T0 + timedelta(seconds=2)) == [("a", "push")]
     assert state.nudges.take(T0 + timedelta(seconds=10)) == [("b", "push")]
+    assert state.nudges.take(T0 + timedelta(days=1)) == []
+    assert state.nudges.nudge("c", T0, "push")
+    state.nudges.clear("c")  # its cycle began
     assert state.nudges.take(T0 + timedelta(days=1)) == []
 
 

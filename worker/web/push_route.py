@@ -8,6 +8,7 @@ nothing.
 from __future__ import annotations
 
 import logging
+import os
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -57,8 +58,17 @@ class PushReceiver:
         return Response(status_code=202)
 
     def _take(self, config: cfg.Config, name: str, reading: Reading) -> push.Received:
+        # In a team (a broker is set) the cycles are queued from here, after the
+        # debounce; on one machine `serve` takes the nudges.
+        team = bool(os.environ.get("FIRSTBLOCK_BROKER_URL"))
         with self.site.writing(config) as state:
-            return push.receive(config, name, reading, state, self.site.clock.now())
+            now = self.site.clock.now()
+            got = push.receive(config, name, reading, state, now, queued=team)
+        if team and got.first:
+            from worker import team as celery
+
+            celery.queue_pushed(sorted(got.first), config.push.debounce_seconds)
+        return got
 
 
 def _gmail(config: cfg.Config, headers: dict[str, str], body: bytes) -> Reading:
