@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import fleet, hostile, planner, requests, team, web
+from bench import fleet, hostile, planner, push, requests, team, web
 
 SECTIONS: dict[str, tuple[Callable[[bool], dict[str, Any]], Callable[[dict[str, Any]], str]]] = {
     "requests": (requests.run, requests.markdown),
@@ -22,6 +22,7 @@ SECTIONS: dict[str, tuple[Callable[[bool], dict[str, Any]], Callable[[dict[str, 
     "team": (team.run, team.markdown),
     "web": (web.run, web.markdown),
     "hostile": (hostile.run, hostile.markdown),
+    "push": (push.run, push.markdown),
 }
 RESULTS = Path(__file__).parent / "results"
 
