@@ -72,17 +72,23 @@ def test_an_unchanged_file_is_parsed_once(tmp_path: Path, parses: list[str]) -> 
     assert len(parses) == 1 and titles(first) == ["Standup"]
 
 
-def test_a_window_is_expanded_once_while_the_file_is_unchanged(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    windows: list[Window] = []
+@pytest.fixture
+def windows(monkeypatch: pytest.MonkeyPatch) -> list[Window]:
+    """The windows expanded, in order."""
+    seen: list[Window] = []
     real = ics.expand
 
     def expand(prepared: ics.Prepared, window: Window) -> ics.Parsed:
-        windows.append(window)
+        seen.append(window)
         return real(prepared, window)
 
     monkeypatch.setattr(ics, "expand", expand)
+    return seen
+
+
+def test_a_window_is_expanded_once_while_the_file_is_unchanged(
+    tmp_path: Path, windows: list[Window]
+) -> None:
     path = tmp_path / "cal.ics"
     path.write_text(HEAD + event("a@x", "Standup") + TAIL, newline="")
     later = Window(WINDOW.start + timedelta(days=1), WINDOW.end, WINDOW.zone)
@@ -274,9 +280,7 @@ def test_readers_in_threads_see_one_version_or_the_other(tmp_path: Path) -> None
     assert list(LocalCalendar(path).fetch(WINDOW).events) == expected[59 % 2]
 
 
-def test_cycles_through_a_day_read_one_window(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cycles_through_a_day_read_one_window(tmp_path: Path, windows: list[Window]) -> None:
     # A cycle reads whole local days, so the web page and every cycle of the day
     # reuse one expansion; the next day reads a new window.
     from worker import config as cfg
@@ -284,14 +288,6 @@ def test_cycles_through_a_day_read_one_window(
     from worker.clock import FixedClock
     from worker.state import State
 
-    windows: list[Window] = []
-    real = ics.expand
-
-    def expand(prepared: ics.Prepared, window: Window) -> ics.Parsed:
-        windows.append(window)
-        return real(prepared, window)
-
-    monkeypatch.setattr(ics, "expand", expand)
     (tmp_path / "cal.ics").write_text(HEAD + event("a@x", "Standup") + TAIL, newline="")
     path = tmp_path / "firstblock.toml"
     path.write_text(
