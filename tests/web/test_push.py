@@ -169,3 +169,8 @@ def test_in_a_team_the_app_queues_the_cycle_after_the_debounce(
         assert state.nudges.take(MOMENT + push.QUEUED + timedelta(seconds=2)) == [("ana", "push")]
     finally:
         state.close()
+
+
+def test_a_body_too_large_is_refused_unread(config: cfg.Config) -> None:
+    answer = client(config).post("/push/outlook", content=b"x" * (2 * 1024 * 1024))
+    assert answer.status_code == 413 and taken(config) == []
