@@ -2,7 +2,8 @@
 
 Every request goes through `call` or `batch`, so every one is retried by the shared
 policy and every failure comes out as a `providers.errors` exception. httplib2 is not
-thread-safe: a session owns one `Http` and must stay on one thread.
+thread-safe: a session holds one `Http` (lent, providers/google/pool.py) and must stay
+on one thread.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from googleapiclient.http import BatchHttpRequest, HttpRequest
 
 from providers import observe, quota, retry
 from providers.errors import RateLimited, TransientError
+from providers.google import pool
 from providers.google.errors import translate
 from providers.memo import Memo
 
@@ -60,9 +62,9 @@ class Session:
         self.memo = memo
         self._on_refresh = on_refresh  # persists a refreshed access token
         self._token = getattr(credentials, "token", None)
-        self.http = google_auth_httplib2.AuthorizedHttp(
-            credentials, http=httplib2.Http(timeout=options.timeout)
-        )
+        # Its connections come from the process's lender and go back when it is gone.
+        raw = pool.LENDER.lend(self, options.timeout)
+        self.http = google_auth_httplib2.AuthorizedHttp(credentials, http=raw)
         self._services: dict[str, Any] = {}
         self.where = f"google:{options.name}"
         self.pacer = retry.Pacer(options.sleep, options.monotonic)

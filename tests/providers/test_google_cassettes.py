@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -39,6 +40,7 @@ import pytest
 import vcr
 import yaml
 
+from providers.google import pool
 from tests.emulators.google import GoogleEmulator
 from tests.providers.google_fixtures import ME, Sleeps, calendar, mailbox, timed
 from worker.config import Hold, Planning, default_config
@@ -389,7 +391,11 @@ def pin(name: str, emulator: GoogleEmulator) -> Iterator[Tape]:
         pytest.fail(f"{path} is missing: record it with FIRSTBLOCK_RECORD_CASSETTES=1")
     seen = len(emulator.requests)
     mode = "all" if RECORDING else "none"
-    with VCR.use_cassette(str(path), record_mode=mode) as cassette:
+    # Connections opened before the cassette would bypass it: fresh ones, kept apart.
+    with (
+        mock.patch.object(pool, "LENDER", pool.Lender()),
+        VCR.use_cassette(str(path), record_mode=mode) as cassette,
+    ):
         tape = Tape(cassette)
         tape.watch()
         try:

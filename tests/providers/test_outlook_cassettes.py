@@ -37,12 +37,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
 import vcr
 
+from providers.outlook import pool
 from providers.outlook.mail import HELD_FOLDER, RULE_NAME
 from tests.emulators.graph import GraphEmulator
 from tests.providers.outlook_fixtures import ME, Sleeps, outlook, timed
@@ -222,7 +224,11 @@ def pin(name: str, emulator: GraphEmulator) -> Iterator[GraphTape]:
         pytest.fail(f"{path} is missing: record it with FIRSTBLOCK_RECORD_CASSETTES=1")
     seen = len(emulator.requests)
     mode = "all" if RECORDING else "none"
-    with VCR.use_cassette(str(path), record_mode=mode) as cassette:
+    # Connections opened before the cassette would bypass it: fresh ones, kept apart.
+    with (
+        mock.patch.object(pool, "_shared", None),
+        VCR.use_cassette(str(path), record_mode=mode) as cassette,
+    ):
         tape = GraphTape(cassette)
         tape.watch()
         try:

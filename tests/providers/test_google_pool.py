@@ -1,0 +1,44 @@
+"""Google's lent connections (providers/google/pool.py): one session at a time per
+`Http`, and its open connection serves the next session."""
+
+from __future__ import annotations
+
+import gc
+
+from providers.google.pool import Lender
+from tests.providers.test_outlook_pool import Counting, url
+
+__all__ = ["url"]  # a fixture, imported for pytest
+
+
+class Owner:
+    """Stands for a session."""
+
+
+def test_a_connection_outlives_its_session_but_is_never_shared(url: str) -> None:
+    lender = Lender()
+    first, second = Owner(), Owner()
+    a, b = lender.lend(first, 5.0), lender.lend(second, 5.0)
+    assert a is not b  # two live sessions, two Http
+    response, _ = a.request(url)
+    assert response.status == 200
+    del first
+    gc.collect()
+    assert lender.idle_count() == 1
+    third = Owner()
+    c = lender.lend(third, 5.0)
+    assert c is a and lender.idle_count() == 0
+    for _ in range(3):
+        assert c.request(url)[0].status == 200
+    assert Counting.connections == 1  # the first session's connection, still open
+    assert lender.lend(Owner(), 9.0) is not b  # another timeout, another Http
+
+
+def test_only_so_many_are_kept_idle() -> None:
+    lender = Lender(idle=1)
+    owners = [Owner(), Owner()]
+    for o in owners:
+        lender.lend(o, 5.0)
+    owners.clear()
+    gc.collect()
+    assert lender.idle_count() == 1
