@@ -98,11 +98,13 @@ def idle(poll_hours: int, busy: bool, accounts: int = 3) -> dict[str, Any]:
             _wait(base + "healthz")
             state = State(config.state_location())
             interval = timedelta(minutes=config.serve.interval_minutes)
-            due = {a.name: start for a in config.accounts}
+            due = {a.name: serve.Due(start, "start") for a in config.accounts}
+            last: dict[str, runner.AccountResult] = {}
             cycles, settled_at = Counter[str](), start + timedelta(days=1)
             graph.reset_log()
             while True:
-                name, at = min(due.items(), key=lambda item: item[1])
+                name, moment = min(due.items(), key=lambda item: item[1].at)
+                at = moment.at
                 if at >= start + timedelta(days=DAYS):
                     break
                 clock.moment = at
@@ -110,11 +112,15 @@ def idle(poll_hours: int, busy: bool, accounts: int = 3) -> dict[str, Any]:
                     graph.reset_log()  # the first day (first runs, first subscriptions) apart
                     cycles["counting"] = 1
                 account = next(a for a in config.accounts if a.name == name)
-                result = runner.run_one(config, account, clock, apply=True, state=state)
+                quiet = serve.is_quiet(config, last.get(name), moment.why)  # as serve does
+                result = runner.run_one(
+                    config, account, clock, apply=True, state=state, quiet=quiet
+                )
+                last[name] = result
                 if result.errors:
                     raise RuntimeError(f"{name}: {result.errors[0]}")
                 cycles[name] += 1
-                due[name] = serve.next_action(config, result, clock.now(), interval).at
+                due[name] = serve.next_action(config, result, clock.now(), interval)
             state.close()
             graph.wait_for_push(10)  # our own writes' notifications, before the app stops
             server.should_exit = True

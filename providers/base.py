@@ -187,6 +187,10 @@ class CalendarProvider(abc.ABC):
 
     def __init__(self, *, name: str) -> None:
         self.name = name
+        # Set by the worker when push says nothing changed since the last read (a
+        # wake-up of the hold, say): `fetch` and `timezone` may answer from what was
+        # read then, without a request. The safety-net poll never sets it.
+        self.quiet = False
 
     def timezone(self) -> str | None:
         """The calendar's own IANA zone, when it declares one. Raises what `fetch` does."""

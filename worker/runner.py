@@ -100,12 +100,19 @@ class AccountResult:
 
 
 def run_one(
-    config: cfg.Config, account: cfg.Account, clock: Clock, *, apply: bool, state: State
+    config: cfg.Config,
+    account: cfg.Account,
+    clock: Clock,
+    *,
+    apply: bool,
+    state: State,
+    quiet: bool = False,
 ) -> AccountResult:
     """One cycle for one account; never raises for the account's own failures (they
     are on the result). A committing cycle runs under the account's lock, so two never
     overlap, also across processes; a dry run (`apply` off) takes no lock and writes
-    nothing: give it a read-only state (State.read_only)."""
+    nothing: give it a read-only state (State.read_only). `quiet`: push says the
+    calendar has not changed since its last read (CalendarProvider.quiet)."""
     if not apply:
         return _guarded(config, account, clock, apply=False, state=state)
     lock = filelock.FileLock(str(config.state_dir / "locks" / f"{account.name}.lock"))
@@ -117,16 +124,22 @@ def run_one(
     except OSError as exc:
         return AccountResult(account, errors=[from_os(f"account {account.name}", exc)])
     try:
-        return _guarded(config, account, clock, apply=True, state=state)
+        return _guarded(config, account, clock, apply=True, state=state, quiet=quiet)
     finally:
         lock.release()
 
 
 def _guarded(
-    config: cfg.Config, account: cfg.Account, clock: Clock, *, apply: bool, state: State
+    config: cfg.Config,
+    account: cfg.Account,
+    clock: Clock,
+    *,
+    apply: bool,
+    state: State,
+    quiet: bool = False,
 ) -> AccountResult:
     try:
-        return _cycle(config, account, clock, apply=apply, state=state)
+        return _cycle(config, account, clock, apply=apply, state=state, quiet=quiet)
     except FAILURES as exc:  # the state itself failing (a full disk), say: never the others
         return AccountResult(account, errors=[_failure(account.name, exc)])
 
@@ -156,7 +169,13 @@ class Decision:
 
 
 def _cycle(
-    config: cfg.Config, account: cfg.Account, clock: Clock, *, apply: bool, state: State
+    config: cfg.Config,
+    account: cfg.Account,
+    clock: Clock,
+    *,
+    apply: bool,
+    state: State,
+    quiet: bool = False,
 ) -> AccountResult:
     config = config.for_account(account)  # its own settings over the team's
     result = AccountResult(account, config=config)
@@ -168,6 +187,7 @@ def _cycle(
     # Decide: read everything, write nothing.
     try:
         account, calendar, mailbox = open_account(config, account, clock, state, dry=not apply)
+        calendar.quiet = quiet
         result.account = account
         config, fallbacks = with_calendar_hours(config, calendar)
         result.config = config

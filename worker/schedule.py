@@ -18,6 +18,10 @@ from worker.models import Event
 from worker.planner import Rules
 from worker.timeutil import at
 
+# Moments of the account's own day, not news of its calendar: with push healthy, a
+# cycle at one of them may take the calendar as last read (worker/serve.py).
+WAKE_UPS = frozenset({"hold starts", "release", "follow-up check"})
+
 
 @dataclass(frozen=True)
 class Due:

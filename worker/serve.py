@@ -33,7 +33,7 @@ from worker.clock import Clock
 from worker.cycle import rules_for
 from worker.errors import ConfigError, WorkerError
 from worker.render import renamed_text
-from worker.schedule import Due, next_due
+from worker.schedule import WAKE_UPS, Due, next_due
 from worker.state import State
 from worker.telemetry import TELEMETRY, Telemetry
 
@@ -206,10 +206,13 @@ class Server:
     def _cycle(self, account: cfg.Account, slot: Slot) -> None:
         config = self.config
         begun = time.monotonic()
+        quiet = is_quiet(config, slot.last, slot.due.why)
         try:
             state = State(config.state_location())  # one connection per thread
             try:
-                result = runner.run_one(config, account, self.clock, apply=True, state=state)
+                result = runner.run_one(
+                    config, account, self.clock, apply=True, state=state, quiet=quiet
+                )
             finally:
                 state.close()
             self.counts.cycle(result, time.monotonic() - begun)
@@ -257,6 +260,14 @@ class Server:
                 "stopped with %d cycle(s) unfinished; the next run completes them", len(left)
             )
         return 0
+
+
+def is_quiet(config: cfg.Config, last: runner.AccountResult | None, why: str) -> bool:
+    """Whether a cycle may take the calendar as last read: push was healthy at the
+    last cycle, and this one is a moment of the day (the hold, a follow-up check),
+    not a notification or the safety-net poll. A lost notification waits for that."""
+    healthy = last is not None and last.push is not None and last.push.healthy
+    return healthy and why in WAKE_UPS and push.enabled(config)
 
 
 def next_action(

@@ -260,3 +260,16 @@ def test_a_gmail_inbox_without_a_topic_is_polled_beside_a_watched_calendar(
     assert inbox.calls == [] and [r.channel.source for r in state.channels.of("ana")] == [
         "calendar"
     ]
+
+
+def test_only_the_days_own_moments_take_the_calendar_as_last_read() -> None:
+    from worker.serve import is_quiet
+
+    healthy = runner.AccountResult(CONFIG.accounts[0], push=push.Upkeep(healthy=True))
+    waiting = runner.AccountResult(CONFIG.accounts[0], push=push.Upkeep(healthy=False))
+    for why in ("hold starts", "release", "follow-up check"):
+        assert is_quiet(CONFIG, healthy, why)
+        assert not is_quiet(CONFIG, waiting, why) and not is_quiet(CONFIG, None, why)
+        assert not is_quiet(cfg.parse({}), healthy, why)  # push off
+    for why in ("reconcile", "push", "start", "settings"):  # the safety net, and news
+        assert not is_quiet(CONFIG, healthy, why)
