@@ -1,4 +1,4 @@
-"""Push notifications, the provider's side (docs/design.md §2.6): a calendar or a
+"""Push notifications, the provider's side (docs/design.md §2.7): a calendar or a
 mailbox that can be watched implements `Watcher`; its provider's `read_push` turns a
 request the provider posted into `Notice`s. Nothing here trusts a notice: the worker
 checks each one's token against the channel it names (worker/push.py).

@@ -1,4 +1,4 @@
-"""Push notifications, the worker's side (docs/design.md §2.6).
+"""Push notifications, the worker's side (docs/design.md §2.7).
 
 With a public https address ([web] base_url, [push]), each cycle keeps a channel on
 every source that can be watched (providers.push.Watcher): made when missing, renewed
@@ -31,6 +31,11 @@ LOG = logging.getLogger("firstblock.push")
 CONFIRM_WITHIN = timedelta(minutes=10)
 RETRY_AFTER = timedelta(hours=1)  # a source whose channel failed is tried again then
 PENDING = timedelta(days=1)  # what a channel being made is kept as, until its answer
+
+
+def watchers(*sources: object) -> list[Watcher]:
+    """Those of an account's calendar and mailbox that can be watched."""
+    return [s for s in sources if isinstance(s, Watcher)]
 
 
 def enabled(config: cfg.Config) -> bool:

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 from providers import registry
 from providers.errors import ProviderError
-from providers.push import Watcher
 from worker import config as cfg
 from worker import push, runner
 from worker.clock import Clock
@@ -79,8 +78,7 @@ def remove(
             if mailbox.supports_hold_rule:
                 mailbox.set_hold_rule(None)
             returned = mailbox.release_all()
-        sources: tuple[object, ...] = (calendar, mailbox)
-        push.stop_all(account.name, [s for s in sources if isinstance(s, Watcher)], state)
+        push.stop_all(account.name, push.watchers(calendar, mailbox), state)
         note = registry.provider(account.provider).forget(runner.spec_for(config, account, state))
     except ProviderError as exc:
         raise from_provider(account.name, exc) from None

@@ -19,7 +19,6 @@ import filelock
 from providers import registry
 from providers.base import AccountSpec, CalendarProvider, MailProvider
 from providers.errors import AuthError, ProviderError
-from providers.push import Watcher
 from worker import config as cfg
 from worker import push, zones
 from worker.clock import Clock
@@ -245,8 +244,7 @@ def _cycle(
         except FAILURES as exc:
             result.errors.append(_failure(account.name, exc))
     if apply and calendar is not None and push.enabled(config):
-        sources: tuple[object, ...] = (calendar, mailbox)
-        watched = [s for s in sources if isinstance(s, Watcher)]
+        watched = push.watchers(calendar, mailbox)
         try:
             result.push = push.keep_watching(
                 config, account.name, account.provider, watched, state, clock.now()
