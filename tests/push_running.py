@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.web.test_browser import free_port
 from worker import config as cfg
 from worker import roster
@@ -77,3 +79,24 @@ def health(config: cfg.Config, account: str) -> list[str]:
         return [r.health for r in state.channels.of(account)]
     finally:
         state.close()
+
+
+def count_cycles(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """When each cycle of `serve` began (monotonic), from now on."""
+    from worker import runner
+
+    began: list[float] = []
+    real = runner.run_one
+
+    def counted(*args: Any, **kwargs: Any) -> runner.AccountResult:
+        began.append(time.monotonic())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_one", counted)
+    return began
+
+
+def settled(began: list[float], seconds: float = 4.0) -> None:
+    """Until no cycle began for `seconds`: the first cycle's own writes come back as
+    notifications, and bring one more."""
+    until(lambda: began and time.monotonic() - began[-1] > seconds, 30)
