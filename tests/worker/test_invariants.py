@@ -55,7 +55,7 @@ from worker.models import (
     Status,
     Window,
 )
-from worker.planner import DESCRIPTION, Plan, Rules, is_busy
+from worker.planner import DESCRIPTION, Plan, Rules, is_busy, window
 from worker.state import State
 from worker.timeutil import at
 
@@ -716,6 +716,17 @@ def check_prep(step: Step) -> None:
         assert step.day_of(b.start) in allowed, f"prep for {m.title} too early"
     have = {b.key for b in (*plan.blocks, *plan.kept)}
     deleted = set(step.user.deleted)
+    # A prep the user moved out of the planning window is out of the worker's sight: it
+    # plans with the blocks in the window only (docs/design.md §1.1, "Inputs"), and the
+    # ledger takes a known block missing from it for a deletion (as check_protection
+    # does). The meeting's one prep is the user's then, as if deleted: none is placed
+    # again (its key is taken), and nothing failed to fit, so no shortfall either.
+    seen = window(step.rules, step.now)
+    deleted |= {
+        k
+        for k, (s, e) in step.user.moved.items()
+        if not (u(s) < u(seen.end) and u(e) > u(seen.start))
+    }
     for m in step.events_after:
         if (
             length
