@@ -309,8 +309,10 @@ class MailProvider(abc.ABC):
         return []
 
     @abc.abstractmethod
-    def deliver(self, alert: Alert) -> None:
+    def deliver(self, alert: Alert, *, first_try: bool = False) -> None:
         """Put an alert in the inbox, exempt from the hold. Idempotent per `alert.key`.
+        `first_try`: the caller knows no earlier attempt at this key could have landed,
+        so a provider may skip looking for one (a request saved per alert).
 
         Raises AuthError, TransientError, RateLimited.
         """

@@ -125,7 +125,7 @@ class MemoryMailbox(MailProvider):
                 moved += 1
         return moved
 
-    def deliver(self, alert: Alert) -> None:
+    def deliver(self, alert: Alert, *, first_try: bool = False) -> None:
         self.calls += 1
         key = "alert-" + alert.key
         if key not in self.messages:
@@ -168,6 +168,7 @@ class MemoryWatch(Watcher):
     ) -> None:
         self.source, self.longest, self.renewable = source, longest, renewable
         self.confirmed_at_once = renewable
+        self.names_items = renewable  # Graph's notices name the item; Google's do not
         self.live: dict[str, tuple[Channel, str]] = {}  # id -> the channel, its token
         self.failure: ProviderError | None = None  # raised by the next calls, when set
         self.calls: list[str] = []

@@ -97,14 +97,16 @@ def commit_gaps(run: AccountRun, decision: GapDecision, channels: list[Channel])
     problems: list[str] = []
     alerted: list[OpenGap] = []
     for alert, keys in decision.alerts:
-        if _deliver(alert, channels, problems):
+        if _deliver(run, alert, channels, problems):
             state.gaps.alerted(name, keys, now)
+            _recorded(run, alert)
             alerted += [g for g in decision.sync.open if g.key in keys]
     sent = False
     if decision.digest is not None:
         note, day = decision.digest
-        if _deliver(note, channels, problems):
+        if _deliver(run, note, channels, problems):
             state.gaps.digested(name, day)
+            _recorded(run, note)
             sent = True
     return GapOutcome(
         tuple(state.gaps.open(name)),
@@ -142,19 +144,38 @@ def channels(
     return out
 
 
-def _deliver(alert: Alert, channels: list[Channel], problems: list[str]) -> bool:
-    """True when at least one channel took the alert."""
+def _deliver(run: AccountRun, alert: Alert, channels: list[Channel], problems: list[str]) -> bool:
+    """True when at least one channel took the alert.
+
+    The mailbox need not look for an earlier copy (a request per alert, most of an
+    idle day's reads) when none can exist: the state has the account's history (a
+    state lost or new has no run logged), and holds no note of an attempt. The note
+    is made before the mailbox is asked and goes once the alert is recorded as sent
+    (`_recorded`), so a run killed in between leaves it for the next to look."""
     delivered = False
+    attempt = _attempt(alert)
     for name, channel in channels:
         try:
             if isinstance(channel, Webhook):
                 channel.send(alert)
             else:
-                channel.deliver(alert)
+                tried = run.state.runs.noticed(run.name, attempt)
+                if not tried:
+                    run.state.runs.notice(run.name, attempt, run.now)
+                history = run.state.runs.last(run.name) is not None
+                channel.deliver(alert, first_try=history and not tried)
             delivered = True
         except ProviderError as exc:
             problems.append(f"{name} alert not delivered: {exc}")
     return delivered
+
+
+def _attempt(alert: Alert) -> str:
+    return f"sending:{alert.key}"
+
+
+def _recorded(run: AccountRun, alert: Alert) -> None:
+    run.state.runs.notice(run.name, _attempt(alert), run.now, told=False)
 
 
 def week_figures(

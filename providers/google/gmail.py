@@ -319,12 +319,13 @@ class GmailMailbox(MailProvider, InboxWatch):
 
     # -- alerts
 
-    def deliver(self, alert: Alert) -> None:
+    def deliver(self, alert: Alert, *, first_try: bool = False) -> None:
         """Insert the alert into the inbox, once per key (its Message-ID derives from
-        the key, so even with state lost a second delivery finds the first)."""
+        the key, so even with state lost a second delivery finds the first). On the
+        `first_try` nothing is there to find before the insert."""
         message_id = f"<{hashlib.sha256(alert.key.encode()).hexdigest()[:32]}@firstblock.invalid>"
         query = f"rfc822msgid:{message_id}"
-        found = self._refs(q=query)
+        found = [] if first_try else self._refs(q=query)
         if not found:
             label = self._label(ALERT_LABEL)
             raw = _alert_message(alert, message_id, self.session.options.email)

@@ -196,7 +196,7 @@ class LocalMailbox(MailProvider):
         except OSError as exc:
             raise DataError(f"cannot move a message: {exc.strerror}", where=str(path)) from exc
 
-    def deliver(self, alert: Alert) -> None:
+    def deliver(self, alert: Alert, *, first_try: bool = False) -> None:
         """Write an alert into the inbox (tmp, then rename into new). One file per key."""
         self._make(self.root, parents=True)
         tag = "fb-alert-" + hashlib.sha256(alert.key.encode()).hexdigest()[:24]

@@ -194,35 +194,38 @@ class OutlookMailbox(MailProvider, InboxSubscribed):
 
     # -- alerts
 
-    def deliver(self, alert: Alert) -> None:
+    def deliver(self, alert: Alert, *, first_try: bool = False) -> None:
         """Sent from the user to the user, tagged with its key: the rule lets mail from
-        the user through, and the tag makes a second delivery of one key a no-op."""
-        key = alert.key.replace("'", "''")
-        lookup = Call(
-            "GET",
-            f"{self.user}/messages",
-            {
-                "$filter": "singleValueExtendedProperties/Any(ep: ep/id eq "
-                f"'{mapping.ALERT_PROP}' and ep/value eq '{key}')",
-                "$select": "id",
-            },
-        )
-        if self.session.call(lookup).get("value"):
+        the user through, and the tag makes a second delivery of one key a no-op (looked
+        up unless this is the `first_try`)."""
+        if not first_try and self._delivered(alert.key):
             return
-        me = self.session.email
         message = {
             "subject": alert.subject,
             "body": {
                 "contentType": "html" if alert.html else "text",
                 "content": alert.html or alert.text,
             },
-            "toRecipients": [{"emailAddress": {"address": me}}],
+            "toRecipients": [{"emailAddress": {"address": self.session.email}}],
             "singleValueExtendedProperties": [{"id": mapping.ALERT_PROP, "value": alert.key}],
         }
         self._held = None
         # Not idempotent: after a lost answer, the next run's lookup finds it.
         send = {"message": message, "saveToSentItems": False}
         self.session.call(Call("POST", f"{self.user}/sendMail", body=send, idempotent=False))
+
+    def _delivered(self, key: str) -> bool:
+        quoted = key.replace("'", "''")
+        lookup = Call(
+            "GET",
+            f"{self.user}/messages",
+            {
+                "$filter": "singleValueExtendedProperties/Any(ep: ep/id eq "
+                f"'{mapping.ALERT_PROP}' and ep/value eq '{quoted}')",
+                "$select": "id",
+            },
+        )
+        return bool(self.session.call(lookup).get("value"))
 
     # -- the rule
 

@@ -463,3 +463,17 @@ def test_sign_in_answers_are_told_apart() -> None:
     with pytest.raises(TransientError):
         auth._token({"error": "temporarily_unavailable"})
     assert auth._token({"access_token": "t"}) == "t"
+
+
+def test_a_first_try_alert_is_sent_without_a_lookup(
+    graph: GraphEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    box = outlook(graph, tmp_path / "memo.json", sleeps)[1]
+    alert = Alert("digest:2026-11-30", "Your day", "text", T0)
+    graph.reset_log()
+    box.deliver(alert, first_try=True)
+    assert calls(graph) == ["POST /v1.0/me/sendMail"]
+    graph.reset_log()
+    box.deliver(alert)  # a retry looks first, and finds it
+    assert calls(graph) == ["GET /v1.0/me/messages"]
+    assert len([m for m in box.list_inbox(None) if m.alert]) == 1

@@ -7,13 +7,15 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from providers.errors import TransientError
 from providers.memory import MemoryCalendar, MemoryMailbox
 from worker.config import Alerts, default_config
 from worker.cycle import AccountRun, rules_for, run_account
-from worker.gapcheck import channels, run_gaps
-from worker.models import Attendee, Event
+from worker.gapcheck import GapOutcome, _deliver, channels, decide_gaps, run_gaps
+from worker.models import Alert, Attendee, Event
 from worker.notify import Webhook
 from worker.state import State
+from worker.stores import Run
 
 NY = ZoneInfo("America/New_York")
 MON = date(2026, 11, 30)
@@ -67,3 +69,56 @@ def test_with_no_channel_the_gap_stays_unalerted_for_the_next_run(tmp_path: Path
     result = run_gaps(run, outcome, [], apply=True)
     assert result.alerted == ()
     assert [g.alerted_at for g in result.open] == [None]
+
+
+class _LosesAnAnswer(MemoryMailbox):
+    """Stores the alert, then fails as if its answer were lost, once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tries: list[bool] = []
+
+    def deliver(self, alert: Alert, *, first_try: bool = False) -> None:
+        self.tries.append(first_try)
+        super().deliver(alert, first_try=first_try)
+        if len(self.tries) == 1:
+            raise TransientError("the answer was lost")
+
+
+def test_an_alert_is_looked_up_only_when_an_earlier_attempt_may_have_landed(
+    tmp_path: Path,
+) -> None:
+    config = dataclasses.replace(
+        default_config(), timezone="America/New_York", alerts=Alerts(True, "")
+    )
+    account = dataclasses.replace(config.accounts[0], provider="memory", email="me@example.com")
+    cal, box = MemoryCalendar(), _LosesAnAnswer()
+    for i, day in enumerate((MON, MON + timedelta(1), MON + timedelta(2))):
+        cal.events.append(
+            Event(f"m{i}", "QBR", at(day, 14), at(day, 15), attendees=(Attendee(f"jo@c{i}.com"),))
+        )
+
+    def gaps(state: State, day: date) -> GapOutcome:
+        run = AccountRun(config, account, state, at(day, 17), rules_for(config, account, NY))
+        return run_gaps(
+            run, run_account(run, cal, apply=True), channels(config, box, None), apply=True
+        )
+
+    state = State(tmp_path / "s.sqlite3")
+    gaps(state, MON)  # a state with no history (new, or lost): looks first
+    state.runs.log(Run(account.name, at(MON, 17), at(MON, 17), True))
+    assert box.tries == [False]  # (its answer was lost: retried next run)
+    assert [g.client for g in gaps(state, MON).alerted] == ["c0.com"]
+    assert box.tries == [False, False]  # the attempt before may have landed: looked
+    gaps(state, MON + timedelta(1))  # the next gap, and the day's digest: first tries
+    assert box.tries == [False, False, True, True]
+    # Sent, and killed before it was recorded: the note of the attempt stays.
+    run = AccountRun(
+        config, account, state, at(MON + timedelta(2), 17), rules_for(config, account, NY)
+    )
+    decision = decide_gaps(run, run_account(run, cal, apply=True))
+    alert, _ = decision.alerts[0]
+    assert _deliver(run, alert, channels(config, box, None), [])
+    gaps(state, MON + timedelta(2))
+    assert box.tries[-3:] == [True, False, True]  # the gap's looked; the digest's not
+    assert len([m for m in box.messages.values() if m.alert]) == 5
