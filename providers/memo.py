@@ -4,16 +4,21 @@ Only things that save requests or that were learnt once: the calendar's zone, id
 the worker's labels, folders and rules, sync cursors with what they cover, message
 headers already read. Losing it is safe: everything is read again from the provider
 (docs/design.md §2.3). The version guards against a stale layout.
+
+A steady cycle parses its memo twice and may write it once; with the calendar's
+cache in it that was a sixth of the cycle's CPU, hence orjson (several times faster
+than the json module at both).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from providers.base import AccountSpec, Documents
 from worker.models import Window
@@ -52,12 +57,12 @@ class Memo:
         if path is not None:
             try:
                 text = self._read(path)
-                loaded = json.loads(text)
+                loaded = orjson.loads(text)
             except (OSError, ValueError):
                 loaded = {}
             if isinstance(loaded, dict) and loaded.get("version") == VERSION:
                 self.data = loaded
-                self._saved = json.loads(text)
+                self._saved = orjson.loads(text)
         self.data["version"] = VERSION
         self.read_only = False  # a dry run's: read, never written back
 
@@ -70,27 +75,27 @@ class Memo:
         else:
             self.data[key] = value
 
-    def _read(self, path: Path) -> str:
+    def _read(self, path: Path) -> str | bytes:
         if self.shared is not None:
             return self.shared.read(self.name) or "{}"
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes()
 
     def save(self) -> None:
         """Write it if it changed. A failure to write only costs requests next time."""
         if self.path is None or self.read_only or self.data == self._saved:
             return
-        text = json.dumps(self.data, sort_keys=True)
+        text = orjson.dumps(self.data, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
         if self.shared is not None:
-            self.shared.write(self.name, text)
-            self._saved = json.loads(text)
+            self.shared.write(self.name, text.decode())
+            self._saved = orjson.loads(text)
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
+            with os.fdopen(fd, "wb") as f:
                 f.write(text)
             os.replace(tmp, self.path)
-            self._saved = json.loads(text)
+            self._saved = orjson.loads(text)
         except OSError:
             pass
 

@@ -59,9 +59,11 @@ class Plans:
             shape = self._shapes.get(account)
         if shape is None or shape.inputs != digest:
             return None
-        # In UTC, as the planner gives them.
+        # In UTC, as the planner gives them (most providers read them so already).
         mine = {
-            b.key: replace(b, start=b.start.astimezone(UTC), end=b.end.astimezone(UTC))
+            b.key: b
+            if b.start.tzinfo is UTC and b.end.tzinfo is UTC
+            else replace(b, start=b.start.astimezone(UTC), end=b.end.astimezone(UTC))
             for b in owned
         }
         if any(k not in mine for k in (*shape.blocks, *shape.kept)):

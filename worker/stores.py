@@ -56,23 +56,30 @@ class Ledger(Store):
         rows = self.db.execute(
             'SELECT key, start, "end" FROM known WHERE account = ?', (account,)
         ).fetchall()
-        buried = []
+        buried, known = [], {}
         for key, start, end in rows:
+            known[key] = (start, end)
+            if key in keys:
+                continue
             s, e = datetime.fromisoformat(start), datetime.fromisoformat(end)
-            if key not in keys and s < window[1] and e > window[0]:
+            if s < window[1] and e > window[0]:
                 buried.append((str(key), str(end)))
         stones = self.db.execute(
             'SELECT key, "end" FROM tombstones WHERE account = ?', (account,)
         ).fetchall()
         alive = {str(k) for k, end in stones if datetime.fromisoformat(end) >= window[0]}
+        ends = [datetime.fromisoformat(end) for _, end in (*stones, *buried)]
         return Look(
             frozenset(alive | {k for k, end in buried if datetime.fromisoformat(end) >= window[0]}),
             tuple(buried),
-            tuple(keys.values()),
-            window[0],
+            # Only what is new or moved: a steady cycle then writes nothing here.
+            tuple(b for k, b in keys.items() if known.get(k) != (_iso(b.start), _iso(b.end))),
+            window[0] if any(end < window[0] for end in ends) else None,
         )
 
     def commit(self, account: str, look: Look, now: datetime) -> None:
+        if not (look.buried or look.present or look.aged_before):
+            return  # a steady cycle's: no write, no transaction
         with self.db:
             self.db.executemany(
                 "INSERT INTO tombstones VALUES (?, ?, ?, ?) ON CONFLICT (account, key)"

@@ -34,6 +34,8 @@ SELECT = (
     "subject,body,start,end,isAllDay,isCancelled,showAs,responseStatus,attendees,"
     "organizer,seriesMasterId,type,changeKey"
 )
+# What the cache keeps of an event, a write's answer too (which has every field).
+KEPT = frozenset({*SELECT.split(","), "id", "@odata.etag", "singleValueExtendedProperties"})
 EXPAND = f"singleValueExtendedProperties($filter=id eq '{mapping.BLOCK_PROP}')"
 PAGE = "odata.maxpagesize=200"
 
@@ -326,7 +328,8 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
     def _written(self, change: Change, item: dict[str, Any]) -> Change:
         """Remember the write, so the next delta does not read it back as news."""
         block = mapping.block_body(change.block, create=False)
-        item = {**item, "singleValueExtendedProperties": block["singleValueExtendedProperties"]}
+        item = {k: v for k, v in item.items() if k in KEPT}
+        item["singleValueExtendedProperties"] = block["singleValueExtendedProperties"]
         item.setdefault("body", block["body"])
         cache = self.memo.get("calendar")
         if cache and item.get("id"):

@@ -177,8 +177,10 @@ def when(value: dict[str, Any] | None, all_day: bool, zone: ZoneInfo) -> datetim
         return at(date.fromisoformat(text[:10]), time(0), zone)
     moment = datetime.fromisoformat(text[:26])  # Graph sends seven fractional digits
     if moment.tzinfo is None:
-        source = iana(str(value.get("timeZone") or "UTC")) or "UTC"
-        moment = moment.replace(tzinfo=ZoneInfo(source))
+        named = str(value.get("timeZone") or "UTC")
+        # UTC (what we ask for) as the planner writes it: a steady cycle then compares
+        # blocks without converting them.
+        moment = moment.replace(tzinfo=UTC if named == "UTC" else ZoneInfo(iana(named) or "UTC"))
     return moment
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import orjson
 import requests
 
 from providers import observe, quota, retry
@@ -114,7 +115,7 @@ class Session:
                 if not response.content:
                     return None
                 try:
-                    return response.json()
+                    return orjson.loads(response.content)  # faster than requests' json
                 except ValueError:  # not JSON: a proxy's or captive portal's page
                     raise TransientError("unreadable answer (not JSON)", where=self.where) from None
 
