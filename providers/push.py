@@ -36,6 +36,10 @@ class Notice:
     # Proven by its provider's signature (Gmail's Pub/Sub token), checked when read;
     # others prove themselves by the channel's token.
     verified: bool = False
+    # The item that changed and its version after the change, where the provider
+    # says (Graph: resourceData); "" where it does not (Google says only "changed").
+    item: str = ""
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,9 @@ class Watcher(abc.ABC):
     #: A channel works once made (Graph checks the address first); else it is proven
     #: by its first notification (Google's sync message).
     confirmed_at_once: bool = False
+    #: Its notices name the item and its version: the worker's own writes can then be
+    #: told from news (worker/push.py, remember_writes).
+    names_items: bool = False
 
     @abc.abstractmethod
     def watch(self, address: str, token: str, now: datetime, chosen: str) -> Channel:

@@ -30,7 +30,7 @@ def app(
     emu: GraphEmulator,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[tuple[cfg.Config, Server]]:
+) -> Iterator[tuple[cfg.Config, Server, list[float]]]:
     path = Path(config(home, emu))
     assert connect(capsys, monkeypatch, str(path), emu)[0] == 0
     clock = Ticking(datetime.fromisoformat(NOW))
@@ -38,7 +38,7 @@ def app(
     began = count_cycles(monkeypatch)
     with running(path, clock) as started:
         settled(began)  # what follows is the booking's doing
-        yield started
+        yield (*started, began)
 
 
 def blocks(emu: GraphEmulator, kind: str) -> list[dict[str, Any]]:
@@ -47,9 +47,9 @@ def blocks(emu: GraphEmulator, kind: str) -> list[dict[str, Any]]:
 
 
 def test_subscriptions_move_a_block_within_seconds_and_renew_when_asked(
-    app: tuple[cfg.Config, Server], emu: GraphEmulator
+    app: tuple[cfg.Config, Server, list[float]], emu: GraphEmulator
 ) -> None:
-    config, server = app
+    config, server, began = app
     first = until(lambda: blocks(emu, "prospecting"), 30)[0]
     until(lambda: health(config, "work") == ["ok", "ok"], 30)  # checked when made
     # Settled: nothing due for a while, so only a notification can bring a cycle soon.
@@ -75,6 +75,10 @@ def test_subscriptions_move_a_block_within_seconds_and_renew_when_asked(
 
     until(moved, 20)  # the poll would come in 15 minutes; push takes a few seconds
     print(f"block moved {time.monotonic() - booked:.1f} s after the meeting was booked")
+    cycles = len(began)
+    emu.wait_for_push(10)  # the notifications of the move itself, heard by the app
+    time.sleep(4)  # past the debounce: an echo would have brought a cycle by now
+    assert len(began) == cycles  # the echo of its own writes woke nothing
 
     events = next(s for s in emu.subscriptions if s["resource"] == "me/events")
     emu.lifecycle(events["id"], "reauthorizationRequired")

@@ -141,6 +141,7 @@ class Nudges:
         """Its cycle has begun: what comes now needs another."""
         with self.db:
             self.db.execute("DELETE FROM nudges WHERE account = ?", (account,))
+            self.db.execute("DELETE FROM heard WHERE account = ?", (account,))
 
     def take(self, now: datetime) -> list[tuple[str, str]]:
         """The accounts due by `now`, and why; each is taken once."""
@@ -149,3 +150,51 @@ class Nudges:
                 "DELETE FROM nudges WHERE due <= ? RETURNING account, why", (_iso(now),)
             ).fetchall()
         return sorted((str(a), str(w)) for a, w in rows)
+
+
+class OwnWrites:
+    """The worker's own writes for a few minutes after it made them (the item and its
+    version afterwards), and the items notifications named since an account's last
+    cycle ("" for a notification that names none). When every item heard is one of its
+    own writes, the notifications were the echo of that cycle, not news: serve takes
+    no cycle for them (worker/push.py). Decided when the nudge is taken, after the
+    debounce, so a notification that overtakes the writes' record is still known."""
+
+    def __init__(self, db: database.Db) -> None:
+        self.db = db
+
+    def wrote(
+        self, account: str, items: list[tuple[str, str]], now: datetime, until: datetime
+    ) -> None:
+        with self.db:
+            self.db.execute(
+                "DELETE FROM own_writes WHERE account = ? AND until < ?", (account, _iso(now))
+            )
+            self.db.executemany(
+                "INSERT INTO own_writes VALUES (?, ?, ?, ?) ON CONFLICT (account, item, version)"
+                " DO UPDATE SET until = excluded.until",
+                [(account, item, version, _iso(until)) for item, version in items],
+            )
+
+    def own(self, account: str, item: str, version: str, now: datetime) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM own_writes WHERE account = ? AND item = ? AND version = ?"
+            " AND until >= ?",
+            (account, item, version, _iso(now)),
+        ).fetchone()
+        return row is not None
+
+    def heard(self, account: str, item: str, version: str) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO heard VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (account, item, version),
+            )
+
+    def only_echoes(self, account: str, now: datetime) -> bool:
+        """Whether all that was heard for `account` is its own writes; forgets it."""
+        with self.db:
+            rows = self.db.execute(
+                "DELETE FROM heard WHERE account = ? RETURNING item, version", (account,)
+            ).fetchall()
+        return bool(rows) and all(item and self.own(account, item, v, now) for item, v in rows)

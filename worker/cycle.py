@@ -13,7 +13,7 @@ import tzlocal
 
 from providers.base import CalendarProvider
 from providers.errors import Conflict
-from worker import planner, reconcile, settled, zones
+from worker import planner, push, reconcile, settled, zones
 from worker.clients import People
 from worker.config import Account, Config, Workday
 from worker.models import Block, BlockKind, Change, Event, Op, Window
@@ -186,6 +186,8 @@ def commit_calendar(
                 raise
             decision = decide_calendar(run, provider)
             continue
+        if push.enabled(run.config):
+            push.remember_writes(state, name, provider, applied, run.now)
         written = {c.block.key for c in applied}
         # A create the provider skipped met a block the user had deleted (its id
         # stays taken): remembered as known, the next read makes it a tombstone.

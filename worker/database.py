@@ -31,6 +31,12 @@ _PUSH = (
     " CREATE TABLE IF NOT EXISTS nudges ("
     " account TEXT PRIMARY KEY, due TEXT NOT NULL, why TEXT NOT NULL);"
 )
+_OWN_WRITES = (
+    "CREATE TABLE IF NOT EXISTS own_writes (account TEXT NOT NULL, item TEXT NOT NULL,"
+    " version TEXT NOT NULL, until TEXT NOT NULL, PRIMARY KEY (account, item, version));"
+    " CREATE TABLE IF NOT EXISTS heard (account TEXT NOT NULL, item TEXT NOT NULL,"
+    " version TEXT NOT NULL, PRIMARY KEY (account, item, version));"
+)
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (
         1,
@@ -121,6 +127,11 @@ CREATE TABLE notices (
         _PUSH,
         _PUSH,
     ),
+    (
+        7,  # push: the worker's own writes, so their notifications wake nothing
+        _OWN_WRITES,
+        _OWN_WRITES,
+    ),
 )
 SCHEMA = MIGRATIONS[-1][0]
 _LOCK = 0x66697273  # the advisory lock that serialises migrations ("firs")
@@ -177,7 +188,9 @@ def _no_space(path: str) -> bool:
 
 def open_sqlite(path: str) -> Sqlite:
     """Raises sqlite3.Error (see `damaged`) and StorageError (a newer schema)."""
-    db = _migrated(sqlite3.connect(path, timeout=30), path)  # writes only to migrate
+    # Not bound to its thread: serve lends a connection to one cycle at a time, on
+    # whichever thread runs it (worker/serve.py, StatePool).
+    db = _migrated(sqlite3.connect(path, timeout=30, check_same_thread=False), path)
     try:
         # WAL: `status` reads while `serve` writes, and a commit costs no fsync of the
         # database. NORMAL may lose the last commits on power loss, never consistency;

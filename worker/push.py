@@ -24,6 +24,7 @@ from providers.errors import NotFound, ProviderError
 from providers.push import Channel, Notice, Reading, Watcher
 from worker import config as cfg
 from worker.channels import FAILED, GONE, OK, WAITING, Watched, digest
+from worker.models import Change, Op
 from worker.state import State
 
 LOG = logging.getLogger("firstblock.push")
@@ -224,11 +225,42 @@ def receive(
             state.channels.mark(row.channel.id, FAILED, f"{provider} asks to renew it", now)
         elif row.health != OK:
             state.channels.mark(row.channel.id, OK, "", now)
+        if notice.event == "changed":
+            state.own_writes.heard(row.account, notice.item, version_of(notice.version))
         if notice.event != "sync":
             if state.nudges.nudge(row.account, now + debounce + later, "push"):
                 got.first.add(row.account)
             got.due.add(row.account)
     return got
+
+
+# How long a write's own notification is expected: Graph posts within seconds, and
+# retries a failed delivery; one later than this costs a cycle that finds nothing.
+ECHO = timedelta(minutes=10)
+
+
+def remember_writes(
+    state: State, account: str, calendar: object, changes: Sequence[Change], now: datetime
+) -> None:
+    """Note what a cycle just wrote where the provider's notices name items, so their
+    echoes wake nothing. Written right after the writes: a notice that comes sooner
+    still than that makes one cycle more, as before."""
+    if not (isinstance(calendar, Watcher) and calendar.names_items):
+        return
+    items = []
+    for c in changes:
+        if c.op is Op.DELETE:
+            ref = c.before.ref if c.before else c.block.ref
+            items.append((ref, "deleted"))
+        elif c.block.ref and c.block.etag:
+            items.append((c.block.ref, version_of(c.block.etag)))
+    if items:
+        state.own_writes.wrote(account, [i for i in items if i[0]], now, now + ECHO)
+
+
+def version_of(etag: str) -> str:
+    """A version as notices carry it: an ETag without its weak mark and quotes."""
+    return etag.removeprefix("W/").strip('"')
 
 
 def _refusal(row: Watched | None, provider: str, notice: Notice) -> str:

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from providers import observe
 from worker import config as cfg
@@ -77,6 +78,7 @@ class Server:
         self._order = itertools.count()
         self._accounts: dict[str, cfg.Account] = {}
         self._state: State | None = None  # the loop's own, for push notifications
+        self._states = StatePool(self.workers)
 
     def request_stop(self) -> None:
         """From a signal handler: no new work, then stop."""
@@ -112,7 +114,9 @@ class Server:
             longest = 1.0 if push.enabled(self.config) else 60.0
             self._sleep(max(1.0, min((until - now).total_seconds(), longest)))
         self._close_state()
-        return self._drain()
+        code = self._drain()
+        self._states.close()
+        return code
 
     def _enlist(self, now: datetime) -> None:
         """New accounts are due at once, and so are those whose definition changed
@@ -146,12 +150,22 @@ class Server:
         try:
             if self._state is None:
                 self._state = State(self.config.state_location())
-            taken = self._state.nudges.take(now)
+            state = self._state
+            taken = state.nudges.take(now)
         except WorkerError as exc:
             LOG.warning("push notifications not read: %s", exc)
             self._close_state()
             return
         for name, why in taken:
+            try:
+                echoes = state.own_writes.only_echoes(name, now)
+            except WorkerError:
+                echoes = False  # a cycle too many is the safe side
+            if echoes:
+                LOG.info(
+                    "account %s: notified of its own writes only", name, extra={"account": name}
+                )
+                continue
             LOG.info("account %s: %s, due now", name, why, extra={"account": name})
             self._due_now(name, now, why)
 
@@ -208,13 +222,16 @@ class Server:
         begun = time.monotonic()
         quiet = is_quiet(config, slot.last, slot.due.why)
         try:
-            state = State(config.state_location())  # one connection per thread
+            location = config.state_location()
+            state = self._states.take(location)
             try:
                 result = runner.run_one(
                     config, account, self.clock, apply=True, state=state, quiet=quiet
                 )
-            finally:
-                state.close()
+            except BaseException:
+                state.close()  # maybe mid-transaction: not lent again
+                raise
+            self._states.give(location, state)
             self.counts.cycle(result, time.monotonic() - begun)
             slot.last = result
             slot.due = self._next(config, result)
@@ -260,6 +277,41 @@ class Server:
                 "stopped with %d cycle(s) unfinished; the next run completes them", len(left)
             )
         return 0
+
+
+class StatePool:
+    """Open state connections kept between cycles, each lent to one cycle at a time:
+    opening one (a connection, the schema check, the journal mode) was a tenth of a
+    steady cycle. Kept per location, so a config that moves the state is followed."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._idle: list[tuple[str, State]] = []
+
+    def take(self, location: Path | str) -> State:
+        """Raises WorkerError as State does."""
+        key = str(location)
+        with self._lock:
+            for i, (where, state) in enumerate(self._idle):
+                if where == key:
+                    del self._idle[i]
+                    return state
+        return State(location)
+
+    def give(self, location: Path | str, state: State) -> None:
+        with self._lock:
+            if len(self._idle) < self.size:
+                self._idle.append((str(location), state))
+                return
+        state.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for _, state in idle:
+            with contextlib.suppress(WorkerError):
+                state.close()
 
 
 def is_quiet(config: cfg.Config, last: runner.AccountResult | None, why: str) -> bool:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from worker import database
 from worker.accounts import AccountStore
-from worker.channels import Channels, Nudges
+from worker.channels import Channels, Nudges, OwnWrites
 from worker.errors import from_os
 from worker.stores import Figures, Gaps, HoldMarks, Ledger, Run, RunLog, Schedule
 
@@ -45,6 +45,8 @@ ACCOUNT_TABLES = (
     "held",
     "channels",
     "nudges",
+    "own_writes",
+    "heard",
 )
 
 
@@ -90,6 +92,7 @@ class State:
         self.schedule = Schedule(db)
         self.channels = Channels(db)
         self.nudges = Nudges(db)
+        self.own_writes = OwnWrites(db)
         self.documents = SharedDocuments(self)
 
     @classmethod

@@ -176,7 +176,8 @@ def fan_out() -> int:
         names += [a.name for a in _stored(config, state)]
         now = SystemClock().now()
         for name, why in state.nudges.take(now):  # push notifications (worker/push.py)
-            state.schedule.set(name, now, why)
+            if not state.own_writes.only_echoes(name, now):
+                state.schedule.set(name, now, why)
         due = state.schedule.claim_due(names, now, QUEUED_FOR)
     finally:
         state.close()

@@ -35,6 +35,7 @@ class Subscribed(Watcher):
 
     session: Session
     confirmed_at_once = True
+    names_items = True
     resource = "events"  # under the user: me/events, users/{id}/events
     change_types = "created,updated,deleted"
 
@@ -99,4 +100,11 @@ def _notice(item: Mapping[str, Any]) -> Notice:
     channel, state = item["subscriptionId"], item.get("clientState") or ""
     if not isinstance(channel, str) or not isinstance(state, str):
         raise TypeError("subscriptionId and clientState are strings")
-    return Notice(channel, state, LIFECYCLE.get(str(item.get("lifecycleEvent")), "changed"))
+    event = LIFECYCLE.get(str(item.get("lifecycleEvent")), "changed")
+    data = item.get("resourceData")
+    if event != "changed" or not isinstance(data, Mapping):
+        return Notice(channel, state, event)
+    deleted = item.get("changeType") == "deleted"
+    # The version as an ETag (W/"changeKey"); worker/push.py compares without the marks.
+    version = "deleted" if deleted else str(data.get("@odata.etag") or "")
+    return Notice(channel, state, event, item=str(data.get("id") or ""), version=version)

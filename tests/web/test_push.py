@@ -4,6 +4,7 @@ token makes the account due; anything else changes nothing."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -174,3 +175,28 @@ def test_in_a_team_the_app_queues_the_cycle_after_the_debounce(
 def test_a_body_too_large_is_refused_unread(config: cfg.Config) -> None:
     answer = client(config).post("/push/outlook", content=b"x" * (2 * 1024 * 1024))
     assert answer.status_code == 413 and taken(config) == []
+
+
+def test_a_graph_notification_names_the_item_and_its_version() -> None:
+    from providers.outlook.push import read
+
+    def item(change: str, **data: str) -> dict[str, object]:
+        return {
+            "subscriptionId": "s",
+            "clientState": "c",
+            "changeType": change,
+            "resourceData": data,
+        }
+
+    body = {
+        "value": [
+            item("updated", id="ev-1", **{"@odata.etag": 'W/"ck"'}),
+            item("deleted", id="ev-2"),
+        ]
+    }
+    updated, deleted = read({}, json.dumps(body).encode()).notices
+    assert (updated.item, updated.version) == ("ev-1", 'W/"ck"')
+    assert (deleted.item, deleted.version) == ("ev-2", "deleted")
+    lifecycle = {"subscriptionId": "s", "clientState": "c", "lifecycleEvent": "missed"}
+    (missed,) = read({}, json.dumps({"value": [lifecycle]}).encode()).notices
+    assert missed.item == "" and missed.event != "changed"

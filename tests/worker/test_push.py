@@ -3,6 +3,7 @@ watcher and a real state: what each cycle costs, renewals, failures, forgeries."
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from providers.push import Notice, Reading
 from worker import config as cfg
 from worker import push, runner
 from worker.channels import FAILED, OK, WAITING, digest
+from worker.models import Block, BlockKind, Change, Op
 from worker.serve import next_action
 from worker.state import State
 
@@ -80,7 +82,9 @@ def test_a_channel_is_made_once_and_then_costs_nothing(state: State) -> None:
 
 def test_a_healthy_account_polls_only_as_a_safety_net(state: State) -> None:
     result = runner.AccountResult(CONFIG.accounts[0], push=push.Upkeep(healthy=True))
-    assert next_action(CONFIG, result, T0, timedelta(minutes=15)).at == T0 + timedelta(hours=6)
+    safety_net = timedelta(hours=CONFIG.push.poll_hours)
+    assert CONFIG.push.poll_hours == 16  # the default: idle accounts under 0.1 requests/hour
+    assert next_action(CONFIG, result, T0, timedelta(minutes=15)).at == T0 + safety_net
     result.push = push.Upkeep(healthy=False)
     assert next_action(CONFIG, result, T0, timedelta(minutes=15)).at == T0 + timedelta(minutes=15)
 
@@ -273,3 +277,35 @@ def test_only_the_days_own_moments_take_the_calendar_as_last_read() -> None:
         assert not is_quiet(cfg.parse({}), healthy, why)  # push off
     for why in ("reconcile", "push", "start", "settings"):  # the safety net, and news
         assert not is_quiet(CONFIG, healthy, why)
+
+
+def _written(ref: str, etag: str) -> Change:
+    block = Block("k", BlockKind.ADMIN, T0.date(), T0, T0 + timedelta(minutes=30), "Admin")
+    return Change(Op.CREATE, dataclasses.replace(block, ref=ref, etag=etag))
+
+
+def test_the_echo_of_its_own_writes_brings_no_cycle(state: State) -> None:
+    graph = MemoryWatch(renewable=True)  # notices that name items, as Graph's
+    keep(state, graph, token=tokens())
+    (row,) = state.channels.of("ana")
+    push.remember_writes(state, "ana", graph, [_written("ev-1", 'W/"ck-1"')], T0)
+    gone = Block("k2", BlockKind.PREP, T0.date(), T0, T0, "Prep")
+    removed = Change(Op.DELETE, gone, dataclasses.replace(gone, ref="ev-2"))
+    push.remember_writes(state, "ana", graph, [removed], T0)
+
+    def heard(*items: tuple[str, str], at: datetime = T0) -> bool:
+        notices = tuple(
+            Notice(row.channel.id, "secret-1", "changed", item=i, version=v) for i, v in items
+        )
+        assert push.receive(CONFIG, "outlook", Reading(notices), state, at).due == {"ana"}
+        assert state.nudges.take(at + timedelta(minutes=1)) == [("ana", "push")]
+        return state.own_writes.only_echoes("ana", at)
+
+    assert heard(("ev-1", 'W/"ck-1"'), ("ev-2", "deleted"))  # its own writes only
+    assert not heard(("ev-1", 'W/"ck-2"'))  # changed again since: by someone else
+    assert not heard(("ev-1", 'W/"ck-1"'), ("ev-3", 'W/"x"'))  # and news besides
+    assert not heard(("", ""))  # a notice that names nothing is news
+    assert not heard(("ev-1", 'W/"ck-1"'), at=T0 + push.ECHO + timedelta(seconds=1))
+    google = MemoryWatch()  # channels whose notices name no item: nothing remembered
+    push.remember_writes(state, "ana", google, [_written("ev-9", "e9")], T0)
+    assert not state.own_writes.own("ana", "ev-9", "e9", T0)

@@ -183,3 +183,33 @@ def test_stopping_waits_for_the_cycle_in_flight_but_not_forever(tmp_path: Path) 
     finally:
         runner.run_one = runner_run_one
         release.set()
+
+
+def test_state_connections_are_kept_between_cycles_on_any_thread(tmp_path: Path) -> None:
+    from worker.serve import StatePool
+
+    pool, here, there = StatePool(2), tmp_path / "a.sqlite3", tmp_path / "b.sqlite3"
+    first = pool.take(here)
+    pool.give(here, first)
+    got: list[object] = []
+
+    def cycle() -> None:  # another thread, as serve's next cycle runs on
+        state = pool.take(here)
+        state.runs.notice("ana", "k", at(9))
+        got.append(state)
+        pool.give(here, state)
+
+    thread = threading.Thread(target=cycle)
+    thread.start()
+    thread.join()
+    assert got == [first]  # the same connection, used from a second thread
+    assert first.runs.noticed("ana", "k")
+    other = pool.take(there)  # another location: its own connection
+    assert other is not first and other.path == there
+    extra = [pool.take(here) for _ in range(3)]
+    for state in (other, *extra):
+        pool.give(here if state is not other else there, state)
+    pool.close()  # the idle ones: at most two were kept, the rest closed on return
+    for state in (first, other, *extra):
+        with pytest.raises(Exception, match="closed"):
+            state.runs.noticed("ana", "k")
