@@ -197,4 +197,10 @@ class OwnWrites:
             rows = self.db.execute(
                 "DELETE FROM heard WHERE account = ? RETURNING item, version", (account,)
             ).fetchall()
-        return bool(rows) and all(item and self.own(account, item, v, now) for item, v in rows)
+        if not rows or any(not item for item, _ in rows):
+            return False
+        ours = self.db.execute(
+            "SELECT item, version FROM own_writes WHERE account = ? AND until >= ?",
+            (account, _iso(now)),
+        ).fetchall()
+        return {(str(i), str(v)) for i, v in rows} <= {(str(i), str(v)) for i, v in ours}

@@ -250,12 +250,12 @@ def remember_writes(
     items = []
     for c in changes:
         if c.op is Op.DELETE:
-            ref = c.before.ref if c.before else c.block.ref
-            items.append((ref, "deleted"))
-        elif c.block.ref and c.block.etag:
+            items.append((c.before.ref if c.before else c.block.ref, "deleted"))
+        elif c.block.etag:
             items.append((c.block.ref, version_of(c.block.etag)))
-    if items:
-        state.own_writes.wrote(account, [i for i in items if i[0]], now, now + ECHO)
+    known = [(ref, version) for ref, version in items if ref]
+    if known:
+        state.own_writes.wrote(account, known, now, now + ECHO)
 
 
 def version_of(etag: str) -> str:
