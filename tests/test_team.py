@@ -9,6 +9,7 @@ skipped, saying why, without them."""
 
 from __future__ import annotations
 
+import bisect
 import os
 import signal
 import subprocess
@@ -88,17 +89,19 @@ for _ in range(30):
 
 
 def test_the_shared_quota_holds_across_processes(redis_url: str) -> None:
-    """Three processes spend 30 requests each against 20 a second: no second of the
-    clock sees more than 20 go out."""
+    """Three processes spend 30 requests each against 20 a second. Any one second,
+    wherever it starts, sees at most 21 go out: 20 slots 50 ms apart, and one more only
+    when a sleep's wake-up jitter shifts a slot across the second's edge. A budget kept
+    as a window a second lets 40 through in a second that straddles two windows."""
     procs = [
         subprocess.Popen([sys.executable, "-c", SPENDER, redis_url], stdout=subprocess.PIPE)
         for _ in range(3)
     ]
-    sent = [float(t) for p in procs for t in p.communicate(timeout=60)[0].split()]
+    sent = sorted(float(t) for p in procs for t in p.communicate(timeout=60)[0].split())
     assert len(sent) == 90
-    per_second = Counter(int(t) for t in sent)
-    assert max(per_second.values()) <= 20, per_second
-    assert max(sent) - min(sent) > 3  # 90 requests at 20 a second: at least four seconds
+    busiest = max(bisect.bisect_left(sent, t + 1) - i for i, t in enumerate(sent))
+    assert busiest <= 21, busiest
+    assert sent[-1] - sent[0] > 89 / 20 - 0.1  # 90 slots 50 ms apart: 4.45 s at least
 
 
 def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

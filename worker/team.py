@@ -105,14 +105,24 @@ class Lease:
 
 
 class SharedQuota:
-    """Requests a second per bucket, counted in Redis by every worker: a fixed window
-    per second (its number from the clock), which a request joins when its cost still
-    fits, or else waits for the next. A cost larger than the whole window goes alone."""
+    """Requests a second per bucket, shared by every worker through Redis: each request
+    books the next free slot of an even schedule (1/limit seconds per unit of cost) and
+    waits for it. Even spacing, not a window a second, because a window lets a whole
+    second's budget go at its end and the next one's at the start of the next: twice
+    the limit in a moment, which is what a provider's own counter then refuses. Time is
+    Redis's, so workers on hosts with drifting clocks still share one schedule."""
 
-    _ADD = (
-        "local n = redis.call('incrby', KEYS[1], ARGV[1])"
-        " if n == tonumber(ARGV[1]) then redis.call('pexpire', KEYS[1], 2000) end"
-        " return n"
+    # KEYS[1]: the time (ms, Redis clock) at which the booked schedule runs out.
+    # ARGV: ms per unit, units. Returns how long (ms) the caller must wait.
+    _BOOK = (
+        "local t = redis.call('time')"
+        " local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000"
+        " local free = tonumber(redis.call('get', KEYS[1]) or 0)"
+        " if free < now then free = now end"
+        " local after = free + tonumber(ARGV[1]) * tonumber(ARGV[2])"
+        " redis.call('set', KEYS[1], string.format('%.3f', after),"
+        " 'px', math.ceil(after - now) + 1000)"
+        " return string.format('%.3f', free - now)"
     )
 
     def __init__(self, client: redis.Redis, limits: dict[str, int]) -> None:
@@ -120,13 +130,12 @@ class SharedQuota:
 
     def take(self, bucket: str, cost: int) -> None:
         limit = self.limits.get(bucket.split(":", 1)[0], 0)
-        while limit:
-            now = time.time()  # clock-ok: the wall-clock second every worker shares
-            second = int(now)
-            used = int(self.client.eval(self._ADD, 1, f"firstblock:quota:{bucket}:{second}", cost))
-            if used <= limit or used == cost:
-                return
-            time.sleep(second + 1 - now)  # over: the window is spent, try the next
+        if not limit:
+            return
+        key = f"firstblock:quota:{bucket}"
+        wait = float(self.client.eval(self._BOOK, 1, key, 1000 / limit, cost))
+        if wait > 0:
+            time.sleep(wait / 1000)  # clock-ok: a pause, measured on Redis's clock
 
 
 _loaded: dict[str, Any] = {}  # this process's Redis client and config, and its mtime
