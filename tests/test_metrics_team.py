@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +134,34 @@ def test_a_celery_worker_process_exposes_them(home: Path, configured: Path) -> N
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def test_a_pushed_task_that_heard_only_its_own_writes_takes_no_cycle(
+    home: Path, configured: Path
+) -> None:
+    """The web app queues a task for a notification; the task decides, as serve's
+    scheduler does, whether it was only the echo of the account's own writes."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"team tests: no Redis server at {REDIS} ({exc})")
+    team._loaded["redis"] = client
+    now = datetime.now(UTC)
+    state = State(home / "state" / "state.sqlite3")
+    try:
+        state.own_writes.wrote("metrics-rep", [("ev-1", "v2")], now, now + timedelta(minutes=5))
+        state.own_writes.heard("metrics-rep", "ev-1", "v2")
+        state.nudges.nudge("metrics-rep", now + timedelta(minutes=1), "push")  # fan-out's
+        echo = team.cycle("metrics-rep", pushed=True)
+        assert "echo" in echo["skipped"] and not (home / "rep.ics").exists()
+        assert state.nudges.take(now + timedelta(hours=1)) == []  # answered: none left
+        state.own_writes.heard("metrics-rep", "ev-1", "v2")
+        state.own_writes.heard("metrics-rep", "ev-9", "v1")  # someone else's change
+        assert team.cycle("metrics-rep", pushed=True) == {"account": "metrics-rep", "errors": []}
+        assert (home / "rep.ics").exists()
+    finally:
+        state.close()
+        team._loaded.pop("redis", None)

@@ -191,16 +191,21 @@ class OwnWrites:
                 (account, item, version),
             )
 
-    def only_echoes(self, account: str, now: datetime) -> bool:
-        """Whether all that was heard for `account` is its own writes; forgets it."""
+    def only_echoes(self, account: str, now: datetime, *, answer: bool = False) -> bool:
+        """Whether all that was heard for `account` is its own writes; forgets it.
+        `answer` (a task a notification queued): when it is, forget the account's nudge
+        too, in the same transaction, so a notice heard after it makes a new one."""
         with self.db:
             rows = self.db.execute(
                 "DELETE FROM heard WHERE account = ? RETURNING item, version", (account,)
             ).fetchall()
-        if not rows or any(not item for item, _ in rows):
-            return False
-        ours = self.db.execute(
-            "SELECT item, version FROM own_writes WHERE account = ? AND until >= ?",
-            (account, _iso(now)),
-        ).fetchall()
-        return {(str(i), str(v)) for i, v in rows} <= {(str(i), str(v)) for i, v in ours}
+            if not rows or any(not item for item, _ in rows):
+                return False
+            ours = self.db.execute(
+                "SELECT item, version FROM own_writes WHERE account = ? AND until >= ?",
+                (account, _iso(now)),
+            ).fetchall()
+            echoes = {(str(i), str(v)) for i, v in rows} <= {(str(i), str(v)) for i, v in ours}
+            if echoes and answer:
+                self.db.execute("DELETE FROM nudges WHERE account = ?", (account,))
+        return echoes

@@ -200,14 +200,15 @@ def queue_pushed(accounts: list[str], debounce: int) -> None:
     debounce. A broker out of reach leaves them to beat's fan-out (their nudges)."""
     for name in accounts:
         try:
-            cycle.apply_async((name,), countdown=debounce)
+            cycle.apply_async((name,), {"pushed": True}, countdown=debounce)
         except Exception as exc:  # kombu's errors vary by transport
             LOG.warning("account %s: cycle not queued (%s); the fan-out will", name, exc)
 
 
 @app.task(name="firstblock.cycle")
-def cycle(account_name: str) -> dict[str, Any]:
-    """The account's cycle, as `serve` runs it, under its lease."""
+def cycle(account_name: str, pushed: bool = False) -> dict[str, Any]:
+    """The account's cycle, as `serve` runs it, under its lease. `pushed`: queued by a
+    notification, which may have been only the echo of the account's own writes."""
     config, accounts = _config()
     clock = SystemClock()
     state = State(config.state_location())
@@ -230,9 +231,11 @@ def cycle(account_name: str) -> dict[str, Any]:
             "microsoft": config.team.microsoft_requests_per_second,
         }
         quota.install(SharedQuota(_redis(), limits) if any(limits.values()) else None)
-        begun = time.monotonic()
-        state.nudges.clear(account_name)  # what is pushed from now on needs another cycle
         try:
+            if pushed and state.own_writes.only_echoes(account_name, clock.now(), answer=True):
+                return {"account": account_name, "skipped": "only the echo of its own writes"}
+            state.nudges.clear(account_name)  # what is pushed from now on needs another cycle
+            begun = time.monotonic()
             result = runner.run_one(config, account, clock, apply=True, state=state)
             TELEMETRY.cycle(result, time.monotonic() - begun)
             interval = timedelta(minutes=config.serve.interval_minutes)

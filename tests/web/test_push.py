@@ -158,12 +158,14 @@ def test_in_a_team_the_app_queues_the_cycle_after_the_debounce(
     queued: list[tuple[object, ...]] = []
     monkeypatch.setenv("FIRSTBLOCK_BROKER_URL", "redis://127.0.0.1:1/0")  # never reached
     monkeypatch.setattr(
-        team.cycle, "apply_async", lambda args, countdown: queued.append((*args, countdown))
+        team.cycle,
+        "apply_async",
+        lambda args, kwargs, countdown: queued.append((*args, kwargs, countdown)),
     )
     app = client(config)
     for _ in range(3):
         assert app.post("/push/google", headers=google("chan-1", "the-token")).status_code == 202
-    assert queued == [("ana", 2)]  # a burst: one task, after the debounce
+    assert queued == [("ana", {"pushed": True}, 2)]  # a burst: one task, after the debounce
     assert taken(config) == []  # the fan-out leaves it to that task for a while
     state = State(config.state_location())
     try:
