@@ -412,6 +412,44 @@ def test_plan_flags_todays_client_meetings_with_nothing_next(
     assert "Globex demo  (globex.com)  << no next meeting booked with globex.com" in out
 
 
+def test_plan_and_gaps_propose_slots_for_the_next_meeting(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = config(home, '[followups.client_zones]\n"globex.com" = "Europe/London"\n')
+    # Tuesday 14:00-15:00 New York with Globex (London, five hours ahead).
+    add_event(
+        home / "cal.ics", "globex", "Globex demo", "20261201T190000Z", "20261201T200000Z",
+        "bob@globex.com",
+    )  # fmt: skip
+    code, out, _ = run(capsys, "run", "--config", str(path), "--now", NOW)
+    assert code == 0
+    # London's 09:00-17:00 is New York's 04:00-12:00; prospecting has 08:30-10:00.
+    said = "Proposed: Thu 03 Dec 10:00 (15:00 London), Fri 04 Dec 10:00 (15:00 London),"
+    assert said in out
+    ics = (home / "cal.ics").read_bytes().decode()
+    assert "Before you leave: book the next meeting. " in ics.replace("\r\n ", "")
+    code, out, _ = run(capsys, "gaps", "--json", "--config", str(path), "--now", NOW)
+    [coming] = json.loads(out)["upcoming"]
+    assert coming["meeting"]["title"] == "Globex demo" and coming["client_zones"] == [
+        "Europe/London"
+    ]
+    first = coming["proposed"][0]
+    assert first["start"] == "2026-12-03T10:00:00-05:00"
+    assert first["client_start"] == {"Europe/London": "2026-12-03T15:00:00+00:00"}
+    # After the meeting, with nothing booked: the gap lists slots checked again now.
+    wed = "2026-12-02T09:00:00-05:00"
+    code, out, _ = run(capsys, "gaps", "--config", str(path), "--now", wed)
+    assert "Globex demo" in out and "Proposed: Thu 03 Dec 10:00 (15:00 London)" in out
+    add_event(
+        home / "cal.ics", "next", "Globex next", "20261208T150000Z", "20261208T160000Z",
+        "ann@globex.com",
+    )  # fmt: skip
+    code, out, _ = run(capsys, "gaps", "--json", "--config", str(path), "--now", wed)
+    got = json.loads(out)
+    assert got["gaps"] == [] and got["errors"] == []
+    assert [u["meeting"]["title"] for u in got["upcoming"]] == ["Globex next"]  # its own turn
+
+
 def test_a_huge_calendar_with_hostile_titles_plans_and_prints_safely(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -86,6 +86,19 @@ def test_relative_calendar_paths_are_relative_to_the_config(tmp_path: Path) -> N
     assert c.accounts[0].options["calendar"] == tmp_path / "cal.ics"
 
 
+def test_follow_up_proposals_are_configured_under_followups(tmp_path: Path) -> None:
+    text = (
+        "[followups]\nproposals = 2\npropose_from_workdays = 1\npropose_until_workdays = 5\n"
+        "proposal_minutes = 45\nclient_hours = '08:30-16:00'\n"
+        "[followups.client_zones]\n'@Acme.DE' = 'Europe/Berlin'\n'Bob@gmail.com' = 'Asia/Tokyo'\n"
+    )
+    f = cfg.load(write(tmp_path, text)).followups
+    assert (f.proposals, f.propose_from_workdays, f.propose_until_workdays) == (2, 1, 5)
+    assert f.proposal_minutes == 45 and f.client_hours == (time(8, 30), time(16))
+    # Keyed as clients are: the company's domain, or the address at a public domain.
+    assert f.client_zones == (("acme.de", "Europe/Berlin"), ("bob@gmail.com", "Asia/Tokyo"))
+
+
 def test_internal_domain_defaults_to_the_accounts_domain() -> None:
     c = cfg.parse({"accounts": [{"name": "w", "email": "Me@Corp.example"}]})
     assert c.internal_domains_for(c.accounts[0]) == ("corp.example",)
@@ -112,6 +125,10 @@ def test_internal_domain_defaults_to_the_accounts_domain() -> None:
         ("this is = not toml =", "not valid TOML"),
         ("[hold]\nallow = ['nobody']", "hold.allow"),
         ("[followups]\ngrace_minutes = -5", "followups.grace_minutes"),
+        ("[followups]\nclient_hours = '17:00-09:00'", "followups.client_hours"),
+        ("[followups.client_zones]\n'acme.de' = 'Berlin'", "followups.client_zones.acme.de"),
+        ("[followups]\npropose_from_workdays = 5\npropose_until_workdays = 2", "need 1 <="),
+        ("[followups]\nproposals = 9", "followups.proposals: must be between 0 and 5"),
         ("[alerts]\nwebhook_url = 'hooks.slack.com/x'", "alerts.webhook_url"),
         ("[hold]\nallow_meeting_attendees_days = -1", "hold.allow_meeting_attendees_days"),
         ("[[accounts]]\nname = 'g'\nprovider = 'google'\nmaildir = 'M'", "accounts[0].maildir"),

@@ -16,7 +16,7 @@ from typing import Any, cast
 from providers import registry
 from providers.base import AccountSpec, MailProvider
 from providers.errors import ProviderError
-from worker import __version__, cli_accounts, gapcheck, logs, push, roster, runner, zones
+from worker import __version__, cli_accounts, gapcheck, logs, proposals, push, roster, runner, zones
 from worker import config as cfg
 from worker.clock import Clock, FixedClock, SystemClock
 from worker.cycle import (
@@ -41,6 +41,7 @@ from worker.render import (
     hold_text,
     outcome_json,
     people_line,
+    proposals_json,
     renamed_text,
     timeline,
 )
@@ -490,16 +491,34 @@ def _print_result(config: cfg.Config, r: runner.AccountResult, *, apply: bool) -
 
 
 def cmd_gaps(args: argparse.Namespace) -> int:
-    _, clock, results = _run_accounts(args, apply=False)
+    config, clock, results = _run_accounts(args, apply=False)
     now = clock.now()
     rows: list[dict[str, Any]] = []
+    upcoming: list[dict[str, Any]] = []
+    lines: dict[str, str] = {}  # meeting id -> its slots, as the timeline says them
     for r in results:
-        if r.gaps is not None and r.outcome is not None:
-            rows += gaps_json(r.account.name, r.gaps.open, zones.zone(r.outcome.timezone), now)
+        if r.gaps is None or r.outcome is None:
+            continue
+        zone = zones.zone(r.outcome.timezone)
+        rules = rules_for(r.config or config, r.account, zone)
+        ids = [g.key.rpartition("|")[0] for g in r.gaps.open]
+        proposed = gapcheck.proposed_for(rules, r.outcome, ids, now)
+        rows += gaps_json(r.account.name, r.gaps.open, zone, now, proposed)
+        upcoming += proposals_json(r.account.name, r.outcome.plan.proposals, zone)
+        for p in (*proposed, *r.outcome.plan.proposals):
+            lines[f"{r.account.name}/{p.meeting_id}"] = proposals.line(p, zone)
     if args.json:
-        _emit({"gaps": rows, "skipped": _skipped(results), "errors": _errors(results)})
-    elif not rows:
-        print("no open follow-up gaps: every client meeting has a next one booked")
+        _emit(
+            {
+                "gaps": rows,
+                "upcoming": upcoming,
+                "skipped": _skipped(results),
+                "errors": _errors(results),
+            }
+        )
+        return _finish(results)
+    if not rows:
+        print("no open follow-up gaps: every past client meeting has a next one booked")
     else:
         print(f"{'account':<10} {'meeting':<34} {'ended':<17} {'ago':>6}  {'alerted':<5}  clients")
         for g in rows:
@@ -513,6 +532,15 @@ def cmd_gaps(args: argparse.Namespace) -> int:
                 f"{g['account'][:10]:<10} {one_line(g['meeting']['title'], 34):<34} {ended:<17}"
                 f" {ago:>6}  {'yes' if g['alerted_at'] else 'no':<5}  {', '.join(g['client_keys'])}"
             )
+            if said := lines.get(f"{g['account']}/{g['meeting']['id']}"):
+                print(f"{'':<10} {said}")
+    if upcoming:
+        print("\ncoming up with no next meeting booked:")
+        for u in upcoming:
+            start = u["meeting"]["start"][:16].replace("T", " ")
+            title = one_line(u["meeting"]["title"], 34)
+            print(f"{u['account'][:10]:<10} {title:<34} {start:<17}  {', '.join(u['client_keys'])}")
+            print(f"{'':<10} {lines[u['account'] + '/' + u['meeting']['id']]}")
     return _finish(results)
 
 

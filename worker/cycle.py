@@ -92,7 +92,9 @@ def with_calendar_hours(
 
 def rules_for(config: Config, account: Account, zone: ZoneInfo) -> planner.Rules:
     people = People(account.email, config.internal_domains_for(account), config.followups.ignore)
-    return planner.Rules(zone, config.workday, config.blocks, config.planning, people)
+    return planner.Rules(
+        zone, config.workday, config.blocks, config.planning, people, config.followups
+    )
 
 
 @dataclass(frozen=True)

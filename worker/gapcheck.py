@@ -9,12 +9,13 @@ could deliver stays unalerted and is tried again next run.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from providers.base import MailProvider
 from providers.errors import ProviderError
-from worker import followups, hold
+from worker import followups, hold, planner, proposals
 from worker.alerts import OpenGap, WeekFigures, digest, gap_alert
 from worker.config import Config
 from worker.cycle import AccountRun, Outcome
@@ -37,6 +38,20 @@ class GapOutcome:
 def unbooked(config: Config, calendar: Outcome, rules: Rules) -> dict[str, list[str]]:
     """Client meetings ahead with no next meeting booked: meeting id -> clients."""
     return followups.unbooked(calendar.events, calendar.events, rules.people, gap_rules(config))
+
+
+def proposed_for(
+    rules: Rules, calendar: Outcome, meeting_ids: Iterable[str], now: datetime
+) -> tuple[proposals.Proposal, ...]:
+    """Slots for the next meeting after these meetings, checked against the calendar
+    as it stands at `now` (a gap's meeting has ended: its prep block said what was
+    free then)."""
+    wanted = set(meeting_ids)
+    meetings = [e for e in calendar.events if e.id in wanted]
+    if not meetings or rules.followups.proposals <= 0:
+        return ()
+    cal = planner.proposal_calendar(calendar.events, calendar.plan, rules, now)
+    return proposals.propose(meetings, calendar.events, cal, rules.people, rules.followups, now)
 
 
 def gap_rules(config: Config) -> followups.Rules:

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from worker import proposals, slots
 from worker.clients import People, is_client_meeting
 from worker.intervals import (
     GRID,
@@ -35,7 +36,7 @@ from worker.intervals import (
     subtract,
 )
 from worker.models import Block, BlockKind, Event, EventType, Response, Status, Window
-from worker.policy import BlockPolicy, Planning, Workday
+from worker.policy import BlockPolicy, Followups, Planning, Workday
 from worker.timeutil import at, day_span
 
 DESCRIPTION = "Protected time, kept by firstblock. Move or edit it and firstblock leaves it alone."
@@ -48,6 +49,7 @@ class Rules:
     policies: tuple[BlockPolicy, ...]
     planning: Planning
     people: People
+    followups: Followups = field(default_factory=Followups)
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class Plan:
     blocks: tuple[Block, ...]  # the blocks the worker wants, managed by it
     kept: tuple[Block, ...]  # blocks left as they are: the user's changes, and history
     shortfalls: tuple[Shortfall, ...]
+    proposals: tuple[proposals.Proposal, ...] = ()  # for meetings with no next one booked
 
 
 def horizon(rules: Rules, now: datetime) -> list[date]:
@@ -172,7 +175,82 @@ def plan(
         placed, missing = _place_day(day, free, day_live, day_kept, closed, rules, now)
         blocks += placed
         shortfalls += missing
-    return Plan(tuple(days), tuple(sorted(blocks, key=_order)), tuple(kept), tuple(shortfalls))
+    found = _proposals(events, days, off, busy, [*blocks, *kept], rules, now)
+    blocks = proposals.describe_preps(blocks, found, rules.zone, DESCRIPTION)
+    return Plan(
+        tuple(days), tuple(sorted(blocks, key=_order)), tuple(kept), tuple(shortfalls), found
+    )
+
+
+def _proposals(
+    events: Sequence[Event],
+    days: list[date],
+    off: set[date],
+    busy: list[Span],
+    blocks: list[Block],
+    rules: Rules,
+    now: datetime,
+) -> tuple[proposals.Proposal, ...]:
+    """Slots for the next meeting after each upcoming client meeting that lacks one."""
+    planned = set(days)
+    meetings = [
+        e
+        for e in events
+        if e.start >= now
+        and e.start.astimezone(rules.zone).date() in planned
+        and is_client_meeting(e, rules.people)
+    ]
+    if rules.followups.proposals <= 0 or not meetings:
+        return ()
+    cal = _calendar(days, off, busy, blocks, rules, now)
+    return proposals.propose(meetings, events, cal, rules.people, rules.followups, now)
+
+
+def proposal_calendar(
+    events: Sequence[Event], plan: Plan, rules: Rules, now: datetime
+) -> slots.Calendar:
+    """The calendar as proposals see it once `plan` is on it: for slots asked later
+    than planning (a gap's, when its alert goes out)."""
+    busy = sorted((_utc(e.start), _utc(e.end)) for e in events if is_busy(e, rules))
+    off = days_off(events, rules)
+    return _calendar(list(plan.days), off, busy, [*plan.blocks, *plan.kept], rules, _utc(now))
+
+
+def _calendar(
+    days: list[date],
+    off: set[date],
+    busy: list[Span],
+    blocks: list[Block],
+    rules: Rules,
+    now: datetime,
+) -> slots.Calendar:
+    """Prospecting blocks and blocks anchored to a meeting are off limits; the general
+    kinds' blocks are not: they move around a meeting once it is booked."""
+    stay = [b for b in blocks if b.kind is BlockKind.PROSPECTING or b.meeting_id]
+    taken = busy + [(_utc(b.start), _utc(b.end)) for b in stay]
+    taken += _prospecting_ahead(days, off, busy, rules, now)
+    return slots.Calendar(rules.zone, rules.workday, frozenset(off), tuple(sorted(taken)))
+
+
+def _prospecting_ahead(
+    days: list[date], off: set[date], busy: list[Span], rules: Rules, now: datetime
+) -> list[Span]:
+    """Where prospecting will go on the workdays a proposal may reach past the
+    horizon, which have no blocks yet: the earliest free time of each day."""
+    policy = next((p for p in rules.policies if p.kind is BlockKind.PROSPECTING), None)
+    if policy is None or not days or not rules.workday.days:
+        return []
+    out: list[Span] = []
+    day, n = max(days), 0
+    while n < rules.followups.propose_until_workdays:
+        day += timedelta(days=1)
+        if day.weekday() not in rules.workday.days:
+            continue
+        n += 1
+        free = _free(day, busy, rules, now)
+        if day not in off and free:
+            out += _fill(free, free[0][0], policy.minutes, policy.min_chunk, False)
+    return out
 
 
 def _order(b: Block) -> tuple[datetime, str]:

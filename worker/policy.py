@@ -86,6 +86,13 @@ class Followups:
     lookahead_days: int = 30
     lookback_days: int = 14
     grace_minutes: int = 60
+    # Proposed slots for the next meeting (worker/slots.py); 0 proposes none.
+    proposals: int = 3
+    propose_from_workdays: int = 2  # the window after the meeting, in the rep's workdays
+    propose_until_workdays: int = 10
+    proposal_minutes: int = 0  # 0: as long as the meeting, at most two hours
+    client_hours: Range = (time(9), time(17))  # in the client's zone, Monday to Friday
+    client_zones: tuple[tuple[str, str], ...] = ()  # (domain or address, IANA zone)
 
 
 @dataclass(frozen=True)

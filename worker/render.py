@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from worker import zones
+from worker import proposals, zones
 from worker.alerts import OpenGap
 from worker.clients import People, client_keys, is_client_meeting
 from worker.cycle import Outcome, owned_now
@@ -83,6 +83,7 @@ class Row:
     notes: tuple[str, ...] = ()
     block: bool = False
     meeting: str = ""  # a prep block's meeting, by id; a meeting's own id otherwise
+    proposed: str = ""  # a client meeting's slots for the next one (worker/proposals.py)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ def week(o: Outcome, rules: Rules, *, unbooked: dict[str, list[str]] | None = No
     meetings with no next meeting booked (meeting id -> clients)."""
     zone = rules.zone
     unbooked = unbooked or {}
+    proposed = {p.meeting_id: proposals.line(p, zone) for p in o.plan.proposals}
     blocks = owned_now(o)
     events = [e for e in o.events if e.status is not Status.CANCELLED]
     off = days_off(events, rules)
@@ -113,7 +115,7 @@ def week(o: Outcome, rules: Rules, *, unbooked: dict[str, list[str]] | None = No
             out.append(Day(day, off=why))
             continue
         rows = [
-            _event_row(e, rules, unbooked.get(e.id, []))
+            replace(_event_row(e, rules, unbooked.get(e.id, [])), proposed=proposed.get(e.id, ""))
             for e in events
             if not e.all_day and _on(e, day, zone)
         ]
@@ -153,6 +155,8 @@ def timeline(
             flagged = [n for n in r.notes if n.startswith("no next meeting")]
             text += f"  << {flagged[0]}" if flagged else ""
             lines.append(text)
+            if r.proposed:
+                lines.append(f"{'':<28}{r.proposed}")
         for s in d.shortfalls:
             what = f" for {s.meeting}" if s.meeting else ""
             lines.append(f"  shortfall: {s.kind.value}{what} is {s.minutes_missing} min short")
@@ -250,26 +254,64 @@ def renamed_text(old: str, new: str, where: str = "there") -> str:
 
 
 def gaps_json(
-    account: str, gaps: Sequence[OpenGap], zone: ZoneInfo, now: datetime
+    account: str,
+    gaps: Sequence[OpenGap],
+    zone: ZoneInfo,
+    now: datetime,
+    proposed: Sequence[proposals.Proposal] = (),
 ) -> list[dict[str, Any]]:
-    """One entry per meeting, listing every client it still lacks a follow-up with."""
+    """One entry per meeting, listing every client it still lacks a follow-up with,
+    and the slots proposed for the next meeting (checked at `now`)."""
     by_meeting: dict[str, list[OpenGap]] = {}
     for g in gaps:
         by_meeting.setdefault(g.key.rpartition("|")[0], []).append(g)
+    slots = {x["meeting"]["id"]: x for x in proposals_json(account, proposed, zone)}
     out = []
-    for group in by_meeting.values():
+    for meeting_id, group in by_meeting.items():
         g = group[0]
         alerted = [x.alerted_at for x in group if x.alerted_at]
+        found = slots.get(meeting_id)
         out.append(
             {
                 "account": account,
-                "meeting": {"title": g.title, "start": iso(g.start, zone), "end": iso(g.end, zone)},
+                "meeting": {
+                    "id": meeting_id,
+                    "title": g.title,
+                    "start": iso(g.start, zone),
+                    "end": iso(g.end, zone),
+                },
                 "client_keys": sorted(x.client for x in group),
                 "ended_ago_minutes": int((now - g.end).total_seconds() // 60),
                 "alerted_at": iso(min(alerted), zone) if alerted else None,
+                "client_zones": found["client_zones"] if found else [],
+                "proposed": found["proposed"] if found else [],
             }
         )
     return sorted(out, key=lambda x: x["meeting"]["end"])
+
+
+def proposals_json(
+    account: str, found: Sequence[proposals.Proposal], zone: ZoneInfo
+) -> list[dict[str, Any]]:
+    """Per meeting: the slots proposed for the next one, in the user's zone, and in
+    each client zone that is known."""
+    return [
+        {
+            "account": account,
+            "meeting": {"id": p.meeting_id, "title": p.title, "start": iso(p.start, zone)},
+            "client_keys": list(p.clients),
+            "client_zones": list(p.zones),
+            "proposed": [
+                {
+                    "start": iso(s.start, zone),
+                    "end": iso(s.end, zone),
+                    "client_start": {z: iso(s.start, ZoneInfo(z)) for z in p.zones},
+                }
+                for s in p.slots
+            ],
+        }
+        for p in found
+    ]
 
 
 def followups_json(g: GapOutcome | None) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from worker import notify
+from worker.clients import client_key
 from worker.models import BlockKind
 from worker.policy import (
     CANONICAL_ORDER,
@@ -240,17 +241,79 @@ def _planning(pl: Reader, base: Planning) -> Planning:
 
 
 def _followups(fu: Reader, base: Followups) -> Followups:
-    fu.only("internal_domains", "ignore", "lookahead_days", "lookback_days", "grace_minutes")
+    fu.only(
+        "internal_domains",
+        "ignore",
+        "lookahead_days",
+        "lookback_days",
+        "grace_minutes",
+        "proposals",
+        "propose_from_workdays",
+        "propose_until_workdays",
+        "proposal_minutes",
+        "client_hours",
+        "client_zones",
+    )
+    limits = {
+        "lookahead_days": 365,
+        "lookback_days": 365,
+        "grace_minutes": 24 * 60,
+        "proposals": 5,
+        "propose_from_workdays": 60,
+        "propose_until_workdays": 60,
+        "proposal_minutes": 8 * 60,
+    }
     numbers = {}
-    for key, top in (("lookahead_days", 365), ("lookback_days", 365), ("grace_minutes", 24 * 60)):
+    for key, top in limits.items():
         numbers[key] = fu.number(key, getattr(base, key))
         if not 0 <= numbers[key] <= top:
             raise fu.error(key, f"must be between 0 and {top}")
+    if not 1 <= numbers["propose_from_workdays"] <= numbers["propose_until_workdays"]:
+        raise fu.error(
+            "propose_until_workdays",
+            "need 1 <= propose_from_workdays <= propose_until_workdays",
+        )
     return Followups(
         tuple(d.lower().lstrip("@") for d in fu.strings("internal_domains", base.internal_domains)),
         tuple(i.lower() for i in fu.strings("ignore", base.ignore)),
-        **numbers,
+        numbers["lookahead_days"],
+        numbers["lookback_days"],
+        numbers["grace_minutes"],
+        numbers["proposals"],
+        numbers["propose_from_workdays"],
+        numbers["propose_until_workdays"],
+        numbers["proposal_minutes"],
+        _client_hours(fu, base.client_hours),
+        _client_zones(fu, base.client_zones),
     )
+
+
+def _client_hours(fu: Reader, base: Range) -> Range:
+    if "client_hours" not in fu:
+        return base
+    text = fu.text("client_hours", "")
+    first, _, last = text.partition("-")
+    start, end = parse_clock(first), parse_clock(last)
+    if start is None or end is None or end <= start:
+        raise fu.error("client_hours", f'expected a range like "09:00-17:00", got {text!r}')
+    return start, end
+
+
+def _client_zones(fu: Reader, base: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """{"acme.de" = "Europe/Berlin", "bob@gmail.com" = "Asia/Tokyo"}: keyed as clients
+    are, by company domain or, at a public mail domain, by address."""
+    if "client_zones" not in fu:
+        return base
+    table = fu.sub("client_zones")
+    out = []
+    for key in table.raw:
+        name = table.text(key, "")
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise table.error(key, f"unknown time zone {name!r} (use an IANA name)") from None
+        out.append((client_key(key.lstrip("@")), name))
+    return tuple(sorted(out))
 
 
 def _alerts(al: Reader, base: Alerts) -> Alerts:

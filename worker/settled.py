@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime
 
 from worker.models import Block, Event
 from worker.planner import Plan, Rules, Shortfall
+from worker.proposals import Proposal
 
 ACCOUNTS = 100_000  # entries are a few hundred bytes each
 
@@ -46,6 +47,7 @@ class _Shape:
     blocks: tuple[str, ...]
     kept: tuple[str, ...]
     shortfalls: tuple[Shortfall, ...]
+    proposals: tuple[Proposal, ...]
 
 
 class Plans:
@@ -69,7 +71,8 @@ class Plans:
         if any(k not in mine for k in (*shape.blocks, *shape.kept)):
             return None
         blocks = tuple(mine[k] for k in shape.blocks)
-        return Plan(shape.days, blocks, tuple(mine[k] for k in shape.kept), shape.shortfalls)
+        kept = tuple(mine[k] for k in shape.kept)
+        return Plan(shape.days, blocks, kept, shape.shortfalls, shape.proposals)
 
     def keep(self, account: str, digest: int, plan: Plan, *, changed: bool) -> None:
         with self._lock:
@@ -77,7 +80,8 @@ class Plans:
                 self._shapes.pop(account, None)
                 return
             keys = tuple(b.key for b in plan.blocks), tuple(b.key for b in plan.kept)
-            self._shapes[account] = _Shape(digest, plan.days, *keys, plan.shortfalls)
+            shape = _Shape(digest, plan.days, *keys, plan.shortfalls, plan.proposals)
+            self._shapes[account] = shape
             self._shapes.move_to_end(account)
             while len(self._shapes) > self.size:
                 self._shapes.popitem(last=False)

@@ -1,0 +1,114 @@
+"""Slots to propose for the next meeting with each client of an upcoming client
+meeting that has no follow-up booked (docs/design.md §1.3), and how they read.
+
+Pure: the planner hands in the meetings, the calendar's taken time and `now`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from worker import followups, slots
+from worker.clients import People
+from worker.models import Block, Event
+from worker.policy import Followups
+
+LEAD = "Before you leave: book the next meeting."
+
+
+@dataclass(frozen=True)
+class Proposal:
+    meeting_id: str
+    title: str
+    start: datetime
+    clients: tuple[str, ...]  # those with no next meeting booked
+    zones: tuple[str, ...]  # the clients' zones that are known, IANA names
+    slots: tuple[slots.Slot, ...]
+
+
+def gap_rules(f: Followups) -> followups.Rules:
+    return followups.Rules(
+        timedelta(days=f.lookahead_days),
+        timedelta(days=f.lookback_days),
+        timedelta(minutes=f.grace_minutes),
+    )
+
+
+def ask(meeting: Event, clients: Sequence[str], rules: Followups) -> slots.Ask:
+    zones = {z.key: z for c in clients if (z := slots.zone_of(c, rules)) is not None}
+    return slots.Ask(
+        meeting.id,
+        meeting.start.astimezone(UTC),
+        meeting.end.astimezone(UTC),
+        tuple(clients),
+        tuple(zones[k] for k in sorted(zones)),
+    )
+
+
+def propose(
+    meetings: Sequence[Event],
+    events: Sequence[Event],
+    cal: slots.Calendar,
+    people: People,
+    rules: Followups,
+    now: datetime,
+) -> tuple[Proposal, ...]:
+    """One proposal per meeting in `meetings` that lacks a follow-up with a client."""
+    if rules.proposals <= 0:
+        return ()
+    missing = followups.unbooked(meetings, events, people, gap_rules(rules))
+    out = []
+    for m in sorted(meetings, key=lambda e: (e.start.astimezone(UTC), e.id)):
+        clients = missing.pop(m.id, None)  # a meeting listed twice is proposed for once
+        if not clients:
+            continue
+        a = ask(m, clients, rules)
+        found = slots.propose(a, cal, rules, now)
+        zones = tuple(z.key for z in a.zones)
+        out.append(Proposal(m.id, m.title, a.start, a.clients, zones, found))
+    return tuple(out)
+
+
+def when(slot: slots.Slot, zone: ZoneInfo, client_zones: Sequence[str]) -> str:
+    """ "Tue 12 Mar 10:00", with the client's time when their zone differs:
+    "Tue 12 Mar 10:00 (16:00 Berlin)"."""
+    mine = slot.start.astimezone(zone)
+    text = f"{mine:%a %d %b %H:%M}"
+    theirs = []
+    for name in client_zones:
+        other = slot.start.astimezone(ZoneInfo(name))
+        if other.utcoffset() == mine.utcoffset():
+            continue
+        shown = f"{other:%H:%M}" if other.date() == mine.date() else f"{other:%a %H:%M}"
+        theirs.append(f"{shown} {city(name)}")
+    return f"{text} ({', '.join(theirs)})" if theirs else text
+
+
+def city(name: str) -> str:
+    return name.rpartition("/")[2].replace("_", " ")
+
+
+def line(p: Proposal, zone: ZoneInfo) -> str:
+    """ "Proposed: Tue 12 Mar 10:00, Wed 13 Mar 14:00", or why there are none."""
+    if not p.slots:
+        return "No free slot found in the window: pick a time by hand"
+    return "Proposed: " + ", ".join(when(s, zone, p.zones) for s in p.slots)
+
+
+def describe_preps(
+    blocks: Sequence[Block], found: Sequence[Proposal], zone: ZoneInfo, tail: str
+) -> list[Block]:
+    """Each meeting's prep block, told to book the next meeting and when; `tail` is
+    the closing sentence every block's description ends with."""
+    by_meeting = {p.meeting_id: p for p in found}
+    out = []
+    for b in blocks:
+        p = by_meeting.get(b.meeting_id) if b.meeting_id else None
+        if p is not None:
+            head = b.description.removesuffix(tail).rstrip()
+            b = replace(b, description=f"{head} {LEAD} {line(p, zone)}. {tail}")
+        out.append(b)
+    return out
