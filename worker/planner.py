@@ -166,6 +166,10 @@ def plan(
     kept_keys = {b.key for b in kept}
     preps, shortfalls = _meeting_preps(events, days, taken, tombstones | kept_keys, off, rules, now)
     taken += [(b.start, b.end) for b in preps]
+    after, missed = _meeting_followups(events, days, taken, tombstones | kept_keys, off, rules, now)
+    taken += [(b.start, b.end) for b in after]
+    preps += after
+    shortfalls += missed
 
     blocks = list(preps)
     for day in days:
@@ -363,6 +367,100 @@ def _meeting_preps(
     return placed, short
 
 
+def _meeting_followups(
+    events: Sequence[Event],
+    days: list[date],
+    taken: list[Span],
+    skip: frozenset[str] | set[str],
+    off: set[date],
+    rules: Rules,
+    now: datetime,
+) -> tuple[list[Block], list[Shortfall]]:
+    """A block after each client meeting to send the recap and the invitation to the
+    next one: the first free slot after it, no later than the next workday. Anchored
+    like prep (it moves and goes with its meeting), and counted as deals work."""
+    length = rules.followups.followup_minutes
+    if not length:
+        return [], []
+    planned = set(days)
+    meetings = sorted(
+        (
+            e
+            for e in events
+            if e.end > now
+            and e.start.astimezone(rules.zone).date() in planned
+            and is_client_meeting(e, rules.people)
+        ),
+        key=lambda e: (_utc(e.start), e.id),
+    )
+    need = timedelta(minutes=length)
+    placed: list[Block] = []
+    short: list[Shortfall] = []
+    free_by_day: dict[date, list[Span]] = {}
+
+    def free_on(day: date) -> list[Span]:
+        if day not in free_by_day:
+            free_by_day[day] = _free(day, taken, rules, now)
+        return free_by_day[day]
+
+    for m in meetings:
+        key = f"followup/{m.id}"
+        if key in skip or any(b.key == key for b in placed):
+            continue
+        mend = _utc(m.end)
+        mday = m.end.astimezone(rules.zone).date()
+        later = _next_workday(mday, rules, off)
+        # Within the horizon: a block past it would be outside the window read back.
+        candidates = [d for d in (mday, later) if d in planned]
+        free = [
+            (max(s, mend), e)
+            for d in candidates
+            for s, e in (free_on(d) if d == mday else _after_prospecting(free_on(d), rules))
+            if e > mend
+        ]
+        span: Span | None = None
+        for s, e in free:  # always the first free slot: it moves with its meeting
+            start = s if s == mend else ceil_grid(s)
+            if e - start >= need:
+                span = (start, start + need)
+                break
+        if span is None:
+            short.append(Shortfall(mday, BlockKind.DEALS, length, m.title))
+            continue
+        placed.append(
+            Block(
+                key=key,
+                kind=BlockKind.DEALS,
+                day=span[0].astimezone(rules.zone).date(),
+                start=span[0],
+                end=span[1],
+                title=f"Follow-up: {m.title}"[:200],
+                description=f"Send the recap of {m.title} and book the next meeting. {DESCRIPTION}",
+                meeting_id=m.id,
+            )
+        )
+        fday = span[0].astimezone(rules.zone).date()
+        free_by_day[fday] = subtract(free_on(fday), [span])
+    return placed, short
+
+
+def _after_prospecting(free: list[Span], rules: Rules) -> list[Span]:
+    """A day's free time less the morning's prospecting, as the planner will place it:
+    a follow-up carried over to the next day must not take the first block from it."""
+    policy = next((p for p in rules.policies if p.kind is BlockKind.PROSPECTING), None)
+    if policy is None or not free:
+        return free
+    return on_grid(subtract(free, _fill(free, free[0][0], policy.minutes, policy.min_chunk, False)))
+
+
+def _next_workday(day: date, rules: Rules, off: set[date]) -> date | None:
+    for ahead in range(1, 8):
+        d = day + timedelta(days=ahead)
+        if d.weekday() in rules.workday.days and d not in off:
+            return d
+    return None
+
+
 def _place_day(
     day: date,
     free: list[Span],
@@ -378,8 +476,10 @@ def _place_day(
         have[b.kind] += b.minutes
 
     def still(p: BlockPolicy, total: int) -> int:
+        # A rest under the chunk is the tail of what _fill laid out (45 minutes in
+        # chunks of 30): it stays once the first part has begun.
         left = max(0, total - have[p.kind])
-        return left if left >= p.min_chunk else 0
+        return left if left >= p.min_chunk or have[p.kind] else 0
 
     start, end = ceil_grid(max(_workday(day, rules)[0], now)), _workday(day, rules)[1]
     # Kept blocks the user did not move (started ones, and those of a kind the user
@@ -501,7 +601,10 @@ def _layout(
         valid = (
             spans
             and sum(minutes(s) for s in spans) == want
-            and all(minutes(s) >= p.min_chunk and inside(s, room) for s in spans)
+            and all(inside(s, room) for s in spans)
+            # _fill leaves at most one piece under the chunk (45 minutes in chunks of
+            # 30): a layout it made stays valid, or time passing would move it.
+            and sum(1 for s in spans if minutes(s) < p.min_chunk) <= 1
         )
         if not valid:
             backward = p.kind is BlockKind.ADMIN and p.kind is last

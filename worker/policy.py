@@ -93,6 +93,7 @@ class Followups:
     proposal_minutes: int = 0  # 0: as long as the meeting, at most two hours
     client_hours: Range = (time(9), time(17))  # in the client's zone, Monday to Friday
     client_zones: tuple[tuple[str, str], ...] = ()  # (domain or address, IANA zone)
+    followup_minutes: int = 15  # a block after each client meeting for the recap; 0: none
 
 
 @dataclass(frozen=True)

@@ -101,14 +101,15 @@ def line(p: Proposal, zone: ZoneInfo) -> str:
 def describe_preps(
     blocks: Sequence[Block], found: Sequence[Proposal], zone: ZoneInfo, tail: str
 ) -> list[Block]:
-    """Each meeting's prep block, told to book the next meeting and when; `tail` is
-    the closing sentence every block's description ends with."""
+    """Each meeting's prep block, told to book the next meeting and when, and its
+    follow-up block, told when; `tail` is the sentence every description ends with."""
     by_meeting = {p.meeting_id: p for p in found}
     out = []
     for b in blocks:
         p = by_meeting.get(b.meeting_id) if b.meeting_id else None
         if p is not None:
             head = b.description.removesuffix(tail).rstrip()
-            b = replace(b, description=f"{head} {LEAD} {line(p, zone)}. {tail}")
+            lead = "" if b.key.startswith("followup/") else f" {LEAD}"  # it is after
+            b = replace(b, description=f"{head}{lead} {line(p, zone)}. {tail}")
         out.append(b)
     return out

@@ -253,6 +253,7 @@ def _followups(fu: Reader, base: Followups) -> Followups:
         "proposal_minutes",
         "client_hours",
         "client_zones",
+        "followup_minutes",
     )
     limits = {
         "lookahead_days": 365,
@@ -262,6 +263,7 @@ def _followups(fu: Reader, base: Followups) -> Followups:
         "propose_from_workdays": 60,
         "propose_until_workdays": 60,
         "proposal_minutes": 8 * 60,
+        "followup_minutes": 120,
     }
     numbers = {}
     for key, top in limits.items():
@@ -285,6 +287,7 @@ def _followups(fu: Reader, base: Followups) -> Followups:
         numbers["proposal_minutes"],
         _client_hours(fu, base.client_hours),
         _client_zones(fu, base.client_zones),
+        numbers["followup_minutes"],
     )
 
 

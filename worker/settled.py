@@ -36,8 +36,9 @@ def inputs(
 ) -> int:
     begun = tuple(b.key for b in owned if b.start < now)
     upcoming = sum(1 for e in events if e.start >= now)  # preps are for meetings to come
+    ending = sum(1 for e in events if e.end > now)  # follow-up blocks, for those not over
     day = now.astimezone(rules.zone).date()
-    return hash((tuple(events), tuple(owned), tombstones, rules, day, begun, upcoming))
+    return hash((tuple(events), tuple(owned), tombstones, rules, day, begun, upcoming, ending))
 
 
 @dataclass(frozen=True)

@@ -451,12 +451,24 @@ def previous_workdays(d: date, step: Step, off: set[date]) -> set[date]:
     return out
 
 
+def next_workdays(d: date, step: Step, off: set[date]) -> set[date]:
+    """The days from `d` on to (and including) the workday after it."""
+    out = set()
+    for ahead in range(1, 8):
+        x = d + timedelta(days=ahead)
+        out.add(x)
+        if is_workday(x, step) and x not in off:
+            break
+    return out
+
+
 def untouched(b: Block) -> bool:
     return not b.touched
 
 
 def is_general(b: Block) -> bool:
-    return not b.key.startswith("meeting/")
+    """Not anchored to a meeting (its prep, or its follow-up block)."""
+    return not b.key.startswith(("meeting/", "followup/"))
 
 
 def policy_index(step: Step) -> dict[BlockKind, int]:
@@ -593,9 +605,10 @@ def check_stable(step: Step) -> None:
     todo = list(changed)
     while todo:
         d = todo.pop()
-        # a client meeting's prep may sit on the workday before it
-        affected |= previous_workdays(d, step, off)
-        # a prep on this day belongs to its meeting's day
+        # a client meeting's prep may sit on the workday before it, its follow-up
+        # block on the workday after
+        affected |= previous_workdays(d, step, off) | next_workdays(d, step, off)
+        # a prep or follow-up block on this day belongs to its meeting's day
         for b in step.blocks_before.values():
             if b.meeting_id and step.day_of(b.start) == d:
                 m = event_by_id(step, b.meeting_id)
@@ -658,7 +671,12 @@ def check_protection(step: Step) -> None:
         assert len(b.id) > 8
         stored = step.blocks_after[b.key]
         assert not stored.touched
-        if b.meeting_id:
+        if b.key.startswith("followup/"):
+            m = event_by_id(step, b.meeting_id)
+            assert m is not None and b.key == f"followup/{m.id}"
+            assert stored.title == f"Follow-up: {m.title}"[:200]
+            assert span_minutes(b) == step.config.followups.followup_minutes
+        elif b.meeting_id:
             m = event_by_id(step, b.meeting_id)
             assert prep is not None
             assert m is not None
@@ -702,7 +720,7 @@ def check_prep(step: Step) -> None:
     off = days_off(step.events_after, step)
     planned = set(plan.days)
     for b in plan.blocks:
-        if not b.meeting_id:
+        if not b.key.startswith("meeting/"):
             continue
         m = event_by_id(step, b.meeting_id)
         assert m is not None
@@ -737,6 +755,54 @@ def check_prep(step: Step) -> None:
             key = f"meeting/{m.id}"
             reported = [s for s in plan.shortfalls if s.meeting == m.title]
             assert key in have or key in deleted or reported, f"{m.title}: no prep, no shortfall"
+
+
+def check_followup(step: Step) -> None:
+    """The follow-up block: after its client meeting, that day or the next workday,
+    gone with it; or reported when it does not fit."""
+    plan = step.outcome.plan
+    length = step.config.followups.followup_minutes
+    off = days_off(step.events_after, step)
+    planned = set(plan.days)
+    for b in plan.blocks:
+        if not b.key.startswith("followup/"):
+            continue
+        m = event_by_id(step, b.meeting_id)
+        assert m is not None and m in step.events_after
+        assert is_client_meeting(m, step.rules.people)
+        assert u(b.start) >= u(m.end), f"follow-up for {m.title} before it ends"
+        assert span_minutes(b) == length
+        mday = step.day_of(m.end)
+        later = next(
+            (d for d in (mday + timedelta(days=i) for i in range(1, 8)) if is_workday(d, step)
+             and d not in off),
+            None,
+        )  # fmt: skip
+        assert step.day_of(b.start) in {mday, later}, f"follow-up for {m.title} too late"
+    have = {b.key for b in (*plan.blocks, *plan.kept)}
+    seen = window(step.rules, step.now)
+    gone = set(step.user.deleted) | {
+        k
+        for k, (s, e) in step.user.moved.items()
+        if not (u(s) < u(seen.end) and u(e) > u(seen.start))
+    }
+    for m in step.events_after:
+        if (
+            length
+            and u(m.end) > u(step.now)
+            and step.day_of(m.start) in planned
+            and is_client_meeting(m, step.rules.people)
+        ):
+            key = f"followup/{m.id}"
+            reported = [s for s in plan.shortfalls if s.meeting == m.title]
+            assert key in have or key in gone or reported, f"{m.title}: no follow-up block"
+
+
+@SETTINGS
+@given(sc=scenarios())
+@dst_examples()
+def test_follow_up_blocks_come_after_their_meeting(state: State, sc: Scenario) -> None:
+    assert simulate(sc, state, check_followup) >= 2
 
 
 @SETTINGS

@@ -100,7 +100,7 @@ def test_prospecting_is_the_last_to_lose_time() -> None:
 
 def test_client_meeting_gets_prep_right_before_it() -> None:
     p = plan([meeting("acme", at(MON, 14), 60, "jane@acme.com")], at(MON, 7))
-    [prep] = [b for b in p.blocks if b.meeting_id == "acme"]
+    [prep] = [b for b in p.blocks if b.key == "meeting/acme"]
     assert (prep.start, prep.end) == (at(MON, 13, 45), at(MON, 14))
     assert prep.kind is BlockKind.PREP
 
@@ -108,7 +108,7 @@ def test_client_meeting_gets_prep_right_before_it() -> None:
 def test_early_client_meeting_is_prepped_the_previous_workday() -> None:
     tue = MON + timedelta(1)
     p = plan([meeting("acme", at(tue, 8, 30), 60, "jane@acme.com")], at(MON, 7))
-    [prep] = [b for b in p.blocks if b.meeting_id == "acme"]
+    [prep] = [b for b in p.blocks if b.key == "meeting/acme"]
     assert (prep.start, prep.end) == (at(MON, 17, 15), at(MON, 17, 30))
 
 
@@ -120,21 +120,25 @@ def test_internal_meetings_get_no_prep_and_public_domains_are_clients() -> None:
         ],
         at(MON, 7),
     )
-    assert [b.meeting_id for b in p.blocks if b.meeting_id] == ["sam"]
+    assert [b.meeting_id for b in p.blocks if b.key.startswith("meeting/")] == ["sam"]
 
 
 def test_prep_follows_its_meeting_and_goes_when_it_is_cancelled() -> None:
     first = plan([meeting("acme", at(MON, 14), 60, "jane@acme.com")], at(MON, 7))
     owned = tuple(dataclasses.replace(b, written=b.fingerprint) for b in first.blocks)
     moved = plan([meeting("acme", at(MON, 15), 60, "jane@acme.com")], at(MON, 7), owned)
-    [change] = [c for c in reconcile.diff(owned, moved, at(MON, 7)) if c.block.meeting_id]
+    [change] = [
+        c for c in reconcile.diff(owned, moved, at(MON, 7)) if c.block.key.startswith("meeting/")
+    ]
     assert (change.op.value, change.block.start) == ("update", at(MON, 14, 45))
     gone = plan(
         [meeting("acme", at(MON, 15), 60, "jane@acme.com", status=Status.CANCELLED)],
         at(MON, 7),
         owned,
     )
-    [change] = [c for c in reconcile.diff(owned, gone, at(MON, 7)) if c.block.meeting_id]
+    [change] = [
+        c for c in reconcile.diff(owned, gone, at(MON, 7)) if c.block.key.startswith("meeting/")
+    ]
     assert change.op.value == "delete"
 
 
@@ -214,3 +218,29 @@ def test_a_workday_not_on_the_calendar_gets_nothing() -> None:
     p = plan([], at(sat, 9))
     assert sat not in p.days
     assert p.days[0] == MON
+
+
+def test_a_client_meeting_is_followed_by_its_follow_up_block() -> None:
+    p = plan([meeting("acme", at(MON, 14), 60, "jane@acme.com")], at(MON, 7))
+    [after] = [b for b in p.blocks if b.key == "followup/acme"]
+    assert (after.start, after.end, after.kind) == (at(MON, 15), at(MON, 15, 15), BlockKind.DEALS)
+    assert after.title == "Follow-up: acme"
+    assert after.description.startswith("Send the recap of acme and book the next meeting.")
+    assert "Proposed: Wed 02 Dec 08:30" not in after.description  # prospecting's time
+    assert "Proposed: Wed 02 Dec 10:00" in after.description
+
+
+def test_a_follow_up_that_does_not_fit_its_day_comes_after_the_next_mornings_prospecting() -> None:
+    late = meeting("acme", at(MON, 16, 30), 60, "jane@acme.com")  # until the day's end
+    p = plan([late], at(MON, 7))
+    tue = MON + timedelta(1)
+    [after] = [b for b in p.blocks if b.key == "followup/acme"]
+    assert (after.start, after.end) == (at(tue, 10), at(tue, 10, 15))
+    assert day_blocks(p, tue)[0] == ("prospecting", "08:30", "10:00")
+
+
+def test_follow_up_blocks_can_be_turned_off() -> None:
+    r = rules()
+    r = dataclasses.replace(r, followups=dataclasses.replace(r.followups, followup_minutes=0))
+    p = plan([meeting("acme", at(MON, 14), 60, "jane@acme.com")], at(MON, 7), r=r)
+    assert not [b for b in p.blocks if b.key.startswith("followup/")]

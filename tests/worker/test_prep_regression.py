@@ -75,6 +75,6 @@ def test_prep_moved_out_of_the_window_is_the_users(tmp_path: Path) -> None:
     moved = last.blocks_after[key]
     assert moved.touched
     assert (u(moved.start), u(moved.end)) == last.user.moved[key]
-    assert [b for b in last.blocks_after.values() if b.meeting_id == "m"] == [moved]
+    assert [b for b in last.blocks_after.values() if b.key == "meeting/m"] == [moved]
     assert key not in {b.key for b in (*last.outcome.plan.blocks, *last.outcome.plan.kept)}
     assert not [s for s in last.outcome.plan.shortfalls if s.meeting]

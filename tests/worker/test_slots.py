@@ -173,7 +173,7 @@ def test_the_prep_block_says_to_book_the_next_meeting_in_both_zones() -> None:
     now = at(date(2026, 3, 9), time(7), NY)  # a Monday
     m = meeting("m", at(date(2026, 3, 10), time(11), NY), 60, CLIENT)
     plan = planner.plan([m], [], frozenset(), rules, now)
-    [prep] = [b for b in plan.blocks if b.meeting_id == "m"]
+    [prep] = [b for b in plan.blocks if b.key == "meeting/m"]
     # Berlin is 5 hours ahead (the US changed clocks on 8 March, Europe not yet): its
     # 09:00-17:00 is New York's 04:00-12:00, so each day's first slot is after prospecting.
     [p] = plan.proposals
@@ -200,7 +200,7 @@ def test_a_booked_follow_up_with_one_company_leaves_the_others_proposal() -> Non
     # Tokyo's 09:00-17:00 is New York's 20:00-04:00 the evening before: no overlap with
     # a 08:00-17:00 workday, so none can be proposed, and the block says so.
     assert p.slots == ()
-    [prep] = [b for b in plan.blocks if b.meeting_id == "m"]
+    [prep] = [b for b in plan.blocks if b.key == "meeting/m"]
     assert "No free slot found in the window: pick a time by hand." in prep.description
     booked = meeting("g", at(date(2026, 3, 19), time(9), NY), 30, "ken@initech.com")
     assert planner.plan([m, follow_up, booked], [], frozenset(), rules, now).proposals == ()
@@ -211,7 +211,9 @@ def test_hostile_titles_stay_text_in_the_description() -> None:
     now = at(date(2026, 3, 9), time(7), NY)
     m = meeting("m", at(date(2026, 3, 10), time(11), NY), 60, CLIENT)
     m = replace(m, title='<script>alert(1)</script>\n"; DROP TABLE')
-    [prep] = [b for b in planner.plan([m], [], frozenset(), rules, now).blocks if b.meeting_id]
+    [prep] = [
+        b for b in planner.plan([m], [], frozenset(), rules, now).blocks if b.key == "meeting/m"
+    ]
     assert prep.description.count(proposals.LEAD) == 1  # the title cannot fake a second one
     assert "Proposed: Thu 12 Mar" in prep.description
 
