@@ -366,6 +366,8 @@ def test_a_gap_is_alerted_once_closes_and_is_digested(
     assert json.loads(out)["accounts"][0]["followups"]["alerted"] == 1
     [alert] = alerts_in(mail)
     assert b"Book the next meeting with Acme" in alert
+    # with the slots checked at that moment: Wednesday, the second workday after Monday
+    assert b"Proposed: Wed 02 Dec 10:00, Thu 03 Dec 10:00, Fri 04 Dec 10:00." in alert
     run(capsys, "run", "--config", str(path), "--now", "2026-12-01T09:15:00-05:00")
     assert len(alerts_in(mail)) == 1  # alerted once
     code, out, _ = run(capsys, "gaps", "--json", "--config", str(path), "--now", tue_9)
@@ -390,6 +392,7 @@ def test_a_gap_is_alerted_once_closes_and_is_digested(
     assert json.loads(out)["accounts"][0]["followups"]["digest_sent"] is True
     [digest] = [a for a in alerts_in(mail) if b"digest" in a]
     assert b"Closed since the last digest" in digest
+    assert b"Proposed:" not in digest  # the one gap closed: nothing left to propose for
     assert b"Acme QBR" in digest
     run(capsys, "run", "--config", str(path), "--now", "2026-12-01T17:05:00-05:00")
     assert len([a for a in alerts_in(mail) if b"digest" in a]) == 1

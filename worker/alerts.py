@@ -49,16 +49,21 @@ def _when(moment: datetime, zone: ZoneInfo) -> str:
     return f"{moment.astimezone(zone):%a %d %b %H:%M}"
 
 
-def gap_alert(gaps: Sequence[OpenGap], zone: ZoneInfo, now: datetime) -> Alert:
-    """One alert for one meeting, naming every client with no next meeting booked."""
+def gap_alert(
+    gaps: Sequence[OpenGap], zone: ZoneInfo, now: datetime, proposed: str = "", draft: str = ""
+) -> Alert:
+    """One alert for one meeting, naming every client with no next meeting booked;
+    with the slots `proposed` for it (checked just now) and where its `draft` is."""
     first = gaps[0]
     clients = sorted({g.client for g in gaps})
     who = ", ".join(client_name(c) for c in clients)
     title = one_line(first.title, 80)
+    extra = [x for x in (proposed and f"{proposed}.", draft) if x]
     text = (
         f'Your meeting "{title}" with {", ".join(clients)} ended {_when(first.end, zone)}, '
         f"and no next meeting with {who} is on your calendar.\n\n"
         + "".join(f"Book the next meeting with {client_name(c)}.\n" for c in clients)
+        + "".join(f"{x}\n" for x in extra)
         + "\n-- firstblock: never leave a client meeting without the next one booked."
     )
     page = (
@@ -69,6 +74,7 @@ def gap_alert(gaps: Sequence[OpenGap], zone: ZoneInfo, now: datetime) -> Alert:
             f"<p><b>Book the next meeting with {html.escape(client_name(c))}.</b></p>"
             for c in clients
         )
+        + "".join(f"<p>{html.escape(x)}</p>" for x in extra)
     )
     keys = ",".join(sorted(g.key for g in gaps))
     return Alert(
@@ -88,8 +94,11 @@ def digest(
     figures: WeekFigures,
     zone: ZoneInfo,
     now: datetime,
+    proposed: dict[str, str] | None = None,
 ) -> Alert:
-    """The admin-block digest: open gaps oldest first, gaps closed, the week's figures."""
+    """The admin-block digest: open gaps oldest first (with the slots `proposed` for
+    each meeting, by meeting id), gaps closed, the week's figures."""
+    proposed = proposed or {}
     lines = [f"firstblock digest for {day:%a %d %b %Y}", ""]
     rows = []
     if open_gaps:
@@ -98,7 +107,10 @@ def digest(
             days = (now - g.end).days
             line = f"{one_line(g.title, 80)} with {g.client}, {days} day(s) ago"
             lines.append(f"  - {line}: book the next meeting with {client_name(g.client)}")
-            rows.append(html.escape(line))
+            slots = proposed.get(g.key.rpartition("|")[0], "")
+            if slots:
+                lines.append(f"    {slots}")
+            rows.append(html.escape(line) + (f"<br>{html.escape(slots)}" if slots else ""))
     else:
         lines.append("No open follow-up gaps: every client meeting has a next one booked.")
     closed_rows = [f"{one_line(g.title, 80)} with {g.client}" for g in closed]

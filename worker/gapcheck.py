@@ -91,16 +91,24 @@ def decide_gaps(run: AccountRun, calendar: Outcome) -> GapDecision:
     for g in sync.open:
         if g.alerted_at is None:
             by_meeting[g.key.rpartition("|")[0]].append(g)
+    win = hold.window(calendar.plan, rules, now)
+    due = bool(win and now >= win.release_at and not run.state.gaps.digest_sent(name, win.day))
+    # Slots only when something is sent: finding them costs a planner's worth of work.
+    wanted = set(by_meeting) | ({g.key.rpartition("|")[0] for g in sync.open} if due else set())
+    said = {
+        p.meeting_id: proposals.line(p, rules.zone)
+        for p in (proposed_for(rules, calendar, wanted, now) if wanted else ())
+    }
     alerts = tuple(
-        (gap_alert(group, rules.zone, now), tuple(g.key for g in group))
-        for group in by_meeting.values()
+        (gap_alert(group, rules.zone, now, said.get(meeting, "")), tuple(g.key for g in group))
+        for meeting, group in by_meeting.items()
     )
     note = None
-    win = hold.window(calendar.plan, rules, now)
-    if win and now >= win.release_at and not run.state.gaps.digest_sent(name, win.day):
+    if win and due:
         closed = [*run.state.gaps.closed(name), *sync.closed]
         figures = week_figures(calendar, rules, run.state, name, now)
-        note = (digest(name, win.day, sync.open, closed, figures, rules.zone, now), win.day)
+        page = digest(name, win.day, sync.open, closed, figures, rules.zone, now, said)
+        note = (page, win.day)
     return GapDecision(sync, alerts, note)
 
 

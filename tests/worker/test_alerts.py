@@ -143,3 +143,15 @@ def test_one_alert_names_every_client_of_the_meeting() -> None:
     assert "Book the next meeting with Acme." in alert.text
     assert "Book the next meeting with Globex." in alert.text
     assert alert.subject.startswith("Book the next meeting with Acme, Globex")
+
+
+def test_the_alert_and_the_digest_carry_the_proposed_slots_as_text() -> None:
+    said = "Proposed: Thu 03 Dec 10:00 (15:00 London), Fri 04 Dec 10:00 (15:00 London)"
+    alert = gap_alert([GAP], NY, NOW, said, "A draft to acme.com is in your Drafts.")
+    assert f"{said}.\nA draft to acme.com is in your Drafts.\n" in alert.text
+    assert f"<p>{said}.</p>" in alert.html
+    note = digest("work", date(2026, 12, 1), [GAP], [], WeekFigures(), NY, NOW, {"m1": said})
+    assert f"book the next meeting with Acme\n    {said}\n" in note.text
+    assert f"<br>{said}</li>" in note.html
+    bare = digest("work", date(2026, 12, 1), [GAP], [], WeekFigures(), NY, NOW)
+    assert "Proposed" not in bare.text
