@@ -18,12 +18,13 @@ from typing import Any, ClassVar, Protocol
 from providers.errors import BadRequest
 from providers.push import Reading
 from worker.clock import Clock
-from worker.models import Alert, Change, Message, Op, Snapshot, Window, WorkHours
+from worker.models import Alert, Change, Draft, Message, Op, Snapshot, Window, WorkHours
 
 __all__ = [
     "AccountSpec",
     "Alert",
     "CalendarProvider",
+    "Draft",
     "MailProvider",
     "Message",
     "Option",
@@ -258,6 +259,8 @@ class MailProvider(abc.ABC):
 
     #: A server-side rule can hold mail at arrival (Gmail filter, Outlook inbox rule).
     supports_hold_rule: bool = False
+    #: It keeps drafts (`save_draft`).
+    supports_drafts: bool = False
 
     def __init__(self, *, name: str) -> None:
         self.name = name
@@ -316,6 +319,12 @@ class MailProvider(abc.ABC):
 
         Raises AuthError, TransientError, RateLimited.
         """
+
+    def save_draft(self, draft: Draft) -> None:
+        """Put `draft` in the user's drafts, once per `draft.key`, for them to send or
+        not: it is never sent from here. Only called when `supports_drafts`. Raises
+        AuthError, TransientError, RateLimited."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no drafts")
 
     def set_hold_rule(self, allowed: Sequence[str] | None) -> None:
         """Install (or, with None, remove) the server-side rule that holds new mail

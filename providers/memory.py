@@ -11,7 +11,7 @@ from providers.base import AccountSpec, Alert, CalendarProvider, MailProvider, M
 from providers.errors import BadRequest, Conflict, NotFound, ProviderError
 from providers.push import Channel, Watcher
 from worker.clock import Clock
-from worker.models import Block, Change, Event, Op, Snapshot, Window, WorkHours
+from worker.models import Block, Change, Draft, Event, Op, Snapshot, Window, WorkHours
 
 _etags = itertools.count(1)
 
@@ -83,10 +83,12 @@ class MemoryMailbox(MailProvider):
     """A mailbox in memory: an inbox and a held set, each message stored exactly once."""
 
     supports_hold_rule = True
+    supports_drafts = True
 
     def __init__(self, *, name: str = "memory") -> None:
         super().__init__(name=name)
         self.messages: dict[str, Message] = {}  # id -> message, with `held` as its place
+        self.drafts: dict[str, Draft] = {}  # by key
         self.flags: dict[str, frozenset[str]] = {}  # read/flagged state, never changed by us
         self.rule: tuple[str, ...] | None = None
         self.calls = 0  # provider operations made: lets tests count API-like calls
@@ -131,6 +133,10 @@ class MemoryMailbox(MailProvider):
         if key not in self.messages:
             self.messages[key] = Message(key, "firstblock@localhost", alert.created, alert=True)
             self.flags[key] = frozenset()
+
+    def save_draft(self, draft: Draft) -> None:
+        self.calls += 1
+        self.drafts.setdefault(draft.key, draft)
 
     def set_hold_rule(self, allowed: Sequence[str] | None) -> None:
         self.calls += 1

@@ -368,8 +368,16 @@ def test_a_gap_is_alerted_once_closes_and_is_digested(
     assert b"Book the next meeting with Acme" in alert
     # with the slots checked at that moment: Wednesday, the second workday after Monday
     assert b"Proposed: Wed 02 Dec 10:00, Thu 03 Dec 10:00, Fri 04 Dec 10:00." in alert
+    # and a draft to the client, in the Maildir's Drafts, which nothing sends
+    assert b"A draft to jane@acme.com proposing these times is in your drafts." in alert
+    [draft] = (mail / ".Drafts" / "cur").iterdir()
+    assert draft.name.endswith(":2,D")
+    text = draft.read_bytes()
+    assert b"To: jane@acme.com" in text and b"Subject: Our next meeting: Acme QBR" in text
+    assert b"  - Wed 02 Dec, 10:00-11:00 New York time" in text
     run(capsys, "run", "--config", str(path), "--now", "2026-12-01T09:15:00-05:00")
     assert len(alerts_in(mail)) == 1  # alerted once
+    assert len(list((mail / ".Drafts" / "cur").iterdir())) == 1  # and drafted once
     code, out, _ = run(capsys, "gaps", "--json", "--config", str(path), "--now", tue_9)
     [gap] = json.loads(out)["gaps"]
     assert gap["meeting"]["title"] == "Acme QBR"

@@ -119,7 +119,8 @@ def _google_picture(emu: GoogleEmulator) -> tuple[Any, ...]:
 
 
 def _gmail_held(emu: GoogleEmulator) -> int:
-    return sum(not {"INBOX", "TRASH"} & set(m["labelIds"]) for m in emu.messages())
+    # Out of the inbox by firstblock: not trashed, and not a draft (a gap's, for the user)
+    return sum(not {"INBOX", "TRASH", "DRAFT"} & set(m["labelIds"]) for m in emu.messages())
 
 
 def _graph() -> GraphEmulator:

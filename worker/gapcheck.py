@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from providers.base import MailProvider
-from providers.errors import ProviderError
-from worker import followups, hold, planner, proposals
+from providers.errors import ProviderError, RateLimited, TransientError
+from worker import drafts, followups, hold, planner, proposals
 from worker.alerts import OpenGap, WeekFigures, digest, gap_alert
 from worker.config import Config
 from worker.cycle import AccountRun, Outcome
-from worker.models import Alert, BlockKind
+from worker.models import Alert, BlockKind, Draft
 from worker.notify import Webhook
 from worker.planner import Rules
 from worker.state import State
@@ -64,13 +64,25 @@ def gap_rules(config: Config) -> followups.Rules:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """One meeting's gap alert (saying its draft is ready, when it has one), the gap
+    keys it alerts, the draft, and the alert as it reads without the draft, for when
+    the mailbox keeps none or fails to save it."""
+
+    alert: Alert
+    keys: tuple[str, ...]
+    draft: Draft | None = None
+    bare: Alert | None = None
+
+
+@dataclass(frozen=True)
 class GapDecision:
     """What the follow-up step would do: how the gaps stand (`sync`, with what
     recording them writes), the alerts to send (each with the keys of its gaps), and
     the digest, when one is due (with its day)."""
 
     sync: GapSync
-    alerts: tuple[tuple[Alert, tuple[str, ...]], ...] = ()
+    alerts: tuple[Notice, ...] = ()
     digest: tuple[Alert, date] | None = None
 
     def preview(self) -> GapOutcome:
@@ -95,21 +107,31 @@ def decide_gaps(run: AccountRun, calendar: Outcome) -> GapDecision:
     due = bool(win and now >= win.release_at and not run.state.gaps.digest_sent(name, win.day))
     # Slots only when something is sent: finding them costs a planner's worth of work.
     wanted = set(by_meeting) | ({g.key.rpartition("|")[0] for g in sync.open} if due else set())
-    said = {
-        p.meeting_id: proposals.line(p, rules.zone)
-        for p in (proposed_for(rules, calendar, wanted, now) if wanted else ())
-    }
-    alerts = tuple(
-        (gap_alert(group, rules.zone, now, said.get(meeting, "")), tuple(g.key for g in group))
-        for meeting, group in by_meeting.items()
-    )
+    offered = proposed_for(rules, calendar, wanted, now) if wanted else ()
+    slots = {p.meeting_id: p for p in offered}
+    said = {m: proposals.line(p, rules.zone) for m, p in slots.items()}
+    meetings = {e.id: e for e in calendar.events if e.id in slots}
+    alerts = []
+    for meeting, group in by_meeting.items():
+        keys = tuple(g.key for g in group)
+        bare = gap_alert(group, rules.zone, now, said.get(meeting, ""))
+        ready = None
+        if meeting in slots and meeting in meetings:
+            m, p = meetings[meeting], slots[meeting]
+            ready = drafts.draft(name, m, p, rules.people, rules.zone, now)
+        if ready is None:
+            alerts.append(Notice(bare, keys))
+            continue
+        where = f"A draft to {', '.join(ready.to)} proposing these times is in your drafts."
+        told = gap_alert(group, rules.zone, now, said.get(meeting, ""), where)
+        alerts.append(Notice(told, keys, ready, bare))
     note = None
     if win and due:
         closed = [*run.state.gaps.closed(name), *sync.closed]
         figures = week_figures(calendar, rules, run.state, name, now)
         page = digest(name, win.day, sync.open, closed, figures, rules.zone, now, said)
         note = (page, win.day)
-    return GapDecision(sync, alerts, note)
+    return GapDecision(sync, tuple(alerts), note)
 
 
 def commit_gaps(run: AccountRun, decision: GapDecision, channels: list[Channel]) -> GapOutcome:
@@ -119,11 +141,15 @@ def commit_gaps(run: AccountRun, decision: GapDecision, channels: list[Channel])
     state.gaps.commit(name, decision.sync)
     problems: list[str] = []
     alerted: list[OpenGap] = []
-    for alert, keys in decision.alerts:
+    for notice in decision.alerts:
+        drafted = _drafted(notice, channels, problems)
+        if drafted is None:
+            continue  # the mailbox failed for now: the alert and its draft wait for the next run
+        alert = notice.alert if drafted else (notice.bare or notice.alert)
         if _deliver(run, alert, channels, problems):
-            state.gaps.alerted(name, keys, now)
+            state.gaps.alerted(name, notice.keys, now)
             _recorded(run, alert)
-            alerted += [g for g in decision.sync.open if g.key in keys]
+            alerted += [g for g in decision.sync.open if g.key in notice.keys]
     sent = False
     if decision.digest is not None:
         note, day = decision.digest
@@ -191,6 +217,27 @@ def _deliver(run: AccountRun, alert: Alert, channels: list[Channel], problems: l
         except ProviderError as exc:
             problems.append(f"{name} alert not delivered: {exc}")
     return delivered
+
+
+def _drafted(notice: Notice, channels: list[Channel], problems: list[str]) -> bool | None:
+    """Save the notice's draft in the mailbox alerts go to; whether it is there, or
+    None when the mailbox failed for now (a later run saves it, then alerts: a draft
+    lost to a passing fault would be lost for good, the gap being alerted). The key
+    makes a second save a no-op."""
+    if notice.draft is None:
+        return False
+    box = next((c for n, c in channels if isinstance(c, MailProvider)), None)
+    if box is None or not box.supports_drafts:
+        return False
+    try:
+        box.save_draft(notice.draft)
+    except (TransientError, RateLimited) as exc:
+        problems.append(f"draft not saved, tried again next run: {exc}")
+        return None
+    except ProviderError as exc:
+        problems.append(f"draft not saved: {exc}")
+        return False
+    return True
 
 
 def _attempt(alert: Alert) -> str:

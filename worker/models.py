@@ -69,6 +69,9 @@ class Event:
     series_id: str = ""  # same for all occurrences of a recurring series
     # Set when the provider could not fully read the event; it is then treated as busy.
     problem: str = ""
+    # The zone its times were set in by whoever made it (an IANA name; "" unknown):
+    # a client's own invitation tells the client's zone.
+    zone: str = ""
 
     def response_of(self, email: str) -> Response | None:
         """The answer of `email` to this event, or None when not invited."""
@@ -203,3 +206,15 @@ class Alert:
     text: str
     created: datetime
     html: str = ""
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An email the worker prepares for its user to send: saved in their drafts, never
+    sent by the worker."""
+
+    key: str  # one draft per key
+    to: tuple[str, ...]  # addresses
+    subject: str
+    text: str
+    created: datetime

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from worker import followups, slots
-from worker.clients import People
+from worker.clients import People, client_key
 from worker.models import Block, Event
 from worker.policy import Followups
 
@@ -38,7 +38,16 @@ def gap_rules(f: Followups) -> followups.Rules:
 
 
 def ask(meeting: Event, clients: Sequence[str], rules: Followups) -> slots.Ask:
-    zones = {z.key: z for c in clients if (z := slots.zone_of(c, rules)) is not None}
+    """The meeting's clients and their zones: as configured, else, for the client who
+    sent the invitation, the zone its times were set in."""
+    host = client_key(meeting.organizer) if meeting.organizer else ""
+    zones = {}
+    for c in clients:
+        z = slots.zone_of(c, rules)
+        if z is None and c == host and meeting.zone:
+            z = ZoneInfo(meeting.zone)
+        if z is not None:
+            zones[z.key] = z
     return slots.Ask(
         meeting.id,
         meeting.start.astimezone(UTC),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import email.utils
 from datetime import UTC, date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from worker.models import (
     Attendee,
@@ -140,7 +140,19 @@ def to_event(item: dict[str, Any], zone: ZoneInfo, fallback: datetime, me: str =
         attendees=attendees,
         organizer=_organizer(item.get("organizer") or {}, me),
         series_id=str(item.get("recurringEventId") or ident),
+        zone=iana((item.get("start") or {}).get("timeZone")),
     )
+
+
+def iana(name: object) -> str:
+    """A zone name as Google gives it (IANA), or "" when it is missing or unknown."""
+    if not isinstance(name, str) or not name:
+        return ""
+    try:
+        ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        return ""
+    return name
 
 
 def _organizer(organizer: dict[str, Any], me: str) -> str:

@@ -20,6 +20,7 @@ import recurring_ical_events
 import x_wr_timezone
 from icalendar.prop import vDDDTypes
 from recurring_ical_events.util import make_comparable
+from tzlocal.windows_tz import win_tz
 
 from providers.local import bounds, zones
 from worker.models import (
@@ -399,6 +400,24 @@ def _when(c: Any, prop: str, zone: ZoneInfo) -> tuple[datetime, bool] | None:
     raise ValueError(f"{prop} is not a date or time")
 
 
+def _zone_of(c: Any) -> str:
+    """The IANA zone DTSTART names (a zone icalendar resolved, or its TZID), or ""."""
+    value = c.get("DTSTART")
+    dt = getattr(value, "dt", None)
+    names = [getattr(value, "params", {}).get("TZID", "")]
+    if isinstance(dt, datetime) and isinstance(dt.tzinfo, ZoneInfo):
+        names.insert(0, dt.tzinfo.key)
+    for name in names:
+        name = win_tz.get(str(name), str(name))  # Outlook's files name Windows zones
+        if name and name not in ("UTC", "GMT") and not name.startswith("Etc/"):
+            try:
+                ZoneInfo(name)
+            except (ValueError, ZoneInfoNotFoundError):
+                continue
+            return name
+    return ""
+
+
 def _stamp(moment: date) -> str:
     """An original start as it goes into an occurrence id: UTC, a date, or floating."""
     if not isinstance(moment, datetime):
@@ -442,6 +461,7 @@ def _event(
             moment = c["DTSTART"].dt - shifts.get((uid, _stamp(moment)), timedelta(0))
         occurrence = _stamp(moment)
     return Event(
+        zone=_zone_of(c),
         id=f"{uid}/{occurrence}" if occurrence else uid,
         title=str(c.get("SUMMARY", "")),
         start=start,

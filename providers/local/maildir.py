@@ -29,11 +29,13 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
-from providers.base import Alert, MailProvider, Message
+from providers.base import Alert, Draft, MailProvider, Message
 from providers.errors import DataError
 
 HELD = ".Firstblock-Held"
+DRAFTS = ".Drafts"  # Maildir++'s drafts folder, as Dovecot and mail clients name it
 ALERT_HEADER = "X-Firstblock-Alert"
+DRAFT_HEADER = "X-Firstblock-Draft"
 _SUBDIRS = ("new", "cur")
 _HEADER_LIMIT = 64 * 1024
 # The unique part of a fresh name: Maildir's R (random), P (pid), Q (count) and host.
@@ -54,6 +56,8 @@ def not_a_maildir(root: Path) -> str:
 
 
 class LocalMailbox(MailProvider):
+    supports_drafts = True
+
     def __init__(self, root: Path, *, name: str = "local") -> None:
         super().__init__(name=name)
         self.root = root
@@ -67,7 +71,7 @@ class LocalMailbox(MailProvider):
             folder.mkdir(parents=parents, exist_ok=True, mode=0o700)
             for sub in ("tmp", "new", "cur"):
                 (folder / sub).mkdir(exist_ok=True, mode=0o700)
-            if folder == self.held:
+            if folder != self.root:  # a Maildir++ subfolder
                 (folder / "maildirfolder").touch(exist_ok=True)
         except OSError as exc:
             raise DataError(f"cannot use the Maildir: {exc.strerror}", where=str(folder)) from exc
@@ -216,3 +220,23 @@ class LocalMailbox(MailProvider):
         tmp = self.root / "tmp" / name
         tmp.write_bytes(msg.as_bytes())
         os.rename(tmp, self.root / "new" / name)
+
+    def save_draft(self, draft: Draft) -> None:
+        """Into the Drafts folder's cur/, flagged D(raft), as mail clients keep their
+        drafts; one file per key. Nothing here sends mail."""
+        folder = self.root / DRAFTS
+        self._make(self.root, parents=True)
+        self._make(folder)
+        tag = "fb-draft-" + hashlib.sha256(draft.key.encode()).hexdigest()[:24]
+        if any(k.endswith(tag) for k, _ in self._entries(folder)):
+            return
+        name = f"{int(draft.created.timestamp())}.{tag}"
+        msg = EmailMessage()
+        msg["To"] = ", ".join(draft.to)
+        msg["Subject"] = draft.subject
+        msg["Date"] = email.utils.format_datetime(draft.created)
+        msg[DRAFT_HEADER] = draft.key
+        msg.set_content(draft.text)
+        tmp = folder / "tmp" / name
+        tmp.write_bytes(msg.as_bytes())
+        os.rename(tmp, folder / "cur" / f"{name}:2,D")

@@ -32,7 +32,7 @@ from worker.models import Block, Change, Event, Op, Snapshot, Window, WorkHours
 PAD_BEFORE, PAD_AFTER = timedelta(days=1), timedelta(days=7)
 SELECT = (
     "subject,body,start,end,isAllDay,isCancelled,showAs,responseStatus,attendees,"
-    "organizer,seriesMasterId,type,changeKey"
+    "organizer,seriesMasterId,type,changeKey,originalStartTimeZone"
 )
 # What the cache keeps of an event, a write's answer too (which has every field).
 KEPT = frozenset({*SELECT.split(","), "id", "@odata.etag", "singleValueExtendedProperties"})

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from providers.base import Alert, MailProvider, Message
+from providers.base import Alert, Draft, MailProvider, Message
 from providers.errors import BadRequest, Conflict, NotFound, ProviderError
 from providers.outlook import mapping
 from providers.outlook.push import InboxSubscribed
@@ -28,6 +28,7 @@ EXPAND = f"singleValueExtendedProperties($filter=id eq '{mapping.ALERT_PROP}')"
 
 class OutlookMailbox(MailProvider, InboxSubscribed):
     supports_hold_rule = True
+    supports_drafts = True
 
     def __init__(self, session: Session, *, name: str) -> None:
         super().__init__(name=name)
@@ -214,18 +215,32 @@ class OutlookMailbox(MailProvider, InboxSubscribed):
         send = {"message": message, "saveToSentItems": False}
         self.session.call(Call("POST", f"{self.user}/sendMail", body=send, idempotent=False))
 
-    def _delivered(self, key: str) -> bool:
+    def _delivered(self, key: str, prop: str = mapping.ALERT_PROP) -> bool:
         quoted = key.replace("'", "''")
         lookup = Call(
             "GET",
             f"{self.user}/messages",
             {
                 "$filter": "singleValueExtendedProperties/Any(ep: ep/id eq "
-                f"'{mapping.ALERT_PROP}' and ep/value eq '{quoted}')",
+                f"'{prop}' and ep/value eq '{quoted}')",
                 "$select": "id",
             },
         )
         return bool(self.session.call(lookup).get("value"))
+
+    def save_draft(self, draft: Draft) -> None:
+        """A message created, not sent, lands in Drafts (Mail.ReadWrite, no Mail.Send);
+        tagged with its key, which is looked up first, so it is saved once."""
+        if self._delivered(draft.key, mapping.DRAFT_PROP):
+            return
+        message = {
+            "subject": draft.subject,
+            "body": {"contentType": "text", "content": draft.text},
+            "toRecipients": [{"emailAddress": {"address": a}} for a in draft.to],
+            "singleValueExtendedProperties": [{"id": mapping.DRAFT_PROP, "value": draft.key}],
+        }
+        # Not idempotent: after a lost answer, the next run's lookup finds it.
+        self.session.call(Call("POST", f"{self.user}/messages", body=message, idempotent=False))
 
     # -- the rule
 

@@ -23,6 +23,7 @@ _SET = "{5b6f0c4e-7a2d-4c1b-9e1f-3d8a6b2c9f10}"
 KEY_PROP = f"String {_SET} Name firstblock.key"  # the block key: found again by $filter
 BLOCK_PROP = f"String {_SET} Name firstblock.block"  # what the worker wrote, as JSON
 ALERT_PROP = f"String {_SET} Name firstblock.alert"  # the alert key on the worker's mail
+DRAFT_PROP = f"String {_SET} Name firstblock.draft"  # the key of a draft it saved
 
 # showAs: free is transparent, tentative is tentative, busy and unknown take the time.
 EVENT_TYPES = {"oof": EventType.OUT_OF_OFFICE, "workingElsewhere": EventType.WORKING_LOCATION}
@@ -270,6 +271,7 @@ def to_event(item: dict[str, Any], zone: ZoneInfo, me: str, fallback: datetime) 
             ((item.get("organizer") or {}).get("emailAddress") or {}).get("address", "")
         ).lower(),
         series_id=str(item.get("seriesMasterId") or ident),
+        zone=iana(str(item.get("originalStartTimeZone") or "")) or "",
     )
 
 

@@ -14,7 +14,7 @@ from typing import Protocol
 import pytest
 
 from providers.base import MailProvider
-from worker.models import Alert
+from worker.models import Alert, Draft
 
 T0 = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
 
@@ -30,6 +30,14 @@ class MailOutside(Protocol):
 
     def content(self, message_id: str) -> bytes:
         """The message's bytes (or a stand-in that changes when the message changes)."""
+        ...
+
+    def drafts(self) -> list[tuple[tuple[str, ...], str]]:
+        """The drafts in the mailbox: (recipients sorted, subject)."""
+        ...
+
+    def sent(self) -> int:
+        """How many messages were sent from the mailbox (by any means)."""
         ...
 
 
@@ -116,3 +124,21 @@ class MailContract:
         assert len(inbox) == 1
         assert inbox[0].alert
         assert not inbox[0].held
+
+    def test_a_draft_is_saved_once_and_never_sent(
+        self, mailbox: MailProvider, outside: MailOutside
+    ) -> None:
+        if not mailbox.supports_drafts:
+            pytest.skip("keeps no drafts")
+        draft = Draft(
+            "draft:rep:m1",
+            ("jane@acme.com", "bob@acme.com"),
+            "Our next meeting: QBR",
+            "Hello,\n\n  - Thu 03 Dec, 15:00-16:00 London time\n",
+            T0,
+        )
+        mailbox.save_draft(draft)
+        mailbox.save_draft(draft)  # a repeated run: still one
+        assert outside.drafts() == [(("bob@acme.com", "jane@acme.com"), "Our next meeting: QBR")]
+        assert outside.sent() == 0
+        assert mailbox.list_inbox(None) == [] and mailbox.list_held() == []

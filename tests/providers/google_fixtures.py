@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -115,3 +117,16 @@ class GmailOutside:
     def content(self, message_id: str) -> bytes:
         raw: bytes = self.emu.message(message_id)["raw"]
         return raw
+
+    def drafts(self) -> list[tuple[tuple[str, ...], str]]:
+        out = []
+        for m in self.emu.messages():
+            if "DRAFT" in m["labelIds"]:
+                msg = email.message_from_bytes(m["raw"], policy=email.policy.default)
+                to = tuple(sorted(a.strip() for a in str(msg["To"]).split(",")))
+                out.append((to, str(msg["Subject"])))
+        return sorted(out)
+
+    def sent(self) -> int:
+        sends = [r for r in self.emu.requests if r.path.endswith(("/send", "/drafts/send"))]
+        return len(sends) + sum(1 for m in self.emu.messages() if "SENT" in m["labelIds"])

@@ -100,3 +100,17 @@ class OutlookMailOutside:
     def content(self, message_id: str) -> bytes:
         m = self.emu.message(message_id)
         return repr((m.get("subject"), m.get("body"))).encode()
+
+    def drafts(self) -> list[tuple[tuple[str, ...], str]]:
+        return sorted(
+            (
+                tuple(sorted(r["emailAddress"]["address"] for r in m.get("toRecipients") or ())),
+                str(m.get("subject")),
+            )
+            for m in self.emu.messages()
+            if m["folder"] == "drafts" and m.get("isDraft")
+        )
+
+    def sent(self) -> int:
+        sends = [r for r in self.emu.requests if r.path.lower().endswith(("/sendmail", "/send"))]
+        return len(sends) + sum(1 for m in self.emu.messages() if m["folder"] == "sentitems")

@@ -22,8 +22,10 @@ filtered out, and a test checks the files.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -45,6 +47,7 @@ from tests.emulators.google import GoogleEmulator
 from tests.providers.google_fixtures import ME, Sleeps, calendar, mailbox, timed
 from worker.config import Hold, Planning, default_config
 from worker.cycle import AccountRun, Outcome, rules_for, run_account
+from worker.gapcheck import GapOutcome, channels, run_gaps
 from worker.hold import Phase
 from worker.inbox import HoldOutcome, run_hold
 from worker.models import BlockKind, Op
@@ -440,6 +443,13 @@ class Account:
             AccountRun(CONFIG, ACCOUNT, self.state, now, rules), box, outcome, apply=True
         )
 
+    def gaps(self, outcome: Outcome, now: datetime) -> GapOutcome:
+        """The follow-up step: alerts (with their drafts) into the mailbox."""
+        box = mailbox(self.emu, self.folder / "memo.json", self.sleeps)
+        rules = rules_for(CONFIG, ACCOUNT, ZoneInfo(outcome.timezone))
+        run = AccountRun(CONFIG, ACCOUNT, self.state, now, rules)
+        return run_gaps(run, outcome, channels(CONFIG, box, None), apply=True)
+
 
 @pytest.fixture
 def account(tmp_path: Path) -> Iterator[Account]:
@@ -497,9 +507,9 @@ def test_first_run(account: Account) -> None:
         "GET /calendar/v3/users/me/settings/timezone",
         "GET /calendar/v3/calendars/primary/events"
         " timeMin=2026-11-14T00:00:00-05:00 timeMax=2027-01-08T00:00:00-05:00",
-        "POST /batch/calendar/v3 [8 x POST /calendar/v3/calendars/primary/events]",
+        "POST /batch/calendar/v3 [9 x POST /calendar/v3/calendars/primary/events]",
     ]
-    assert [c.op for c in outcome.changes] == [Op.CREATE] * 8  # all in the one batch
+    assert [c.op for c in outcome.changes] == [Op.CREATE] * 9  # all in the one batch
 
 
 def test_steady_state_run(account: Account) -> None:
@@ -522,12 +532,17 @@ def test_run_after_a_meeting_moved(account: Account) -> None:
         outcome = account.blocks(at(7, 30))
     assert tape.lines() == [
         "GET /calendar/v3/calendars/primary/events syncToken=…",
-        "PATCH /calendar/v3/calendars/primary/events/{id}",  # one write: a single patch
+        # the meeting's prep and follow-up blocks follow it, in one batch
+        "POST /batch/calendar/v3 [2 x PATCH /calendar/v3/calendars/primary/events/{id}]",
     ]
-    [moved] = outcome.changes
-    assert (moved.op, moved.block.key) == (Op.UPDATE, "meeting/acmedemo1")  # the prep block
-    assert moved.before is not None
-    assert tape.requests[1].headers["if-match"] == moved.before.etag  # conditional
+    moved = sorted(outcome.changes, key=lambda c: c.block.key)
+    assert [(c.op, c.block.key) for c in moved] == [
+        (Op.UPDATE, "followup/acmedemo1"),
+        (Op.UPDATE, "meeting/acmedemo1"),
+    ]
+    sent = _text(tape.requests[1].body).lower()
+    for c in moved:  # conditional
+        assert c.before is not None and f"if-match: {c.before.etag}".lower() in sent
 
 
 def test_hold_start(account: Account) -> None:
@@ -617,3 +632,31 @@ def test_the_recording_filters_drop_credentials() -> None:
     for request in (token, batch):
         assert "SECRET" not in repr(scrub_request(request)._to_dict())
     assert "SECRET" not in repr(scrub_response(answer))
+
+
+def test_gap_alert_with_its_draft(account: Account) -> None:
+    account.blocks(at(7))
+    outcome = account.blocks(at(16, 5))  # the Acme demo ended an hour ago, nothing booked
+    with pin("gap_draft", account.emu) as tape:
+        gaps = account.gaps(outcome, at(16, 5))
+    assert len(gaps.alerted) == 1 and gaps.problems == ()
+    draft_id, alert_id = (
+        f"<{hashlib.sha256(k.encode()).hexdigest()[:32]}@firstblock.invalid>"
+        for k in ("draft:rep:acmedemo1", gaps.alerted[0].key and _alert_key(gaps))
+    )
+    assert tape.lines() == [
+        f"GET /gmail/v1/users/me/messages q=rfc822msgid:{draft_id}",  # saved once
+        "POST /gmail/v1/users/me/drafts",  # the draft: created, never sent
+        f"GET /gmail/v1/users/me/messages q=rfc822msgid:{alert_id}",
+        "GET /gmail/v1/users/me/labels",
+        "POST /gmail/v1/users/me/labels",  # Firstblock/Alerts
+        "POST /gmail/v1/users/me/messages",  # the alert, inserted into the inbox
+        f"GET /gmail/v1/users/me/messages q=rfc822msgid:{alert_id}",
+    ]
+    raw = base64.urlsafe_b64decode(json.loads(_text(tape.requests[1].body))["message"]["raw"])
+    assert b"To: jane@acme.com" in raw and b"Subject: Our next meeting: Acme demo" in raw
+
+
+def _alert_key(gaps: GapOutcome) -> str:
+    [g] = gaps.alerted
+    return f"gap:{g.account}:{g.key}"

@@ -78,10 +78,17 @@ def picture(emu: GoogleEmulator) -> tuple[Any, ...]:
     kept = [m for m in emu.messages() if "TRASH" not in m["labelIds"]]
     alerts = sorted(m["raw"].split(b"Subject: ")[1].split(b"\n")[0] for m in kept if _alert(m))
     # By sender and arrival, not id: ids count every message stored, alerts included.
+    drafts = sorted(m["raw"].split(b"Subject: ")[1].split(b"\n")[0] for m in kept if _draft(m))
     mail = sorted(
-        (_sender(m), m["internalDate"], tuple(sorted(m["labelIds"]))) for m in kept if not _alert(m)
+        (_sender(m), m["internalDate"], tuple(sorted(m["labelIds"])))
+        for m in kept
+        if not _alert(m) and not _draft(m)
     )
-    return tuple(blocks), tuple(others), tuple(mail), tuple(alerts)
+    return tuple(blocks), tuple(others), tuple(mail), tuple(alerts), tuple(drafts)
+
+
+def _draft(message: dict[str, Any]) -> bool:
+    return "DRAFT" in message["labelIds"]
 
 
 def _sender(message: dict[str, Any]) -> str:
@@ -105,10 +112,11 @@ def test_faults_at_30_percent_change_nothing_in_the_end(tmp_path: Path, seed: in
         errors = cycles(stormy, tmp_path / "stormy", Sleeps())
         stormy.inject(0)
         cycles(stormy, tmp_path / "stormy", Sleeps())  # the weather clears: one more day
-        blocks, others, mail, alerts = picture(stormy)
-        calm_blocks, calm_others, calm_mail, calm_alerts = picture(calm)
+        blocks, others, mail, alerts, drafts = picture(stormy)
+        calm_blocks, calm_others, calm_mail, calm_alerts, calm_drafts = picture(calm)
         assert len(calm_alerts) == 2  # the Globex gap, once, and the day's digest
         assert alerts == calm_alerts
+        assert len(calm_drafts) == 1 and drafts == calm_drafts  # its draft, once
         assert blocks == calm_blocks
         assert len({key for key, _ in blocks}) == len(blocks)
         assert [(i, s) for i, _, s in others] == [(i, s) for i, _, s in calm_others]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,9 @@ def fetch(name: str, first: date, last: date, zone: ZoneInfo = NY) -> Snapshot:
 
 
 def events(snapshot: Snapshot) -> list[Event]:
-    return sorted(snapshot.events, key=lambda e: (e.start, e.id))
+    """In order, without the zone each was set in: test_the_zone_each_event_was_set_in
+    has those."""
+    return sorted((replace(e, zone="") for e in snapshot.events), key=lambda e: (e.start, e.id))
 
 
 def utc(month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -99,6 +102,17 @@ def test_windows_zone_names_with_and_without_vtimezone() -> None:
         ),
     ]
     assert snapshot.problems == ()
+
+
+def test_the_zone_each_event_was_set_in() -> None:
+    """Windows names (with Outlook's VTIMEZONE or none) become IANA names: a client's
+    invitation tells the client's zone (worker/proposals.py)."""
+    snapshot = fetch("windows_tzid.ics", date(2026, 3, 2), date(2026, 3, 16))
+    zones = {e.title: e.zone for e in snapshot.events}
+    assert zones == {
+        "Forecast call (Seattle)": "America/Los_Angeles",
+        "Partner sync (Munich)": "Europe/Berlin",
+    }
 
 
 def test_undefined_tzid_is_read_in_the_window_zone_and_reported() -> None:
@@ -473,7 +487,8 @@ def test_unreadable_events_are_reported_and_busy_never_dropped() -> None:
     )
     assert end.attendees == (Attendee("me@example.com", response=Response.DECLINED),)
 
-    assert found["fine"] == one("fine", "Demo", at(NY, 3, 5, 15), at(NY, 3, 5, 16))
+    fine = one("fine", "Demo", at(NY, 3, 5, 15), at(NY, 3, 5, 16), zone="America/New_York")
+    assert found["fine"] == fine
 
     patterns = [
         r"event 'Client lunch' \(UID broken-end\): cannot read its DTEND; "

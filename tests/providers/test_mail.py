@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -35,6 +37,12 @@ class MemoryOutside:
     def content(self, message_id: str) -> bytes:
         m = self.mailbox.messages[message_id]
         return repr((m.id, m.sender, m.received, m.alert)).encode()
+
+    def drafts(self) -> list[tuple[tuple[str, ...], str]]:
+        return sorted((tuple(sorted(d.to)), d.subject) for d in self.mailbox.drafts.values())
+
+    def sent(self) -> int:
+        return 0  # a memory mailbox has no way to send
 
 
 class TestMemoryMailbox(MailContract):
@@ -80,6 +88,17 @@ class MaildirOutside:
 
     def content(self, message_id: str) -> bytes:
         return self._find(message_id).read_bytes()
+
+    def drafts(self) -> list[tuple[tuple[str, ...], str]]:
+        out = []
+        for path in (self.root / ".Drafts" / "cur").glob("*:2,*D*"):
+            msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            to = tuple(sorted(a.strip() for a in str(msg["To"]).split(",")))
+            out.append((to, str(msg["Subject"])))
+        return sorted(out)
+
+    def sent(self) -> int:
+        return 0  # a Maildir has no way to send
 
 
 class TestLocalMailbox(MailContract):

@@ -51,6 +51,7 @@ from tests.providers.outlook_fixtures import ME, Sleeps, outlook, timed
 from tests.providers.test_google_cassettes import FILTERED, ReadableYaml, Tape
 from worker.config import Hold, Planning, default_config
 from worker.cycle import AccountRun, Outcome, rules_for, run_account
+from worker.gapcheck import GapOutcome, channels, run_gaps
 from worker.hold import Phase
 from worker.inbox import HoldOutcome, run_hold
 from worker.models import BlockKind, Op
@@ -188,8 +189,11 @@ IDS = re.compile(r"/(events|messages|mailFolders|messageRules)/[A-Za-z0-9_=-]{20
 def _param(name: str, value: str) -> str:
     if name in ("$deltatoken", "$skiptoken"):
         value = "…"
-    elif "singleValueExtendedProperties" in value:
-        value = "{block key}"  # the lookup of a block by its key
+    elif "singleValueExtendedProperties" in value:  # a lookup of something by its key
+        value = next(
+            (f"{{{what} key}}" for what in ("alert", "draft") if f"firstblock.{what}" in value),
+            "{block key}",
+        )
     return f"{name}={value}"
 
 
@@ -272,6 +276,13 @@ class Account:
         return run_hold(
             AccountRun(CONFIG, ACCOUNT, self.state, now, rules), box, outcome, apply=True
         )
+
+    def gaps(self, outcome: Outcome, now: datetime) -> GapOutcome:
+        """The follow-up step: alerts (with their drafts) into the mailbox."""
+        box = outlook(self.emu, self.folder / "memo.json", self.sleeps)[1]
+        rules = rules_for(CONFIG, ACCOUNT, ZoneInfo(outcome.timezone))
+        run = AccountRun(CONFIG, ACCOUNT, self.state, now, rules)
+        return run_gaps(run, outcome, channels(CONFIG, box, None), apply=True)
 
 
 TEXT = "The private text of a message"  # what a cassette should hold only where Graph insists
@@ -364,10 +375,10 @@ def test_first_run(account: Account) -> None:
         " startDateTime=2026-11-14T00:00:00-05:00 endDateTime=2027-01-08T00:00:00-05:00",
         "GET /v1.0/me/calendar/calendarView"
         " startDateTime=2026-11-14T00:00:00-05:00 endDateTime=2027-01-08T00:00:00-05:00",
-        "POST /v1.0/$batch [8 x GET /me/events $filter={block key}]",  # none there yet
-        "POST /v1.0/$batch [8 x POST /me/events]",
+        "POST /v1.0/$batch [9 x GET /me/events $filter={block key}]",  # none there yet
+        "POST /v1.0/$batch [9 x POST /me/events]",
     ]
-    assert [c.op for c in outcome.changes] == [Op.CREATE] * 8  # all in the one batch
+    assert [c.op for c in outcome.changes] == [Op.CREATE] * 9  # all in the one batch
     creates = [p["body"] for p in _parts(tape.requests[4])]
     assert all(c["transactionId"] and c["showAs"] == "busy" for c in creates)
 
@@ -395,14 +406,22 @@ def test_run_after_a_meeting_moved(account: Account) -> None:
         # read again (the link is kept, so the span stays the one it covers).
         "GET /v1.0/me/calendar/calendarView"
         " startDateTime=2026-11-14T00:00:00-05:00 endDateTime=2027-01-08T00:00:00-05:00",
-        "PATCH /v1.0/me/events/{id}",  # one write: the prep block follows its meeting
+        # the meeting's prep and follow-up blocks follow it, in one batch
+        "POST /v1.0/$batch [2 x PATCH /me/events/{id}]",
     ]
-    [moved] = outcome.changes
-    assert (moved.op, moved.block.key) == (Op.UPDATE, "meeting/acmedemo1")
-    assert moved.before is not None
-    patch = tape.requests[2]
-    assert patch.headers["if-match"] == moved.before.etag  # conditional
-    assert _json(patch)["start"] == {"dateTime": "2026-11-30T20:15:00", "timeZone": "UTC"}
+    moved = sorted(outcome.changes, key=lambda c: c.block.key)
+    assert [(c.op, c.block.key) for c in moved] == [
+        (Op.UPDATE, "followup/acmedemo1"),
+        (Op.UPDATE, "meeting/acmedemo1"),
+    ]
+    parts = {p["body"]["subject"]: p for p in _parts(tape.requests[2])}
+    assert {p["headers"]["If-Match"] for p in parts.values()} == {
+        c.before.etag for c in moved if c.before is not None
+    }  # conditional
+    prep = parts["Prep: Acme demo"]["body"]
+    assert prep["start"] == {"dateTime": "2026-11-30T20:15:00", "timeZone": "UTC"}
+    after = parts["Follow-up: Acme demo"]["body"]
+    assert after["start"] == {"dateTime": "2026-11-30T21:30:00", "timeZone": "UTC"}
 
 
 def test_hold_start(account: Account) -> None:
@@ -525,3 +544,22 @@ def test_the_recording_filters_drop_credentials() -> None:
         assert "SECRET" not in repr(kept), kept
         assert "127.0.0.1" not in kept["uri"]
     assert "SECRET" not in repr(scrub_response(answer))
+
+
+def test_gap_alert_with_its_draft(account: Account) -> None:
+    account.blocks(at(7))
+    outcome = account.blocks(at(16, 5))  # the Acme demo ended an hour ago, nothing booked
+    with pin("gap_draft", account.emu) as tape:
+        gaps = account.gaps(outcome, at(16, 5))
+    assert len(gaps.alerted) == 1 and gaps.problems == ()
+    assert tape.lines() == [
+        "GET /v1.0/me/messages $filter={draft key}",  # saved once: looked for first
+        "POST /v1.0/me/messages",  # the draft: created in Drafts, never sent
+        "GET /v1.0/me/messages $filter={alert key}",
+        "POST /v1.0/me/sendMail",  # the alert, from the user to the user
+    ]
+    draft = _json(tape.requests[1])
+    assert draft["toRecipients"] == [{"emailAddress": {"address": "jane@fabrikam.com"}}]
+    assert draft["subject"] == "Our next meeting: Acme demo"
+    alert = _json(tape.requests[3])["message"]
+    assert alert["toRecipients"] == [{"emailAddress": {"address": ME}}]

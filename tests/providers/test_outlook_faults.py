@@ -89,12 +89,14 @@ def picture(emu: GraphEmulator, upn: str | None = None) -> tuple[Any, ...]:
             others.append((e.get("subject"), json.dumps(e.get("start"), sort_keys=True)))
         else:
             key = str(json.loads(tag)["key"])
-            if key.startswith("meeting/"):
-                key = "meeting/" + subjects.get(key.split("/", 1)[1], "?")
+            if key.startswith(("meeting/", "followup/")):  # named by the meeting's id
+                kind, _, meeting = key.partition("/")
+                key = f"{kind}/{subjects.get(meeting, '?')}"
             blocks.append((key, json.dumps(e.get("start"), sort_keys=True)))
-    inbox = [m for m in emu.messages(upn) if m["folder"] != "sentitems"]
+    inbox = [m for m in emu.messages(upn) if m["folder"] not in ("sentitems", "drafts")]
     mail = sorted((m["subject"], m["from"]["emailAddress"]["address"], m["folder"]) for m in inbox)
-    return tuple(sorted(blocks)), tuple(sorted(others)), tuple(mail)
+    drafts = sorted(str(m["subject"]) for m in emu.messages(upn) if m["folder"] == "drafts")
+    return tuple(sorted(blocks)), tuple(sorted(others)), tuple(mail), tuple(drafts)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -114,8 +116,9 @@ def test_faults_at_30_percent_change_nothing_in_the_end(tmp_path: Path, seed: in
         errors = cycles(stormy, tmp_path / "stormy")
         stormy.inject(0)
         cycles(stormy, tmp_path / "stormy")  # the weather clears: one more day
-        blocks, others, mail = picture(stormy)
-        calm_blocks, calm_others, calm_mail = picture(calm)
+        blocks, others, mail, drafts = picture(stormy)
+        calm_blocks, calm_others, calm_mail, calm_drafts = picture(calm)
+        assert len(calm_drafts) == 1 and drafts == calm_drafts  # the gap's draft, once
         assert blocks == calm_blocks
         assert len({key for key, _ in blocks}) == len(blocks)
         assert others == calm_others

@@ -70,6 +70,7 @@ def test_the_week_shows_blocks_meetings_and_the_prep_beside_its_meeting(
     assert "for the Tue 14:00 meeting" in html
     assert "<script>" not in html  # a title from someone else stays inert text
     assert "no next meeting booked with acme.com" in html
+    assert '<span class="notes proposed">Proposed: Thu 03 Dec 10:00' in html
 
 
 def test_every_answer_carries_a_strict_policy(client: TestClient) -> None:
@@ -92,6 +93,13 @@ def test_gaps_oldest_first_and_operations_endpoints(
 ) -> None:
     gaps = client.get("/a/ana/gaps")
     assert gaps.status_code == 200 and "Globex intro" in gaps.text and "globex.com" in gaps.text
+    # Friday's Globex intro: slots from its second workday on, checked at this moment
+    # (Monday 07:00, before the day's prospecting is placed over 08:30-10:00).
+    assert "Proposed: Tue 01 Dec 10:00, Wed 02 Dec 10:00, Thu 03 Dec 10:00" in gaps.text
+    # Tuesday's Acme QBR, coming up: what to propose before leaving it.
+    coming = gaps.text.split("Coming up, no next meeting booked", 1)[1]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Acme QBR" in coming
+    assert "Proposed: Thu 03 Dec 10:00" in coming and "<script>" not in gaps.text
     assert client.get("/healthz").text == "ok\n"
     assert client.get("/readyz").status_code == 200
     metrics = client.get("/metrics").text

@@ -101,8 +101,9 @@ def test_a_rep_opens_the_week_and_the_gaps(app: str, browser: object, tmp_path: 
     page.screenshot(path=str(shots(tmp_path) / "week.png"), full_page=True)
     page.click("nav >> text=Gaps")
     page.wait_for_selector("table.gaps")
-    assert "Globex intro" in page.locator("table.gaps").inner_text()
-    page.screenshot(path=str(shots(tmp_path) / "gaps.png"))
+    assert "Globex intro" in page.locator("table.gaps").first.inner_text()
+    assert "Proposed: Thu 03 Dec 10:00" in page.locator("table.upcoming").inner_text()
+    page.screenshot(path=str(shots(tmp_path) / "gaps.png"), full_page=True)
     phone = browser.new_page(viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
     phone.goto(app + "/a/ana")
     width = phone.evaluate("document.documentElement.scrollWidth")

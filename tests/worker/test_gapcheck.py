@@ -7,12 +7,12 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from providers.errors import TransientError
+from providers.errors import BadRequest, TransientError
 from providers.memory import MemoryCalendar, MemoryMailbox
 from worker.config import Alerts, default_config
 from worker.cycle import AccountRun, rules_for, run_account
 from worker.gapcheck import GapOutcome, _deliver, channels, decide_gaps, run_gaps
-from worker.models import Alert, Attendee, Event
+from worker.models import Alert, Attendee, Draft, Event
 from worker.notify import Webhook
 from worker.state import State
 from worker.stores import Run
@@ -117,8 +117,50 @@ def test_an_alert_is_looked_up_only_when_an_earlier_attempt_may_have_landed(
         config, account, state, at(MON + timedelta(2), 17), rules_for(config, account, NY)
     )
     decision = decide_gaps(run, run_account(run, cal, apply=True))
-    alert, _ = decision.alerts[0]
+    alert = decision.alerts[0].alert
     assert _deliver(run, alert, channels(config, box, None), [])
     gaps(state, MON + timedelta(2))
     assert box.tries[-3:] == [True, False, True]  # the gap's looked; the digest's not
     assert len([m for m in box.messages.values() if m.alert]) == 5
+
+
+class FlakyDrafts(MemoryMailbox):
+    """Drafts fail with `error` until it is cleared."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.error: Exception | None = None
+
+    def save_draft(self, draft: Draft) -> None:
+        if self.error is not None:
+            raise self.error
+        super().save_draft(draft)
+
+
+def test_a_draft_that_fails_for_now_holds_its_alert_and_one_that_cannot_be_saved_does_not(
+    tmp_path: Path,
+) -> None:
+    config = dataclasses.replace(default_config(), timezone="America/New_York")
+    account = dataclasses.replace(config.accounts[0], provider="memory", email="me@example.com")
+    cal, box = MemoryCalendar(), FlakyDrafts()
+    cal.events.append(
+        Event("acme", "Acme QBR", at(MON, 14), at(MON, 15), attendees=(Attendee("jane@acme.com"),))
+    )
+    state = State(tmp_path / "s.sqlite3")
+    run = AccountRun(config, account, state, at(MON, 16, 30), rules_for(config, account, NY))
+    outcome = run_account(run, cal, apply=True)
+    box.error = TransientError("try later", where="mailbox")
+    held = run_gaps(run, outcome, channels(config, box, None), apply=True)
+    assert held.alerted == () and held.problems[0].startswith("draft not saved, tried again")
+    box.error = None  # the next run: the draft, then the alert that points to it
+    sent = run_gaps(run, outcome, channels(config, box, None), apply=True)
+    assert [g.client for g in sent.alerted] == ["acme.com"] and list(box.drafts)
+    # Another meeting, another mailbox that refuses drafts for good: the alert goes alone.
+    cal.events.append(
+        Event("glx", "Globex", at(MON, 15), at(MON, 15, 30), attendees=(Attendee("li@globex.com"),))
+    )
+    outcome = run_account(run, cal, apply=True)
+    box.error = BadRequest("no drafts here", where="mailbox")
+    alone = run_gaps(run, outcome, channels(config, box, None), apply=True)
+    assert [g.client for g in alone.alerted] == ["globex.com"]
+    assert alone.problems[0].startswith("draft not saved: ")

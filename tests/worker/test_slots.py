@@ -225,3 +225,15 @@ def test_no_proposals_when_turned_off() -> None:
     plan = planner.plan([m], [], frozenset(), rules, now)
     assert plan.proposals == ()
     assert all(proposals.LEAD not in b.description for b in plan.blocks)
+
+
+def test_a_clients_own_invitation_tells_the_clients_zone() -> None:
+    rules = rules_with()
+    now = at(date(2026, 3, 9), time(7), NY)
+    m = meeting("m", at(date(2026, 3, 10), time(11), NY), 60, CLIENT)
+    theirs = replace(m, organizer=CLIENT, zone="Europe/London")
+    [p] = planner.plan([theirs], [], frozenset(), rules, now).proposals
+    assert p.zones == ("Europe/London",)
+    mine = replace(m, organizer=ME, zone="Europe/London")  # set by the rep, travelling
+    [q] = planner.plan([mine], [], frozenset(), rules, now).proposals
+    assert q.zones == ()

@@ -13,9 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from worker import config as cfg
-from worker import gapcheck, runner, zones
+from worker import gapcheck, proposals, runner, zones
 from worker.clock import Clock
 from worker.cycle import rules_for
+from worker.proposals import Proposal
 from worker.render import week
 from worker.web.site import Site, monday
 
@@ -62,6 +63,23 @@ class Pages:
         _, account = self.site.account(request, config)
         now = self.site.clock.now()
         zone = zones.zone(config.for_account(account).timezone or runner.fallback_zone(config))
+        # The calendar is read for the slots, as `firstblock gaps` does; without it the
+        # gaps still show, from the state.
+        context = decided(self.site, config, account, self.site.clock)
+        result = context["result"]
+        slots: dict[str, str] = {}
+        upcoming: list[tuple[Proposal, str]] = []
+        if result.outcome is not None:
+            o = result.outcome
+            rules = rules_for(
+                result.config or config.for_account(account), account, context["zone"]
+            )
+            zone = rules.zone
+            with self.site.reading(config) as state:
+                ids = [g.key.rpartition("|")[0] for g in state.gaps.open(account.name)]
+            for p in gapcheck.proposed_for(rules, o, ids, now):
+                slots[p.meeting_id] = proposals.line(p, zone)
+            upcoming = [(p, proposals.line(p, zone)) for p in o.plan.proposals]
         start = monday(now, zone)
         with self.site.reading(config) as state:
             open_gaps = sorted(state.gaps.open(account.name), key=lambda g: (g.end, g.key))
@@ -75,4 +93,7 @@ class Pages:
             closed=closed,
             now=now,
             zone=zone,
+            slots=slots,
+            upcoming=upcoming,
+            calendar_read=result.outcome is not None,
         )

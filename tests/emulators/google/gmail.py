@@ -77,6 +77,7 @@ class Gmail:
         self.next_label = 1
         self.messages: dict[str, dict[str, Any]] = {}
         self.next_message = 0
+        self.next_draft = 0
         self.history_id = 1000
         self.history_floor = 1000  # history.list from before this answers 404 (expired)
         self.changes: list[dict[str, Any]] = []  # one history record per change, in order
@@ -253,10 +254,22 @@ class Gmail:
             with contextlib.suppress(TypeError, ValueError):
                 moment = parsedate_to_datetime(mime.header(mime.parse(raw), "Date"))
         rec = self.store(raw, labels, thread_id, int(moment.timestamp() * 1000))
-        return 200, self.render(rec, "minimal", None)
+        # As Gmail answers an insert or a send: the new message's ids and labels only.
+        return 200, {"id": rec["id"], "threadId": rec["threadId"], "labelIds": rec["labelIds"]}
 
     def insert_message(self, call: Call) -> Reply:
         return self._new_message(call, [])
+
+    def create_draft(self, call: Call) -> Reply:
+        """drafts.create: the message is stored with the DRAFT label, and not sent."""
+        self.check_user(call.params["userId"])
+        message = (call.body or {}).get("message")
+        if not isinstance(message, dict):
+            raise gmail_error(400, "invalidArgument", "Missing draft message")
+        call.body = {"raw": message.get("raw"), "labelIds": ["DRAFT"]}
+        status, message = self._new_message(call, ["DRAFT"])
+        self.next_draft += 1
+        return status, {"id": f"r{self.next_draft:019d}", "message": message}
 
     def send_message(self, call: Call) -> Reply:
         call.body = {**(call.body or {}), "labelIds": ["SENT"]}
@@ -350,6 +363,7 @@ class Gmail:
             prefix + "messages.get": self.get_message,
             prefix + "messages.insert": self.insert_message,
             prefix + "messages.send": self.send_message,
+            prefix + "drafts.create": self.create_draft,
             prefix + "messages.modify": self.modify_message,
             prefix + "messages.batchModify": self.batch_modify,
             prefix + "messages.trash": self.trash_message,
