@@ -17,7 +17,7 @@ Blocks the user moved or edited, and blocks that have started, are kept as they 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -196,14 +196,7 @@ def _proposals(
     now: datetime,
 ) -> tuple[proposals.Proposal, ...]:
     """Slots for the next meeting after each upcoming client meeting that lacks one."""
-    planned = set(days)
-    meetings = [
-        e
-        for e in events
-        if e.start >= now
-        and e.start.astimezone(rules.zone).date() in planned
-        and is_client_meeting(e, rules.people)
-    ]
+    meetings = _client_meetings(events, days, rules, lambda e: e.start >= now)
     if rules.followups.proposals <= 0 or not meetings:
         return ()
     cal = _calendar(days, off, busy, blocks, rules, now)
@@ -294,6 +287,41 @@ def _previous_workday(day: date, rules: Rules, off: set[date]) -> date | None:
     return None
 
 
+def _client_meetings(
+    events: Sequence[Event], days: list[date], rules: Rules, still: Callable[[Event], bool]
+) -> list[Event]:
+    """The client meetings on planned days for which `still` holds, in time order."""
+    planned = set(days)
+    return sorted(
+        (
+            e
+            for e in events
+            if still(e)
+            and e.start.astimezone(rules.zone).date() in planned
+            and is_client_meeting(e, rules.people)
+        ),
+        key=lambda e: (_utc(e.start), e.id),
+    )
+
+
+class _FreeDays:
+    """Each day's free time, worked out when first asked for, and shrinking as the
+    blocks anchored to meetings take their spans."""
+
+    def __init__(self, taken: list[Span], rules: Rules, now: datetime) -> None:
+        self.taken, self.rules, self.now = taken, rules, now
+        self.days: dict[date, list[Span]] = {}
+
+    def on(self, day: date) -> list[Span]:
+        if day not in self.days:
+            self.days[day] = _free(day, self.taken, self.rules, self.now)
+        return self.days[day]
+
+    def take(self, span: Span) -> None:
+        day = span[0].astimezone(self.rules.zone).date()
+        self.days[day] = subtract(self.on(day), [span])
+
+
 def _meeting_preps(
     events: Sequence[Event],
     days: list[date],
@@ -307,27 +335,11 @@ def _meeting_preps(
     length = policy.client_meeting_minutes if policy else 0
     if not policy or not length:
         return [], []
-    planned = set(days)
-    meetings = sorted(
-        (
-            e
-            for e in events
-            if e.start >= now
-            and e.start.astimezone(rules.zone).date() in planned
-            and is_client_meeting(e, rules.people)
-        ),
-        key=lambda e: (_utc(e.start), e.id),
-    )
+    meetings = _client_meetings(events, days, rules, lambda e: e.start >= now)
     need = timedelta(minutes=length)
     placed: list[Block] = []
     short: list[Shortfall] = []
-    free_by_day: dict[date, list[Span]] = {}  # shrinks as preps are placed
-
-    def free_on(day: date) -> list[Span]:
-        if day not in free_by_day:
-            free_by_day[day] = _free(day, taken, rules, now)
-        return free_by_day[day]
-
+    free = _FreeDays(taken, rules, now)
     seen: set[str] = set()
     for m in meetings:
         key = f"meeting/{m.id}"
@@ -338,10 +350,10 @@ def _meeting_preps(
         prev = _previous_workday(mday, rules, off)
         candidates = [mday] if prev is None else [prev, mday]
         mstart = _utc(m.start)
-        free = [(s, min(e, mstart)) for d in candidates for s, e in free_on(d) if s < mstart]
+        before = [(s, min(e, mstart)) for d in candidates for s, e in free.on(d) if s < mstart]
         # Always the last free slot: the prep moves with its meeting.
         span: Span | None = None
-        for s, e in reversed(free):
+        for s, e in reversed(before):
             end = floor_grid(e) if e != mstart else e
             if end - s >= need:
                 span = (end - need, end)
@@ -362,8 +374,7 @@ def _meeting_preps(
                 meeting_id=m.id,
             )
         )
-        pday = span[0].astimezone(rules.zone).date()
-        free_by_day[pday] = subtract(free_on(pday), [span])
+        free.take(span)
     return placed, short
 
 
@@ -383,43 +394,30 @@ def _meeting_followups(
     if not length:
         return [], []
     planned = set(days)
-    meetings = sorted(
-        (
-            e
-            for e in events
-            if e.end > now
-            and e.start.astimezone(rules.zone).date() in planned
-            and is_client_meeting(e, rules.people)
-        ),
-        key=lambda e: (_utc(e.start), e.id),
-    )
+    meetings = _client_meetings(events, days, rules, lambda e: e.end > now)
     need = timedelta(minutes=length)
     placed: list[Block] = []
     short: list[Shortfall] = []
-    free_by_day: dict[date, list[Span]] = {}
-
-    def free_on(day: date) -> list[Span]:
-        if day not in free_by_day:
-            free_by_day[day] = _free(day, taken, rules, now)
-        return free_by_day[day]
-
+    free = _FreeDays(taken, rules, now)
+    seen: set[str] = set()
     for m in meetings:
         key = f"followup/{m.id}"
-        if key in skip or any(b.key == key for b in placed):
+        if key in skip or key in seen:
             continue
+        seen.add(key)
         mend = _utc(m.end)
         mday = m.end.astimezone(rules.zone).date()
         later = _next_workday(mday, rules, off)
         # Within the horizon: a block past it would be outside the window read back.
         candidates = [d for d in (mday, later) if d in planned]
-        free = [
+        after = [
             (max(s, mend), e)
             for d in candidates
-            for s, e in (free_on(d) if d == mday else _after_prospecting(free_on(d), rules))
+            for s, e in (free.on(d) if d == mday else _after_prospecting(free.on(d), rules))
             if e > mend
         ]
         span: Span | None = None
-        for s, e in free:  # always the first free slot: it moves with its meeting
+        for s, e in after:  # always the first free slot: it moves with its meeting
             start = s if s == mend else ceil_grid(s)
             if e - start >= need:
                 span = (start, start + need)
@@ -439,8 +437,7 @@ def _meeting_followups(
                 meeting_id=m.id,
             )
         )
-        fday = span[0].astimezone(rules.zone).date()
-        free_by_day[fday] = subtract(free_on(fday), [span])
+        free.take(span)
     return placed, short
 
 

@@ -67,23 +67,20 @@ class Pages:
         # gaps still show, from the state.
         context = decided(self.site, config, account, self.site.clock)
         result = context["result"]
+        if result.outcome is not None:
+            zone = context["zone"]
+        with self.site.reading(config) as state:
+            open_gaps = sorted(state.gaps.open(account.name), key=lambda g: (g.end, g.key))
+            closed = state.gaps.closed_since(account.name, monday(now, zone))
         slots: dict[str, str] = {}
         upcoming: list[tuple[Proposal, str]] = []
         if result.outcome is not None:
             o = result.outcome
-            rules = rules_for(
-                result.config or config.for_account(account), account, context["zone"]
-            )
-            zone = rules.zone
-            with self.site.reading(config) as state:
-                ids = [g.key.rpartition("|")[0] for g in state.gaps.open(account.name)]
+            rules = rules_for(result.config or config.for_account(account), account, zone)
+            ids = [g.key.rpartition("|")[0] for g in open_gaps]
             for p in gapcheck.proposed_for(rules, o, ids, now):
                 slots[p.meeting_id] = proposals.line(p, zone)
             upcoming = [(p, proposals.line(p, zone)) for p in o.plan.proposals]
-        start = monday(now, zone)
-        with self.site.reading(config) as state:
-            open_gaps = sorted(state.gaps.open(account.name), key=lambda g: (g.end, g.key))
-            closed = state.gaps.closed_since(account.name, start)
         return self.site.render(
             request,
             "gaps.html",
