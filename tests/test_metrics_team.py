@@ -72,7 +72,9 @@ def test_a_worker_serves_the_endpoints_with_the_stored_accounts_counted(
     assert value(text, "firstblock_state_up") == 1
 
 
-def test_a_workers_cycles_are_counted(home: Path, configured: Path) -> None:
+@pytest.fixture
+def lease_store() -> Iterator[Any]:
+    """The Redis the tasks take their leases in, as the worker's own client."""
     import redis
 
     client = redis.Redis.from_url(REDIS, socket_connect_timeout=3)
@@ -81,18 +83,20 @@ def test_a_workers_cycles_are_counted(home: Path, configured: Path) -> None:
     except redis.RedisError as exc:
         pytest.skip(f"team tests: no Redis server at {REDIS} ({exc})")
     team._loaded["redis"] = client
+    yield client
+    team._loaded.pop("redis", None)
+
+
+def test_a_workers_cycles_are_counted(home: Path, configured: Path, lease_store: Any) -> None:
+    before = TELEMETRY.snapshot()
+    assert team.cycle("metrics-rep") == {"account": "metrics-rep", "errors": []}
+    other = team.Lease(lease_store, "metrics-rep", 30)  # another worker has it now
+    assert other.take()
     try:
-        before = TELEMETRY.snapshot()
-        assert team.cycle("metrics-rep") == {"account": "metrics-rep", "errors": []}
-        other = team.Lease(client, "metrics-rep", 30)  # another worker has it now
-        assert other.take()
-        try:
-            assert "skipped" in team.cycle("metrics-rep")
-        finally:
-            other.give_back()
-        after = TELEMETRY.snapshot()
+        assert "skipped" in team.cycle("metrics-rep")
     finally:
-        team._loaded.pop("redis", None)
+        other.give_back()
+    after = TELEMETRY.snapshot()
     assert after.cycles["ok"] == before.cycles["ok"] + 1
     assert after.cycles["busy"] == before.cycles["busy"] + 1
     assert after.count == before.count + 1  # the busy one is not timed
@@ -137,18 +141,10 @@ def test_a_celery_worker_process_exposes_them(home: Path, configured: Path) -> N
 
 
 def test_a_pushed_task_that_heard_only_its_own_writes_takes_no_cycle(
-    home: Path, configured: Path
+    home: Path, configured: Path, lease_store: Any
 ) -> None:
     """The web app queues a task for a notification; the task decides, as serve's
     scheduler does, whether it was only the echo of the account's own writes."""
-    import redis
-
-    client = redis.Redis.from_url(REDIS, socket_connect_timeout=3)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"team tests: no Redis server at {REDIS} ({exc})")
-    team._loaded["redis"] = client
     now = datetime.now(UTC)
     state = State(home / "state" / "state.sqlite3")
     try:
@@ -164,4 +160,3 @@ def test_a_pushed_task_that_heard_only_its_own_writes_takes_no_cycle(
         assert (home / "rep.ics").exists()
     finally:
         state.close()
-        team._loaded.pop("redis", None)
