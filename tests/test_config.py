@@ -97,6 +97,11 @@ def test_follow_up_proposals_are_configured_under_followups(tmp_path: Path) -> N
     assert f.proposal_minutes == 45 and f.client_hours == (time(8, 30), time(16))
     # Keyed as clients are: the company's domain, or the address at a public domain.
     assert f.client_zones == (("acme.de", "Europe/Berlin"), ("bob@gmail.com", "Asia/Tokyo"))
+    assert (f.tentative_hold, f.tentative_hold_days) == (False, 1)  # off unless asked
+    f = cfg.load(
+        write(tmp_path, "[followups]\ntentative_hold = true\ntentative_hold_days = 2\n")
+    ).followups
+    assert (f.tentative_hold, f.tentative_hold_days) == (True, 2)
 
 
 def test_internal_domain_defaults_to_the_accounts_domain() -> None:
@@ -129,6 +134,11 @@ def test_internal_domain_defaults_to_the_accounts_domain() -> None:
         ("[followups.client_zones]\n'acme.de' = 'Berlin'", "followups.client_zones.acme.de"),
         ("[followups]\npropose_from_workdays = 5\npropose_until_workdays = 2", "need 1 <="),
         ("[followups]\nproposals = 9", "followups.proposals: must be between 0 and 5"),
+        ("[followups]\ntentative_hold = 'yes'", "followups.tentative_hold"),
+        (
+            "[followups]\nlookback_days = 3\ntentative_hold_days = 5",
+            "followups.tentative_hold_days: must not be more than lookback_days",
+        ),
         ("[alerts]\nwebhook_url = 'hooks.slack.com/x'", "alerts.webhook_url"),
         ("[hold]\nallow_meeting_attendees_days = -1", "hold.allow_meeting_attendees_days"),
         ("[[accounts]]\nname = 'g'\nprovider = 'google'\nmaildir = 'M'", "accounts[0].maildir"),

@@ -144,9 +144,14 @@ def decide_calendar(run: AccountRun, provider: CalendarProvider) -> CalendarDeci
     rules, now = run.rules, run.now
     window = planner.window(rules, now)
     # One read serves the plan, the follow-up check and the week's figures.
-    snapshot = provider.fetch(_fetch_window(run.config, window, now))
-    owned = [b for b in snapshot.blocks if b.start < window.end and b.end > window.start]
-    look = run.state.ledger.look(run.name, owned, (window.start, window.end), now)
+    fetched = _fetch_window(run.config, window, now)
+    snapshot = provider.fetch(fetched)
+    # From today on, as far as was read: a tentative hold can lie past the planning
+    # horizon, and must be seen there to be kept, moved or removed (and its deletion
+    # by the user noticed).
+    reach = (window.start, max(window.end, fetched.end))
+    owned = [b for b in snapshot.blocks if b.start < reach[1] and b.end > reach[0]]
+    look = run.state.ledger.look(run.name, owned, reach, now)
     digest = settled.inputs(snapshot.events, owned, look.tombstones, rules, now)
     plan = settled.PLANS.recall(run.name, digest, owned)
     if plan is None:

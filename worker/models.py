@@ -109,6 +109,12 @@ class Block:
         return block_id(self.key)
 
     @property
+    def tentative(self) -> bool:
+        """A hold on a proposed slot for a client's next meeting: written as tentative,
+        never as protected time."""
+        return self.key.startswith(HOLD)
+
+    @property
     def fingerprint(self) -> str:
         return fingerprint(self.start, self.end, self.title, self.description)
 
@@ -120,6 +126,9 @@ class Block:
     @property
     def minutes(self) -> int:
         return int((self.end - self.start).total_seconds() // 60)
+
+
+HOLD = "hold/"  # the key prefix of a tentative hold: "hold/<meeting id>"
 
 
 def block_id(key: str) -> str:

@@ -35,7 +35,7 @@ from worker.intervals import (
     overlaps,
     subtract,
 )
-from worker.models import Block, BlockKind, Event, EventType, Response, Status, Window
+from worker.models import HOLD, Block, BlockKind, Event, EventType, Response, Status, Window
 from worker.policy import BlockPolicy, Followups, Planning, Workday
 from worker.timeutil import at, day_span
 
@@ -179,10 +179,22 @@ def plan(
         placed, missing = _place_day(day, free, day_live, day_kept, closed, rules, now)
         blocks += placed
         shortfalls += missing
-    found = _proposals(events, days, off, busy, [*blocks, *kept], rules, now)
+    holds = [b for b in live.values() if b.tentative] if rules.followups.tentative_hold else []
+    fixed = tombstones | kept_keys
+    found, pencilled = _proposals(
+        events, days, off, busy, [*blocks, *kept, *holds], fixed, rules, now
+    )
+    if pencilled:
+        blocks, shortfalls = _make_way(
+            pencilled, blocks, shortfalls, taken, live, kept, closed, rules, now
+        )
     blocks = proposals.describe_preps(blocks, found, rules.zone, DESCRIPTION)
     return Plan(
-        tuple(days), tuple(sorted(blocks, key=_order)), tuple(kept), tuple(shortfalls), found
+        tuple(days),
+        tuple(sorted([*blocks, *pencilled], key=_order)),
+        tuple(kept),
+        tuple(shortfalls),
+        found,
     )
 
 
@@ -192,15 +204,93 @@ def _proposals(
     off: set[date],
     busy: list[Span],
     blocks: list[Block],
+    fixed: frozenset[str],
     rules: Rules,
     now: datetime,
-) -> tuple[proposals.Proposal, ...]:
-    """Slots for the next meeting after each upcoming client meeting that lacks one."""
-    meetings = _client_meetings(events, days, rules, lambda e: e.start >= now)
-    if rules.followups.proposals <= 0 or not meetings:
-        return ()
+) -> tuple[tuple[proposals.Proposal, ...], list[Block]]:
+    """Slots for the next meeting after each upcoming client meeting that lacks one,
+    and, when the rules say so, a tentative hold on each one's first slot: also for
+    a meeting that has begun or ended, until `tentative_hold_days` after it. `fixed`
+    are keys not to write: the user's deleted and kept blocks."""
+    f = rules.followups
+    upcoming = _client_meetings(events, days, rules, lambda e: e.start >= now)
+    since = now - timedelta(days=f.tentative_hold_days)
+    recent = [
+        e
+        for e in events
+        if f.tentative_hold and e.start < now and _utc(e.end) > since
+        if is_client_meeting(e, rules.people)
+    ]
+    if f.proposals <= 0 or not (upcoming or recent):
+        return (), []
     cal = _calendar(days, off, busy, blocks, rules, now)
-    return proposals.propose(meetings, events, cal, rules.people, rules.followups, now)
+    meetings = {e.id: e for e in [*recent, *upcoming]}
+
+    def hold(meeting_id: str) -> bool:
+        return f.tentative_hold and HOLD + meeting_id not in fixed
+
+    found = proposals.propose(list(meetings.values()), events, cal, rules.people, f, now, hold)
+    shown = {e.id for e in upcoming}
+    held = [
+        _hold_block(meetings[p.meeting_id], p, rules)
+        for p in found
+        if p.held and hold(p.meeting_id)
+    ]
+    return tuple(p for p in found if p.meeting_id in shown), held
+
+
+def _hold_block(meeting: Event, p: proposals.Proposal, rules: Rules) -> Block:
+    slot = p.slots[0]
+    until = meeting.end.astimezone(rules.zone) + timedelta(days=rules.followups.tentative_hold_days)
+    local = meeting.start.astimezone(rules.zone)
+    return Block(
+        key=HOLD + meeting.id,
+        kind=BlockKind.DEALS,
+        day=slot.start.astimezone(rules.zone).date(),
+        start=slot.start,
+        end=slot.end,
+        title=f"Hold: next meeting after {meeting.title}"[:200],
+        description=(
+            f"Held, tentatively, for the next meeting after {meeting.title} "
+            f"({local:%a %d %b}). firstblock removes it once that meeting is booked, "
+            f"or on {until:%a %d %b} if it is not. Move or edit it and it is yours."
+        ),
+        meeting_id=meeting.id,
+    )
+
+
+def _make_way(
+    held: list[Block],
+    blocks: list[Block],
+    shortfalls: list[Shortfall],
+    taken: list[Span],
+    live: dict[str, Block],
+    kept: list[Block],
+    closed: set[tuple[str, ...]],
+    rules: Rules,
+    now: datetime,
+) -> tuple[list[Block], list[Shortfall]]:
+    """Lay out again the planned days where a hold fell on a block of a general kind
+    (proposals keep off prospecting and the blocks anchored to meetings, not the
+    others): those give way, as they do to a meeting."""
+    spans = [(b.start, b.end) for b in held]
+    clash = {
+        b.day
+        for b in blocks
+        if not b.meeting_id and any(overlaps((b.start, b.end), s) for s in spans)
+    }
+    if not clash:
+        return blocks, shortfalls
+    out = [b for b in blocks if b.meeting_id or b.day not in clash]
+    short = [s for s in shortfalls if s.meeting or s.day not in clash]
+    for day in sorted(clash):
+        free = _free(day, taken + spans, rules, now)
+        day_kept = [b for b in kept if b.day == day and not b.meeting_id]
+        day_live = [b for b in live.values() if b.day == day and not b.meeting_id]
+        placed, missing = _place_day(day, free, day_live, day_kept, closed, rules, now)
+        out += placed
+        short += missing
+    return out, short
 
 
 def proposal_calendar(
@@ -221,12 +311,18 @@ def _calendar(
     rules: Rules,
     now: datetime,
 ) -> slots.Calendar:
-    """Prospecting blocks and blocks anchored to a meeting are off limits; the general
-    kinds' blocks are not: they move around a meeting once it is booked."""
-    stay = [b for b in blocks if b.kind is BlockKind.PROSPECTING or b.meeting_id]
+    """Prospecting blocks, blocks anchored to a meeting and blocks the user changed
+    are off limits; the general kinds' blocks are not: they move around a meeting once
+    it is booked. Holds are set apart: each is its own meeting's to offer."""
+    stay = [
+        b
+        for b in blocks
+        if not b.tentative and (b.kind is BlockKind.PROSPECTING or b.meeting_id or b.touched)
+    ]
     taken = busy + [(_utc(b.start), _utc(b.end)) for b in stay]
     taken += _prospecting_ahead(days, off, busy, rules, now)
-    return slots.Calendar(rules.zone, rules.workday, frozenset(off), tuple(sorted(taken)))
+    holds = tuple((b.meeting_id, (_utc(b.start), _utc(b.end))) for b in blocks if b.tentative)
+    return slots.Calendar(rules.zone, rules.workday, frozenset(off), tuple(sorted(taken)), holds)
 
 
 def _prospecting_ahead(

@@ -94,6 +94,11 @@ class Followups:
     client_hours: Range = (time(9), time(17))  # in the client's zone, Monday to Friday
     client_zones: tuple[tuple[str, str], ...] = ()  # (domain or address, IANA zone)
     followup_minutes: int = 15  # a block after each client meeting for the recap; 0: none
+    # A tentative hold on the first proposed slot, kept until this many days after the
+    # meeting unless a follow-up is booked first (off by default: it takes time). A day
+    # gives the time back before it comes: slots start two workdays after the meeting.
+    tentative_hold: bool = False
+    tentative_hold_days: int = 1
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ Pure: the planner hands in the meetings, the calendar's taken time and `now`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -27,6 +27,7 @@ class Proposal:
     clients: tuple[str, ...]  # those with no next meeting booked
     zones: tuple[str, ...]  # the clients' zones that are known, IANA names
     slots: tuple[slots.Slot, ...]
+    held: bool = False  # the first slot is held, tentatively, in the rep's calendar
 
 
 def gap_rules(f: Followups) -> followups.Rules:
@@ -64,21 +65,55 @@ def propose(
     people: People,
     rules: Followups,
     now: datetime,
+    hold: Callable[[str], bool] = lambda _: False,
 ) -> tuple[Proposal, ...]:
-    """One proposal per meeting in `meetings` that lacks a follow-up with a client."""
+    """One proposal per meeting in `meetings` that lacks a follow-up with a client.
+    A meeting for which `hold` says yes holds its first slot; the holds in `cal` of
+    the others stay as they are (the user's)."""
     if rules.proposals <= 0:
         return ()
     missing = followups.unbooked(meetings, events, people, gap_rules(rules))
-    out = []
+    asks = []
     for m in sorted(meetings, key=lambda e: (e.start.astimezone(UTC), e.id)):
         clients = missing.pop(m.id, None)  # a meeting listed twice is proposed for once
-        if not clients:
-            continue
-        a = ask(m, clients, rules)
+        if clients:
+            asks.append((m, ask(m, clients, rules)))
+    cal = _holds(asks, cal, rules, now, hold)
+    out = []
+    for m, a in asks:
         found = slots.propose(a, cal, rules, now)
+        held = bool(found) and (m.id, (found[0].start, found[0].end)) in cal.holds
         zones = tuple(z.key for z in a.zones)
-        out.append(Proposal(m.id, m.title, a.start, a.clients, zones, found))
+        out.append(Proposal(m.id, m.title, a.start, a.clients, zones, found, held))
     return tuple(out)
+
+
+def _holds(
+    asks: Sequence[tuple[Event, slots.Ask]],
+    cal: slots.Calendar,
+    rules: Followups,
+    now: datetime,
+    hold: Callable[[str], bool],
+) -> slots.Calendar:
+    """The calendar with the holds it will have: each meeting that may hold takes its
+    first slot, in time order, so a later meeting's keeps off an earlier one's. The
+    proposals are then made again against exactly these, or a second run would see
+    other holds than the first and offer other slots."""
+    if not any(hold(m.id) for m, _ in asks):
+        return cal
+    placed: dict[str, tuple[datetime, datetime]] = {}
+    for m, a in asks:
+        if not hold(m.id):
+            continue
+        found = slots.propose(a, cal, rules, now)
+        others = tuple(h for h in cal.holds if h[0] != m.id)
+        if found:
+            placed[m.id] = (found[0].start, found[0].end)
+            others += ((m.id, placed[m.id]),)
+        cal = replace(cal, holds=others)
+    # A hold no meeting may keep goes (its meeting has its next one, or no slot).
+    stay = tuple(h for h in cal.holds if not hold(h[0]) or h[0] in placed)
+    return replace(cal, holds=stay)
 
 
 def when(slot: slots.Slot, zone: ZoneInfo, client_zones: Sequence[str]) -> str:
@@ -104,7 +139,10 @@ def line(p: Proposal, zone: ZoneInfo) -> str:
     """ "Proposed: Tue 12 Mar 10:00, Wed 13 Mar 14:00", or why there are none."""
     if not p.slots:
         return "No free slot found in the window: pick a time by hand"
-    return "Proposed: " + ", ".join(when(s, zone, p.zones) for s in p.slots)
+    times = [when(s, zone, p.zones) for s in p.slots]
+    if p.held:
+        times[0] += " (held in your calendar)"
+    return "Proposed: " + ", ".join(times)
 
 
 def describe_preps(

@@ -254,6 +254,8 @@ def _followups(fu: Reader, base: Followups) -> Followups:
         "client_hours",
         "client_zones",
         "followup_minutes",
+        "tentative_hold",
+        "tentative_hold_days",
     )
     limits = {
         "lookahead_days": 365,
@@ -264,6 +266,7 @@ def _followups(fu: Reader, base: Followups) -> Followups:
         "propose_until_workdays": 60,
         "proposal_minutes": 8 * 60,
         "followup_minutes": 120,
+        "tentative_hold_days": 60,
     }
     numbers = {}
     for key, top in limits.items():
@@ -275,6 +278,9 @@ def _followups(fu: Reader, base: Followups) -> Followups:
             "propose_until_workdays",
             "need 1 <= propose_from_workdays <= propose_until_workdays",
         )
+    if numbers["tentative_hold_days"] > numbers["lookback_days"]:
+        # The meeting must still be read for its hold to be kept (or removed).
+        raise fu.error("tentative_hold_days", "must not be more than lookback_days")
     return Followups(
         tuple(d.lower().lstrip("@") for d in fu.strings("internal_domains", base.internal_domains)),
         tuple(i.lower() for i in fu.strings("ignore", base.ignore)),
@@ -288,6 +294,8 @@ def _followups(fu: Reader, base: Followups) -> Followups:
         _client_hours(fu, base.client_hours),
         _client_zones(fu, base.client_zones),
         numbers["followup_minutes"],
+        fu.flag("tentative_hold", base.tentative_hold),
+        numbers["tentative_hold_days"],
     )
 
 

@@ -18,7 +18,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from worker.models import Block, Event
 from worker.planner import Plan, Rules, Shortfall
@@ -37,8 +37,12 @@ def inputs(
     begun = tuple(b.key for b in owned if b.start < now)
     upcoming = sum(1 for e in events if e.start >= now)  # preps are for meetings to come
     ending = sum(1 for e in events if e.end > now)  # follow-up blocks, for those not over
+    f = rules.followups
+    held = timedelta(days=f.tentative_hold_days)  # a hold goes this long after its meeting
+    holding = sum(1 for e in events if e.end + held > now) if f.tentative_hold else 0
     day = now.astimezone(rules.zone).date()
-    return hash((tuple(events), tuple(owned), tombstones, rules, day, begun, upcoming, ending))
+    shape = (day, begun, upcoming, ending, holding)
+    return hash((tuple(events), tuple(owned), tombstones, rules, shape))
 
 
 @dataclass(frozen=True)

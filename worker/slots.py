@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from worker.intervals import GRID, Span, on_grid, subtract
+from worker.intervals import GRID, Span, inside, on_grid, subtract
 from worker.policy import Followups, Workday
 from worker.timeutil import at
 
@@ -48,6 +48,9 @@ class Calendar:
     workday: Workday
     off: frozenset[date]
     taken: tuple[Span, ...]  # UTC, sorted
+    # Tentative holds, by the meeting they hold the next one for: a meeting's own hold
+    # is its first slot while still valid; another meeting's takes the time.
+    holds: tuple[tuple[str, Span], ...] = ()
 
 
 def length(ask: Ask, rules: Followups) -> timedelta:
@@ -72,7 +75,9 @@ def window_days(meeting_day: date, cal: Calendar, rules: Followups) -> list[date
 
 
 def propose(ask: Ask, cal: Calendar, rules: Followups, now: datetime) -> tuple[Slot, ...]:
-    """Up to `rules.proposals` slots on different days, each the day's earliest."""
+    """Up to `rules.proposals` slots on different days, each the day's earliest; the
+    meeting's own hold comes first while it is still a valid slot, so a time the
+    client may have been offered stays on offer."""
     if rules.proposals <= 0:
         return ()
     need = length(ask, rules)
@@ -82,18 +87,29 @@ def propose(ask: Ask, cal: Calendar, rules: Followups, now: datetime) -> tuple[S
     today = at(now.astimezone(cal.zone).date(), time(), cal.zone)
     latest = min(ask.end, today).astimezone(UTC) + timedelta(days=rules.lookahead_days)
     earliest = max(ask.end, now).astimezone(UTC)
-    out: list[Slot] = []
-    for day in window_days(ask.start.astimezone(cal.zone).date(), cal, rules):
-        free = _working(day, cal)
-        free = [(max(s, earliest), min(e, latest)) for s, e in free]
-        free = subtract([(s, e) for s, e in free if s < e], cal.taken)
+    taken = sorted([*cal.taken, *(s for m, s in cal.holds if m != ask.meeting_id)])
+    days = window_days(ask.start.astimezone(cal.zone).date(), cal, rules)
+
+    def room(day: date) -> list[Span]:
+        free = [(max(s, earliest), min(e, latest)) for s, e in _working(day, cal)]
+        free = subtract([(s, e) for s, e in free if s < e], taken)
         for zone in ask.zones:
             free = intersect(free, client_hours(day, zone, rules))
-        slot = next(((s, s + need) for s, e in on_grid(free) if e - s >= need), None)
+        return free
+
+    out: list[Slot] = []
+    mine = next((s for m, s in cal.holds if m == ask.meeting_id), None)
+    if mine is not None:
+        day = mine[0].astimezone(cal.zone).date()
+        if day in days and inside(mine, room(day)):
+            out.append(Slot(*mine))
+            days.remove(day)
+    for day in days:
+        if len(out) >= rules.proposals:
+            break
+        slot = next(((s, s + need) for s, e in on_grid(room(day)) if e - s >= need), None)
         if slot is not None:
             out.append(Slot(*slot))
-            if len(out) == rules.proposals:
-                break
     return tuple(out)
 
 

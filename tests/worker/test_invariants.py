@@ -467,8 +467,8 @@ def untouched(b: Block) -> bool:
 
 
 def is_general(b: Block) -> bool:
-    """Not anchored to a meeting (its prep, or its follow-up block)."""
-    return not b.key.startswith(("meeting/", "followup/"))
+    """Not anchored to a meeting (its prep, its follow-up block, the hold for the next)."""
+    return not b.key.startswith(("meeting/", "followup/", "hold/"))
 
 
 def policy_index(step: Step) -> dict[BlockKind, int]:
