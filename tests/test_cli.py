@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -459,6 +459,37 @@ def test_plan_and_gaps_propose_slots_for_the_next_meeting(
     got = json.loads(out)
     assert got["gaps"] == [] and got["errors"] == []
     assert [u["meeting"]["title"] for u in got["upcoming"]] == ["Globex next"]  # its own turn
+
+
+def test_a_tentative_hold_is_written_to_the_file_and_goes_once_booked(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = config(home)
+    path.write_text(
+        path.read_text().replace("[followups]\n", "[followups]\ntentative_hold = true\n")
+    )
+    add_event(
+        home / "cal.ics", "globex", "Globex demo", "20261201T190000Z", "20261201T200000Z",
+        "bob@globex.com",
+    )  # fmt: skip
+    code, out, _ = run(capsys, "run", "--config", str(path), "--now", NOW)
+    assert code == 0 and "(held in your calendar)" in out
+    ics = (home / "cal.ics").read_bytes().decode().replace("\r\n ", "")
+    [hold] = [v for v in ics.split("BEGIN:VEVENT") if "X-FIRSTBLOCK-KEY:hold/globex" in v]
+    assert "STATUS:TENTATIVE" in hold and "X-MICROSOFT-CDO-BUSYSTATUS:TENTATIVE" in hold
+    assert "SUMMARY:Hold: next meeting after Globex demo" in hold
+    code, out, _ = run(capsys, "gaps", "--json", "--config", str(path), "--now", NOW)
+    [coming] = json.loads(out)["upcoming"]
+    assert [s["held"] for s in coming["proposed"]] == [True, False, False]
+    held = datetime.fromisoformat(coming["proposed"][0]["start"]).astimezone(UTC)
+    assert f"DTSTART:{held:%Y%m%dT%H%M%SZ}" in hold
+    add_event(
+        home / "cal.ics", "next", "Globex next", "20261208T150000Z", "20261208T160000Z",
+        "ann@globex.com",
+    )  # fmt: skip
+    code, out, _ = run(capsys, "run", "--config", str(path), "--now", NOW)
+    assert code == 0
+    assert "X-FIRSTBLOCK-KEY:hold/globex" not in (home / "cal.ics").read_bytes().decode()
 
 
 def test_a_huge_calendar_with_hostile_titles_plans_and_prints_safely(

@@ -189,7 +189,8 @@ class GoogleCalendar(CalendarProvider, CalendarWatch):
             refused = [
                 i
                 for i, (c, r) in enumerate(zip(changes, results, strict=True))
-                if c.op is Op.CREATE and isinstance(r, BadRequest) and r.status == 400
+                if c.op is Op.CREATE and not c.block.tentative  # written without it
+                if isinstance(r, BadRequest) and r.status == 400
             ]
             if refused:
                 again = self._send([self._request(changes[i], None) for i in refused])

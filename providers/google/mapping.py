@@ -163,14 +163,15 @@ def _organizer(organizer: dict[str, Any], me: str) -> str:
 
 def block_body(block: Block, *, focus: dict[str, str] | None) -> dict[str, Any]:
     """The event that represents `block`: opaque, no attendees, no reminders, tagged.
-    With `focus`, a Focus Time event that declines conflicting invitations."""
+    With `focus`, a Focus Time event that declines conflicting invitations; never a
+    tentative hold, which is there to be given up."""
     body: dict[str, Any] = {
         "id": block.id,
         **content(block, patch=False),
         "transparency": "opaque",
         "reminders": {"useDefault": False},
     }
-    if focus is not None:
+    if focus is not None and not block.tentative:
         body["eventType"] = "focusTime"
         body["focusTimeProperties"] = {**focus, "chatStatus": "doNotDisturb"}
     return body
@@ -194,7 +195,7 @@ def content(block: Block, *, patch: bool = True) -> dict[str, Any]:
         "description": block.description,
         "start": {"dateTime": block.start.isoformat()},
         "end": {"dateTime": block.end.isoformat()},
-        "status": "confirmed",
+        "status": "tentative" if block.tentative else "confirmed",
         "extendedProperties": {"private": private},
     }
 

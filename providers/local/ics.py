@@ -627,7 +627,7 @@ def etag(c: Any) -> str:
 
 
 def render(block: Block, stamp: datetime) -> bytes:
-    """A block as VEVENT text: busy, no attendees, no alarms."""
+    """A block as VEVENT text: busy (a hold: tentative), no attendees, no alarms."""
     ev = icalendar.Event()
     ev.add("UID", block.id)
     ev.add("DTSTAMP", stamp.astimezone(UTC))
@@ -637,9 +637,9 @@ def render(block: Block, stamp: datetime) -> bytes:
     if block.description:
         ev.add("DESCRIPTION", block.description)
     ev.add("TRANSP", "OPAQUE")
-    ev.add("STATUS", "CONFIRMED")
+    ev.add("STATUS", "TENTATIVE" if block.tentative else "CONFIRMED")
     ev.add("CATEGORIES", ["firstblock", block.kind.value])
-    ev.add("X-MICROSOFT-CDO-BUSYSTATUS", "BUSY")
+    ev.add("X-MICROSOFT-CDO-BUSYSTATUS", "TENTATIVE" if block.tentative else "BUSY")
     ev.add(TAG, block.key)
     ev.add("X-FIRSTBLOCK-KIND", block.kind.value)
     ev.add("X-FIRSTBLOCK-DAY", block.day.isoformat())

@@ -276,7 +276,8 @@ def to_event(item: dict[str, Any], zone: ZoneInfo, me: str, fallback: datetime) 
 
 
 def block_body(block: Block, *, create: bool) -> dict[str, Any]:
-    """The event that represents `block`: busy, no attendees, no reminder, tagged."""
+    """The event that represents `block`: busy (a hold: tentative), no attendees, no
+    reminder, tagged."""
     meta = {
         "key": block.key,
         "kind": block.kind.value,
@@ -290,7 +291,7 @@ def block_body(block: Block, *, create: bool) -> dict[str, Any]:
         "body": {"contentType": "text", "content": block.description},
         "start": _utc(block.start),
         "end": _utc(block.end),
-        "showAs": "busy",
+        "showAs": "tentative" if block.tentative else "busy",
         "isReminderOn": False,
         "categories": [CATEGORIES[block.kind]],
         "singleValueExtendedProperties": [

@@ -45,7 +45,7 @@ import yaml
 from providers.google import pool
 from tests.emulators.google import GoogleEmulator
 from tests.providers.google_fixtures import ME, Sleeps, calendar, mailbox, timed
-from worker.config import Hold, Planning, default_config
+from worker.config import Config, Hold, Planning, default_config
 from worker.cycle import AccountRun, Outcome, rules_for, run_account
 from worker.gapcheck import GapOutcome, channels, run_gaps
 from worker.hold import Phase
@@ -73,6 +73,9 @@ CONFIG = dataclasses.replace(
     hold=Hold(True, ("boss@example.org",), 2),
 )
 ACCOUNT = dataclasses.replace(_BASE.accounts[0], name="rep", provider="google", email=ME)
+HOLDING = dataclasses.replace(
+    CONFIG, followups=dataclasses.replace(CONFIG.followups, tentative_hold=True)
+)
 
 
 # -- normal forms: what a cassette stores, and what a request is matched on
@@ -430,11 +433,13 @@ class Account:
     folder: Path
     state: State
     sleeps: Sleeps = field(default_factory=Sleeps)
+    config: Config = CONFIG
 
     def blocks(self, now: datetime) -> Outcome:
         """One calendar step, on a fresh session (a new process, memory from disk)."""
         cal = calendar(self.emu, self.folder / "memo.json", self.sleeps)
-        return run_account(AccountRun.start(CONFIG, ACCOUNT, cal, self.state, now), cal, apply=True)
+        run = AccountRun.start(self.config, ACCOUNT, cal, self.state, now)
+        return run_account(run, cal, apply=True)
 
     def hold(self, outcome: Outcome, now: datetime) -> HoldOutcome:
         box = mailbox(self.emu, self.folder / "memo.json", self.sleeps)
@@ -655,6 +660,52 @@ def test_gap_alert_with_its_draft(account: Account) -> None:
     ]
     raw = base64.urlsafe_b64decode(json.loads(_text(tape.requests[1].body))["message"]["raw"])
     assert b"To: jane@acme.com" in raw and b"Subject: Our next meeting: Acme demo" in raw
+
+
+def test_tentative_hold(account: Account) -> None:
+    account.config = HOLDING
+    with pin("tentative_hold", account.emu) as tape:
+        outcome = account.blocks(at(7))
+    assert (
+        tape.lines()[-1]
+        == "POST /batch/calendar/v3 [10 x POST /calendar/v3/calendars/primary/events]"
+    )
+    [hold] = [c.block for c in outcome.changes if c.block.tentative]
+    [proposal] = outcome.plan.proposals
+    first = proposal.slots[0]
+    assert hold.key == "hold/acmedemo1" and (hold.start, hold.end) == (first.start, first.end)
+    bodies = {
+        p["json"]["id"]: p["json"] for p in parse_batch(_text(tape.requests[-1].body), BOUNDARY)
+    }
+    held = bodies.pop(hold.id)
+    # Tentative, and no Focus Time: a hold must not decline the client's invitation.
+    assert held["status"] == "tentative" and "eventType" not in held
+    assert {(b["status"], b["eventType"]) for b in bodies.values()} == {("confirmed", "focusTime")}
+
+
+def test_booking_the_next_meeting_removes_the_hold(account: Account) -> None:
+    account.config = HOLDING
+    outcome = account.blocks(at(7))
+    [hold] = [c.block for c in outcome.changes if c.block.tentative]
+    stored = account.emu.event(hold.id)
+    assert stored is not None and stored["status"] == "tentative"
+    me = {"email": ME, "self": True, "responseStatus": "accepted"}
+    thursday = MON + timedelta(days=3)
+    account.emu.put_event(
+        {
+            "id": "acmenext1",
+            "summary": "Acme: next steps",
+            "start": timed(at(15, day=thursday)),
+            "end": timed(at(15, 30, day=thursday)),
+            "attendees": [me, {"email": "jane@acme.com", "responseStatus": "accepted"}],
+        }
+    )
+    after = account.blocks(at(8))
+    assert [(c.op, c.block.key) for c in after.changes if c.block.key == hold.key] == [
+        (Op.DELETE, hold.key)
+    ]
+    gone = account.emu.event(hold.id)
+    assert gone is not None and gone["status"] == "cancelled"
 
 
 def _alert_key(gaps: GapOutcome) -> str:

@@ -49,7 +49,7 @@ from providers.outlook.mail import HELD_FOLDER, RULE_NAME
 from tests.emulators.graph import GraphEmulator
 from tests.providers.outlook_fixtures import ME, Sleeps, outlook, timed
 from tests.providers.test_google_cassettes import FILTERED, ReadableYaml, Tape
-from worker.config import Hold, Planning, default_config
+from worker.config import Config, Hold, Planning, default_config
 from worker.cycle import AccountRun, Outcome, rules_for, run_account
 from worker.gapcheck import GapOutcome, channels, run_gaps
 from worker.hold import Phase
@@ -77,6 +77,9 @@ CONFIG = dataclasses.replace(
     hold=Hold(True, ("boss@contoso.com",), 2),
 )
 ACCOUNT = dataclasses.replace(_BASE.accounts[0], name="rep", provider="outlook", email=ME)
+HOLDING = dataclasses.replace(
+    CONFIG, followups=dataclasses.replace(CONFIG.followups, tentative_hold=True)
+)
 
 
 # -- normal forms: what a cassette stores, and what a request is matched on
@@ -264,11 +267,13 @@ class Account:
     folder: Path
     state: State
     sleeps: Sleeps = field(default_factory=Sleeps)
+    config: Config = CONFIG
 
     def blocks(self, now: datetime) -> Outcome:
         """One calendar step, on a fresh session (a new process, memory from disk)."""
         cal, _ = outlook(self.emu, self.folder / "memo.json", self.sleeps)
-        return run_account(AccountRun.start(CONFIG, ACCOUNT, cal, self.state, now), cal, apply=True)
+        run = AccountRun.start(self.config, ACCOUNT, cal, self.state, now)
+        return run_account(run, cal, apply=True)
 
     def hold(self, outcome: Outcome, now: datetime) -> HoldOutcome:
         _, box = outlook(self.emu, self.folder / "memo.json", self.sleeps)
@@ -563,3 +568,45 @@ def test_gap_alert_with_its_draft(account: Account) -> None:
     assert draft["subject"] == "Our next meeting: Acme demo"
     alert = _json(tape.requests[3])["message"]
     assert alert["toRecipients"] == [{"emailAddress": {"address": ME}}]
+
+
+def test_tentative_hold(account: Account) -> None:
+    account.config = HOLDING
+    with pin("tentative_hold", account.emu) as tape:
+        outcome = account.blocks(at(7))
+    assert tape.lines()[-2:] == [
+        "POST /v1.0/$batch [10 x GET /me/events $filter={block key}]",
+        "POST /v1.0/$batch [10 x POST /me/events]",
+    ]
+    [hold] = [c.block for c in outcome.changes if c.block.tentative]
+    [proposal] = outcome.plan.proposals
+    first = proposal.slots[0]
+    assert hold.key == "hold/acmedemo1" and (hold.start, hold.end) == (first.start, first.end)
+    creates = {p["body"]["subject"]: p["body"] for p in _parts(tape.requests[-1])}
+    held = creates.pop(hold.title)
+    assert held["showAs"] == "tentative"  # colleagues see it as tentative, not busy
+    assert {c["showAs"] for c in creates.values()} == {"busy"}
+
+
+def test_booking_the_next_meeting_removes_the_hold(account: Account) -> None:
+    account.config = HOLDING
+    outcome = account.blocks(at(7))
+    [hold] = [c.block for c in outcome.changes if c.block.tentative]
+    stored = [e for e in account.emu.events() if e["subject"] == hold.title]
+    assert [e["showAs"] for e in stored] == ["tentative"]
+    thursday = MON + timedelta(days=3)
+    account.emu.put_event(
+        {
+            "id": "acmenext1",
+            "subject": "Acme: next steps",
+            "start": timed(at(15, day=thursday)),
+            "end": timed(at(15, 30, day=thursday)),
+            "attendees": [_person("jane@fabrikam.com")],
+            "organizer": {"emailAddress": {"address": ME, "name": "Rep"}},
+        }
+    )
+    after = account.blocks(at(8))
+    assert [(c.op, c.block.key) for c in after.changes if c.block.key == hold.key] == [
+        (Op.DELETE, hold.key)
+    ]
+    assert not [e for e in account.emu.events() if e["subject"] == hold.title]
