@@ -306,8 +306,9 @@ def proposals_json(
                     "start": iso(s.start, zone),
                     "end": iso(s.end, zone),
                     "client_start": {z: iso(s.start, ZoneInfo(z)) for z in p.zones},
+                    "held": p.held and i == 0,  # a tentative hold is on the calendar
                 }
-                for s in p.slots
+                for i, s in enumerate(p.slots)
             ],
         }
         for p in found

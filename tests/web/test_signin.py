@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -222,6 +223,7 @@ def test_settings_inline_errors_preview_and_save(app: TestClient, home: Path) ->
         "workday.hours": "10:00-16:00",
         "blocks.prospecting.minutes": "60",
         "hold.enabled": "on",
+        "followups.tentative_hold": ["off", "on"],  # the hidden field, then the box
         "action": "preview",
     }
     preview = app.post(f"/a/{ANA}/settings", data=fields)
@@ -239,10 +241,13 @@ def test_settings_inline_errors_preview_and_save(app: TestClient, home: Path) ->
         table = state.accounts.get(ANA) or {}
         assert table["workday"] == {"hours": ["10:00-16:00"]}
         assert table["blocks"] == [{"kind": "prospecting", "minutes": 60}]
+        assert table["followups"] == {"tentative_hold": True}
         assert state.schedule.next_due(ANA) == (datetime.fromisoformat(NOW), "settings")
     finally:
         state.close()
-    assert "10:00-16:00" in app.get(f"/a/{ANA}/settings").text
+    page = app.get(f"/a/{ANA}/settings").text
+    assert "10:00-16:00" in page
+    assert re.search(r'name="followups.tentative_hold"\s+checked', page)
 
 
 def test_disconnect_returns_held_mail_removes_future_blocks_and_revokes(

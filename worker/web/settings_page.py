@@ -33,6 +33,7 @@ from worker.web.site import Site, monday
 KINDS = ("prospecting", "deals", "prep", "admin")
 NUMBERS = [f"blocks.{k}.{f}" for k in KINDS for f in ("minutes", "min_chunk")]
 NUMBERS += ["followups.grace_minutes", "followups.lookahead_days"]
+FLAGS = ("hold.enabled", "followups.tentative_hold")
 WHERE = re.compile(r"\(state store\): ([\w.\[\]]+): ")
 
 
@@ -112,7 +113,7 @@ class SettingsPage:
 def _values(settings: cfg.Settings) -> dict[str, Any]:
     """The form's fields, as the settings are now."""
     everything = flat(settings)
-    values = {k: everything[k] for k in ("timezone", "workday.days", "hold.enabled")}
+    values = {k: everything[k] for k in ("timezone", "workday.days", *FLAGS)}
     values["workday.hours"] = ", ".join(everything["workday.hours"])
     values["hold.allow"] = "\n".join(everything["hold.allow"])
     values |= {k: everything[k] for k in NUMBERS}
@@ -125,8 +126,9 @@ def _submitted(form: FormData) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if "workday.days" in form:
         values["workday.days"] = [d for d in DAY_NAMES if d in form.getlist("workday.days")]
-    if "hold.enabled" in form:
-        values["hold.enabled"] = "on" in form.getlist("hold.enabled")
+    for flag in FLAGS:
+        if flag in form:
+            values[flag] = "on" in form.getlist(flag)
     for key in ("timezone", "workday.hours", "hold.allow"):
         if key in form:
             values[key] = str(form[key]).strip()
