@@ -474,6 +474,7 @@ def test_a_tentative_hold_is_written_to_the_file_and_goes_once_booked(
     )  # fmt: skip
     code, out, _ = run(capsys, "run", "--config", str(path), "--now", NOW)
     assert code == 0 and "(held in your calendar)" in out
+    assert "create tentative   Thu 03 Dec 10:00-11:00  Hold: next meeting after Globex demo" in out
     ics = (home / "cal.ics").read_bytes().decode().replace("\r\n ", "")
     [hold] = [v for v in ics.split("BEGIN:VEVENT") if "X-FIRSTBLOCK-KEY:hold/globex" in v]
     assert "STATUS:TENTATIVE" in hold and "X-MICROSOFT-CDO-BUSYSTATUS:TENTATIVE" in hold

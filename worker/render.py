@@ -14,7 +14,7 @@ from worker.clients import People, client_keys, is_client_meeting
 from worker.cycle import Outcome, owned_now
 from worker.gapcheck import GapOutcome
 from worker.inbox import HoldOutcome
-from worker.models import Change, Event, Status
+from worker.models import Block, Change, Event, Status
 from worker.planner import Rules, Shortfall, days_off, is_busy
 from worker.text import one_line
 
@@ -120,7 +120,7 @@ def week(o: Outcome, rules: Rules, *, unbooked: dict[str, list[str]] | None = No
             if not e.all_day and _on(e, day, zone)
         ]
         rows += [
-            Row(b.start, b.end, b.kind.value, b.title, block=True, meeting=b.meeting_id)
+            Row(b.start, b.end, _what(b), b.title, block=True, meeting=b.meeting_id)
             for b in blocks
             if b.start.astimezone(zone).date() == day
         ]
@@ -202,6 +202,10 @@ def people_line(people: People) -> str:
     return f"you: {people.me or 'address not set'}; internal domains: {inside}"
 
 
+def _what(b: Block) -> str:
+    return "tentative" if b.tentative else b.kind.value  # a hold is not protected time
+
+
 def changes_text(changes: Iterable[Change], zone: ZoneInfo) -> list[str]:
     out = []
     for c in changes:
@@ -212,7 +216,7 @@ def changes_text(changes: Iterable[Change], zone: ZoneInfo) -> list[str]:
             old = c.before
             was = f" (was {old.start.astimezone(zone):%a} {_span(old.start, old.end, zone)})"
         title = one_line(c.block.title)
-        out.append(f"  {c.op.value:<6} {c.block.kind.value:<11} {when}  {title}{was}")
+        out.append(f"  {c.op.value:<6} {_what(c.block):<11} {when}  {title}{was}")
     return out
 
 
