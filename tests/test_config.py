@@ -104,6 +104,13 @@ def test_follow_up_proposals_are_configured_under_followups(tmp_path: Path) -> N
     assert (f.tentative_hold, f.tentative_hold_days) == (True, 2)
 
 
+def test_a_kind_can_have_a_window(tmp_path: Path) -> None:
+    text = "[[blocks]]\nkind = 'prospecting'\nminutes = 90\nwindow = '08:30-11:30'\n"
+    [p] = cfg.load(write(tmp_path, text)).blocks
+    assert p.window == (time(8, 30), time(11, 30))
+    assert cfg.load(write(tmp_path, "")).blocks[0].window is None  # the whole workday
+
+
 def test_internal_domain_defaults_to_the_accounts_domain() -> None:
     c = cfg.parse({"accounts": [{"name": "w", "email": "Me@Corp.example"}]})
     assert c.internal_domains_for(c.accounts[0]) == ("corp.example",)
@@ -135,6 +142,7 @@ def test_internal_domain_defaults_to_the_accounts_domain() -> None:
         ("[followups]\npropose_from_workdays = 5\npropose_until_workdays = 2", "need 1 <="),
         ("[followups]\nproposals = 9", "followups.proposals: must be between 0 and 5"),
         ("[followups]\ntentative_hold = 'yes'", "followups.tentative_hold"),
+        ("[[blocks]]\nkind = 'prospecting'\nwindow = '11:30-08:30'", "blocks[0].window"),
         (
             "[followups]\nlookback_days = 3\ntentative_hold_days = 5",
             "followups.tentative_hold_days: must not be more than lookback_days",

@@ -340,10 +340,17 @@ def _prospecting_ahead(
         if day.weekday() not in rules.workday.days:
             continue
         n += 1
-        free = _free(day, busy, rules, now)
+        free = _inside(_free(day, busy, rules, now), _window(day, policy, rules))
         if day not in off and free:
             out += _fill(free, free[0][0], policy.minutes, policy.min_chunk, False)
     return out
+
+
+def _inside(free: list[Span], window: Span | None) -> list[Span]:
+    if window is None:
+        return free
+    lo, hi = window
+    return [(max(s, lo), min(e, hi)) for s, e in free if max(s, lo) < min(e, hi)]
 
 
 def _order(b: Block) -> tuple[datetime, str]:
@@ -543,7 +550,10 @@ def _after_prospecting(free: list[Span], rules: Rules) -> list[Span]:
     policy = next((p for p in rules.policies if p.kind is BlockKind.PROSPECTING), None)
     if policy is None or not free:
         return free
-    return on_grid(subtract(free, _fill(free, free[0][0], policy.minutes, policy.min_chunk, False)))
+    mine = _inside(free, _window(free[0][0].astimezone(rules.zone).date(), policy, rules))
+    if not mine:
+        return free
+    return on_grid(subtract(free, _fill(mine, mine[0][0], policy.minutes, policy.min_chunk, False)))
 
 
 def _next_workday(day: date, rules: Rules, off: set[date]) -> date | None:
@@ -579,17 +589,26 @@ def _place_day(
     # took over for the day) fence the other kinds in, so the day stays in order.
     rank = {p.kind: i for i, p in enumerate(rules.policies)}
     fixed = [b for b in kept if not b.touched and b.kind in rank]
-    fences = {
-        p.kind: (
-            max([start, *(b.end for b in fixed if rank[b.kind] < rank[p.kind])]),
-            min([end, *(b.start for b in fixed if rank[b.kind] > rank[p.kind])]),
+    # A kind's window bounds it as firmly as the workday: the order applies inside.
+    fences = {}
+    for p in policies:
+        lo, hi = _window(day, p, rules) or (start, end)
+        fences[p.kind] = (
+            max([start, lo, *(b.end for b in fixed if rank[b.kind] < rank[p.kind])]),
+            min([end, hi, *(b.start for b in fixed if rank[b.kind] > rank[p.kind])]),
         )
+    chosen: dict[BlockKind, list[Span]] = {p.kind: [] for p in policies}
+    # No more than a window can hold: a full window is that kind's shortfall, not a
+    # reason for the lower kinds to shrink.
+    targets = {
+        p.kind: min(p.minutes, have[p.kind] + _room(free, fences[p.kind], p.min_chunk))
+        if p.window
+        else p.minutes
         for p in policies
     }
-    chosen: dict[BlockKind, list[Span]] = {p.kind: [] for p in policies}
     # Allot whole-day minutes, kept blocks included: a kind that shrank for the day must
     # not win its time back from the lower kinds once its first block has started.
-    for total in _allotments({p.kind: p.minutes for p in policies}, policies):
+    for total in _allotments(targets, policies):
         allot = {p.kind: still(p, total[p.kind]) for p in policies}
         fresh = _layout(free, start, allot, policies, {}, fences)
         if fresh is not None:
@@ -631,6 +650,20 @@ def _place_day(
         if missing > 0:
             shortfalls.append(Shortfall(day, p.kind, missing))
     return blocks, shortfalls
+
+
+def _window(day: date, policy: BlockPolicy, rules: Rules) -> Span | None:
+    if policy.window is None:
+        return None
+    first, last = policy.window
+    return _utc(at(day, first, rules.zone)), _utc(at(day, last, rules.zone))
+
+
+def _room(free: list[Span], fence: Span, chunk: int) -> int:
+    """Minutes a kind could take inside its fence, in pieces of at least `chunk`."""
+    lo, hi = fence
+    pieces = [minutes((max(s, lo), min(e, hi))) for s, e in free if max(s, lo) < min(e, hi)]
+    return sum(m for m in pieces if m >= chunk)
 
 
 def _allotments(

@@ -34,6 +34,9 @@ class BlockPolicy:
     title: str
     color: str = ""  # a provider colour id or Outlook category; "" for the default
     client_meeting_minutes: int = 0  # prep only: a prep block before each client meeting
+    # Wall-clock hours in the user's zone the kind's blocks must lie in (prospecting
+    # 08:30-11:30, when buyers pick up the phone); None: the whole workday.
+    window: Range | None = None
 
 
 @dataclass(frozen=True)

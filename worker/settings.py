@@ -191,7 +191,7 @@ def _blocks(r: Reader, base: tuple[BlockPolicy, ...], *, whole: bool) -> tuple[B
     known = {} if whole else {p.kind: p for p in base}
     policies: list[BlockPolicy] = []
     for b in r.tables("blocks"):
-        b.only("kind", "minutes", "min_chunk", "title", "color", "client_meeting_minutes")
+        b.only("kind", "minutes", "min_chunk", "title", "color", "client_meeting_minutes", "window")
         name = b.text("kind", "")
         try:
             kind = BlockKind(name)
@@ -212,7 +212,8 @@ def _blocks(r: Reader, base: tuple[BlockPolicy, ...], *, whole: bool) -> tuple[B
         if not 0 <= cm <= 240:
             raise b.error("client_meeting_minutes", "must be between 0 and 240")
         title, color = b.text("title", under.title), b.text("color", under.color)
-        policies.append(BlockPolicy(kind, minutes, chunk, title, color, cm))
+        window = _window(b, under.window)
+        policies.append(BlockPolicy(kind, minutes, chunk, title, color, cm, window))
     order = [p.kind for p in policies]
     if order != sorted(order, key=CANONICAL_ORDER.index):
         raise r.error(
@@ -222,6 +223,20 @@ def _blocks(r: Reader, base: tuple[BlockPolicy, ...], *, whole: bool) -> tuple[B
         )
     merged = {**known, **{p.kind: p for p in policies}}
     return tuple(merged[k] for k in CANONICAL_ORDER if k in merged)
+
+
+def _window(b: Reader, base: Range | None) -> Range | None:
+    """ "08:30-11:30", or "" for the whole workday."""
+    if "window" not in b:
+        return base
+    text = b.text("window", "")
+    if not text.strip():
+        return None
+    first, _, last = text.partition("-")
+    start, end = parse_clock(first), parse_clock(last)
+    if start is None or end is None or end <= start:
+        raise b.error("window", f'expected a range within a day like "08:30-11:30", got {text!r}')
+    return start, end
 
 
 def _planning(pl: Reader, base: Planning) -> Planning:
@@ -371,6 +386,7 @@ def flat(s: Settings) -> dict[str, Any]:
             keys.append("client_meeting_minutes")
         for key in keys:
             out[f"blocks.{p.kind.value}.{key}"] = getattr(p, key)
+        out[f"blocks.{p.kind.value}.window"] = _spelled((p.window,))[0] if p.window else ""
     sections = {
         "planning": s.planning,
         "followups": s.followups,

@@ -4,12 +4,9 @@ meeting after each client meeting that has none booked."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -34,13 +31,6 @@ from worker import planner, reconcile, settled
 from worker.clients import is_client_meeting
 from worker.cycle import rules_for
 from worker.state import State
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Iterator[State]:
-    s = State(tmp_path / "state.sqlite3")
-    yield s
-    s.close()
 
 
 def holding(sc: Scenario) -> Scenario:
@@ -87,8 +77,8 @@ def check_all(step: Step) -> None:
 @SETTINGS
 @given(sc=scenarios())
 @dst_examples()
-def test_tentative_holds_keep_the_invariants(state: State, sc: Scenario) -> None:
-    assert simulate(holding(sc), state, check_all) >= 2
+def test_tentative_holds_keep_the_invariants(sim_state: State, sc: Scenario) -> None:
+    assert simulate(holding(sc), sim_state, check_all) >= 2
 
 
 @SETTINGS
