@@ -2,8 +2,9 @@
 
 A cycle does all three jobs, so waking at the moments that matter is enough: the
 regular reconcile, the start of the hold (the workday's start), the release (the
-admin block's start, which moves with the plan; the digest goes then too), and the
-end of each client meeting's grace period (its follow-up check).
+admin block's start, which moves with the plan; the digest goes then too), the
+end of each client meeting's grace period (its follow-up check), and the end of its
+tentative hold's days (the hold goes then).
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from worker.timeutil import at
 
 # Moments of the account's own day, not news of its calendar: with push healthy, a
 # cycle at one of them may take the calendar as last read (worker/serve.py).
-WAKE_UPS = frozenset({"hold starts", "release", "follow-up check"})
+WAKE_UPS = frozenset({"hold starts", "release", "follow-up check", "tentative hold ends"})
 
 
 @dataclass(frozen=True)
 class Due:
     at: datetime
-    why: str  # reconcile | hold starts | release | follow-up check
+    why: str  # reconcile | hold starts | release | follow-up check | tentative hold ends
 
 
 def next_due(
@@ -44,9 +45,15 @@ def next_due(
         start = _next_workday_start(now, rules)
         if start is not None:
             candidates.append(Due(start, "hold starts"))
+        f = rules.followups
+        held = timedelta(days=f.tentative_hold_days)
         for e in events:
-            if is_client_meeting(e, rules.people) and now < e.end + grace:
+            if not is_client_meeting(e, rules.people):
+                continue
+            if now < e.end + grace:
                 candidates.append(Due(e.end + grace, "follow-up check"))
+            if f.tentative_hold and now < e.end + held:
+                candidates.append(Due(e.end + held, "tentative hold ends"))
     if hold is not None and now < hold.release_at:
         candidates.append(Due(hold.release_at, "release"))
     return min((c for c in candidates if c.at > now), key=lambda c: c.at)
