@@ -717,21 +717,13 @@ def _next_action(
     config: cfg.Config, r: runner.AccountResult, clock: Clock
 ) -> dict[str, str] | None:
     """What `serve` does next for this account, and when."""
-    from worker.schedule import next_due
+    from worker.serve import next_action
 
     o = r.outcome
     if o is None:
         return None
-    config = r.config or config.for_account(r.account)
-    rules = rules_for(config, r.account, zones.zone(o.timezone))
-    due = next_due(
-        clock.now(),
-        interval=timedelta(minutes=config.serve.interval_minutes),
-        rules=rules,
-        hold=r.hold.window if r.hold else None,
-        events=o.events,
-        grace=timedelta(minutes=config.followups.grace_minutes),
-    )
+    interval = timedelta(minutes=config.for_account(r.account).serve.interval_minutes)
+    due = next_action(config, r, clock.now(), interval)
     return {"at": due.at.astimezone(zones.zone(o.timezone)).isoformat(), "why": due.why}
 
 

@@ -29,6 +29,18 @@ def subtract(free: list[Span], busy: Iterable[Span]) -> list[Span]:
     return out
 
 
+def merge(spans: Iterable[Span]) -> list[Span]:
+    """Sorted and disjoint: on a day the clocks spring forward, a range that ends in the
+    skipped hour (02:15) ends after it, and can run into the next range."""
+    out: list[Span] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        elif start < end:
+            out.append((start, end))
+    return out
+
+
 def overlaps(a: Span, b: Span) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 

@@ -103,6 +103,9 @@ class Block:
     written: str = ""  # fingerprint at the last write by the worker; "" for a desired block
     etag: str = ""  # provider concurrency token, opaque
     ref: str = ""  # the provider's own id when it chooses ids itself (Graph), opaque
+    # Shown as free (transparent): a block that ramps (docs/design.md §1.1, "Time
+    # defense") is bookable until its time comes near.
+    free: bool = False
 
     @property
     def id(self) -> str:
@@ -116,7 +119,7 @@ class Block:
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint(self.start, self.end, self.title, self.description)
+        return fingerprint(self.start, self.end, self.title, self.description, self.free)
 
     @property
     def touched(self) -> bool:
@@ -137,10 +140,14 @@ def block_id(key: str) -> str:
     return "fb" + b32hexencode(digest).decode().lower().rstrip("=")
 
 
-def fingerprint(start: datetime, end: datetime, title: str, description: str) -> str:
+def fingerprint(
+    start: datetime, end: datetime, title: str, description: str, free: bool = False
+) -> str:
     # Instants, not wall-clock strings: a provider that returns another offset for the
-    # same moment must not look like a user edit.
-    text = "\x1f".join([str(int(start.timestamp())), str(int(end.timestamp())), title, description])
+    # same moment must not look like a user edit. A free block says so, so the user
+    # marking it busy is their edit (and a busy block's print is as it always was).
+    parts = [str(int(start.timestamp())), str(int(end.timestamp())), title, description]
+    text = "\x1f".join([*parts, "free"] if free else parts)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

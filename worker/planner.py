@@ -30,6 +30,7 @@ from worker.intervals import (
     ceil_grid,
     floor_grid,
     inside,
+    merge,
     minutes,
     on_grid,
     overlaps,
@@ -189,6 +190,7 @@ def plan(
             pencilled, blocks, shortfalls, taken, live, kept, closed, rules, now
         )
     blocks = proposals.describe_preps(blocks, found, rules.zone, DESCRIPTION)
+    blocks = _defend(blocks, kept, live, busy, rules, now)
     return Plan(
         tuple(days),
         tuple(sorted([*blocks, *pencilled], key=_order)),
@@ -374,7 +376,7 @@ def _free(day: date, taken: list[Span], rules: Rules, now: datetime) -> list[Spa
         (max(_utc(at(day, s, rules.zone)), now), _utc(at(day, e, rules.zone)))
         for s, e in rules.workday.hours(day.weekday())
     ]
-    ranges = [(s, e) for s, e in ranges if s < e]
+    ranges = merge((s, e) for s, e in ranges if s < e)
     if not ranges:
         return []
     start, end = ranges[0][0], ranges[-1][1]
@@ -650,6 +652,62 @@ def _place_day(
         if missing > 0:
             shortfalls.append(Shortfall(day, p.kind, missing))
     return blocks, shortfalls
+
+
+def _defend(
+    blocks: list[Block],
+    kept: list[Block],
+    found: dict[str, Block],
+    busy: list[Span],
+    rules: Rules,
+    now: datetime,
+) -> list[Block]:
+    """Which blocks show as free (docs/design.md §1.1, "Time defense"): `never` ones,
+    and `ramp` ones until `busy_from`, or until their day has no time to spare (its
+    working time free of meetings is no more than its blocks take, the whole day
+    counted, so time passing alone changes nothing). A block once busy stays busy:
+    ramping only ever protects more, and never moves a block."""
+    policies = {p.kind: p for p in rules.policies}
+    need: dict[date, int] = defaultdict(int)
+    for b in [*blocks, *kept]:
+        need[b.day] += b.minutes
+    dawn = datetime.min.replace(tzinfo=UTC)
+    tight = {d for d in need if sum(minutes(s) for s in _free(d, busy, rules, dawn)) <= need[d]}
+    out = []
+    for b in blocks:
+        p = policies.get(b.kind)
+        was = found.get(b.key)
+        if p is None or b.tentative or p.defense == "always":
+            free = False
+        elif p.defense == "never":
+            free = True
+        else:
+            turns = busy_from(replace(b, free=True), rules)
+            ramped = (turns is not None and turns <= now) or b.day in tight
+            free = not ramped and (was is None or was.free)
+        out.append(replace(b, free=True) if free else b)
+    return out
+
+
+def busy_from(block: Block, rules: Rules) -> datetime | None:
+    """When a free block turns busy; None when it never does. At the start of the
+    last workday that begins `ramp_hours` or more before the block: a day's blocks
+    then turn busy together, in the cycle the workday's start brings anyway (and
+    with the day's new blocks), not in a cycle, and a write, each."""
+    if not block.free:  # most blocks, and every block of a steady cycle's check
+        return None
+    p = next((p for p in rules.policies if p.kind is block.kind), None)
+    if p is None or p.defense != "ramp":
+        return None
+    latest = _utc(block.start) - timedelta(hours=p.ramp_hours)
+    day = latest.astimezone(rules.zone).date()
+    for back in range(8):
+        d = day - timedelta(days=back)
+        if d.weekday() in rules.workday.days:
+            start = _utc(at(d, rules.workday.bounds(d.weekday())[0], rules.zone))
+            if start <= latest:
+                return start
+    return latest
 
 
 def _window(day: date, policy: BlockPolicy, rules: Rules) -> Span | None:

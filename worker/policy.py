@@ -17,6 +17,7 @@ DEFAULT_TITLES = {
     BlockKind.PREP: "Prep",
     BlockKind.ADMIN: "Admin: email & CRM",
 }
+DEFENSES = ("always", "ramp", "never")
 DEFAULT_MINUTES = {
     BlockKind.PROSPECTING: (90, 30),
     BlockKind.DEALS: (60, 30),
@@ -37,6 +38,10 @@ class BlockPolicy:
     # Wall-clock hours in the user's zone the kind's blocks must lie in (prospecting
     # 08:30-11:30, when buyers pick up the phone); None: the whole workday.
     window: Range | None = None
+    # always: busy from the start. ramp: free (bookable) until `ramp_hours` before it
+    # starts or until its day has no time to spare, then busy for good. never: free.
+    defense: str = "always"
+    ramp_hours: int = 24
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,9 @@ def default_policy(kind: BlockKind) -> BlockPolicy:
         chunk,
         DEFAULT_TITLES[kind],
         client_meeting_minutes=15 if kind is BlockKind.PREP else 0,
+        # Prospecting is the first block of every day and is never given away; the rest
+        # stay bookable until the day before, so colleagues and clients can find time.
+        defense="always" if kind is BlockKind.PROSPECTING else "ramp",
     )
 
 

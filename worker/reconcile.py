@@ -38,4 +38,4 @@ def diff(owned: Sequence[Block], plan: Plan, now: datetime) -> list[Change]:
 def _content(b: Block) -> tuple[object, ...]:
     # Instants in UTC: a time in the repeated hour never equals itself in another zone.
     start, end = b.start.astimezone(UTC), b.end.astimezone(UTC)
-    return (start, end, b.title, b.description, b.kind, b.day, b.meeting_id)
+    return (start, end, b.title, b.description, b.kind, b.day, b.meeting_id, b.free)

@@ -15,7 +15,7 @@ from worker.cycle import Outcome, owned_now
 from worker.gapcheck import GapOutcome
 from worker.inbox import HoldOutcome
 from worker.models import Block, Change, Event, Status
-from worker.planner import Rules, Shortfall, days_off, is_busy
+from worker.planner import Rules, Shortfall, busy_from, days_off, is_busy
 from worker.text import one_line
 
 
@@ -36,6 +36,7 @@ def outcome_json(o: Outcome) -> dict[str, Any]:
                 "end": iso(b.end, zone),
                 "title": b.title,
                 "kept": b.key in kept,
+                "free": b.free,  # shown as free for now (time defense)
                 **({"meeting": b.meeting_id} if b.meeting_id else {}),
             }
             for b in owned_now(o)
@@ -84,6 +85,7 @@ class Row:
     block: bool = False
     meeting: str = ""  # a prep block's meeting, by id; a meeting's own id otherwise
     proposed: str = ""  # a client meeting's slots for the next one (worker/proposals.py)
+    free: bool = False  # a block shown as free for now (time defense)
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,16 @@ def week(o: Outcome, rules: Rules, *, unbooked: dict[str, list[str]] | None = No
             if not e.all_day and _on(e, day, zone)
         ]
         rows += [
-            Row(b.start, b.end, _what(b), b.title, block=True, meeting=b.meeting_id)
+            Row(
+                b.start,
+                b.end,
+                _what(b),
+                b.title,
+                _defense(b, rules),
+                True,
+                b.meeting_id,
+                free=b.free,
+            )
             for b in blocks
             if b.start.astimezone(zone).date() == day
         ]
@@ -200,6 +211,16 @@ def _event_row(e: Event, rules: Rules, unbooked: list[str]) -> Row:
 def people_line(people: People) -> str:
     inside = ", ".join(people.internal_domains) or "none set"
     return f"you: {people.me or 'address not set'}; internal domains: {inside}"
+
+
+def _defense(b: Block, rules: Rules) -> tuple[str, ...]:
+    """A free block says until when: colleagues can book it till then."""
+    if not b.free:
+        return ()
+    turns = busy_from(b, rules)
+    if turns is None:
+        return ("shown as free",)
+    return (f"free until {turns.astimezone(rules.zone):%a %H:%M}",)
 
 
 def _what(b: Block) -> str:

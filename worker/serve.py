@@ -335,7 +335,15 @@ def next_action(
     rules = rules_for(config, result.account, zones.zone(o.timezone))
     grace = timedelta(minutes=config.followups.grace_minutes)
     window = result.hold.window if result.hold else None
-    return next_due(now, interval=interval, rules=rules, hold=window, events=o.events, grace=grace)
+    return next_due(
+        now,
+        interval=interval,
+        rules=rules,
+        hold=window,
+        events=o.events,
+        grace=grace,
+        blocks=o.plan.blocks,
+    )
 
 
 def log_cycle(result: runner.AccountResult, due: Due) -> None:

@@ -20,6 +20,7 @@ from worker.policy import (
     DEFAULT_MINUTES,
     DEFAULT_TITLES,
     DEFAULT_WORKDAY,
+    DEFENSES,
     Alerts,
     BlockPolicy,
     FocusTime,
@@ -191,7 +192,17 @@ def _blocks(r: Reader, base: tuple[BlockPolicy, ...], *, whole: bool) -> tuple[B
     known = {} if whole else {p.kind: p for p in base}
     policies: list[BlockPolicy] = []
     for b in r.tables("blocks"):
-        b.only("kind", "minutes", "min_chunk", "title", "color", "client_meeting_minutes", "window")
+        b.only(
+            "kind",
+            "minutes",
+            "min_chunk",
+            "title",
+            "color",
+            "client_meeting_minutes",
+            "window",
+            "defense",
+            "ramp_hours",
+        )
         name = b.text("kind", "")
         try:
             kind = BlockKind(name)
@@ -213,7 +224,13 @@ def _blocks(r: Reader, base: tuple[BlockPolicy, ...], *, whole: bool) -> tuple[B
             raise b.error("client_meeting_minutes", "must be between 0 and 240")
         title, color = b.text("title", under.title), b.text("color", under.color)
         window = _window(b, under.window)
-        policies.append(BlockPolicy(kind, minutes, chunk, title, color, cm, window))
+        defense = b.text("defense", under.defense)
+        if defense not in DEFENSES:
+            raise b.error("defense", f"unknown defense {defense!r} (use {', '.join(DEFENSES)})")
+        ramp = b.number("ramp_hours", under.ramp_hours)
+        if not 0 <= ramp <= 14 * 24:
+            raise b.error("ramp_hours", "must be between 0 and 336")
+        policies.append(BlockPolicy(kind, minutes, chunk, title, color, cm, window, defense, ramp))
     order = [p.kind for p in policies]
     if order != sorted(order, key=CANONICAL_ORDER.index):
         raise r.error(
@@ -387,6 +404,8 @@ def flat(s: Settings) -> dict[str, Any]:
         for key in keys:
             out[f"blocks.{p.kind.value}.{key}"] = getattr(p, key)
         out[f"blocks.{p.kind.value}.window"] = _spelled((p.window,))[0] if p.window else ""
+        out[f"blocks.{p.kind.value}.defense"] = p.defense
+        out[f"blocks.{p.kind.value}.ramp_hours"] = p.ramp_hours
     sections = {
         "planning": s.planning,
         "followups": s.followups,

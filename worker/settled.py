@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from worker.models import Block, Event
-from worker.planner import Plan, Rules, Shortfall
+from worker.planner import Plan, Rules, Shortfall, busy_from
 from worker.proposals import Proposal
 
 ACCOUNTS = 100_000  # entries are a few hundred bytes each
@@ -40,8 +40,9 @@ def inputs(
     f = rules.followups
     held = timedelta(days=f.tentative_hold_days)  # a hold goes this long after its meeting
     holding = sum(1 for e in events if e.end + held > now) if f.tentative_hold else 0
+    ramped = sum(1 for b in owned if (t := busy_from(b, rules)) is not None and t <= now)
     day = now.astimezone(rules.zone).date()
-    shape = (day, begun, upcoming, ending, holding)
+    shape = (day, begun, upcoming, ending, holding, ramped)
     return hash((tuple(events), tuple(owned), tombstones, rules, shape))
 
 

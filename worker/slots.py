@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from worker.intervals import GRID, Span, inside, on_grid, subtract
+from worker.intervals import GRID, Span, inside, merge, on_grid, subtract
 from worker.policy import Followups, Workday
 from worker.timeutil import at
 
@@ -114,10 +114,10 @@ def propose(ask: Ask, cal: Calendar, rules: Followups, now: datetime) -> tuple[S
 
 
 def _working(day: date, cal: Calendar) -> list[Span]:
-    return [
+    return merge(
         (at(day, s, cal.zone).astimezone(UTC), at(day, e, cal.zone).astimezone(UTC))
         for s, e in cal.workday.hours(day.weekday())
-    ]
+    )
 
 
 def client_hours(day: date, zone: ZoneInfo, rules: Followups) -> list[Span]:

@@ -189,7 +189,7 @@ class GoogleCalendar(CalendarProvider, CalendarWatch):
             refused = [
                 i
                 for i, (c, r) in enumerate(zip(changes, results, strict=True))
-                if c.op is Op.CREATE and not c.block.tentative  # written without it
+                if c.op is Op.CREATE and not (c.block.tentative or c.block.free)  # no Focus
                 if isinstance(r, BadRequest) and r.status == 400
             ]
             if refused:

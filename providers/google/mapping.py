@@ -104,6 +104,7 @@ def to_block(item: dict[str, Any], zone: ZoneInfo) -> Block:
         meeting_id=props.get(MEETING, ""),
         written=props.get(WRITTEN, ""),
         etag=str(item.get("etag", "")),
+        free=item.get("transparency") == "transparent",
     )
 
 
@@ -162,16 +163,16 @@ def _organizer(organizer: dict[str, Any], me: str) -> str:
 
 
 def block_body(block: Block, *, focus: dict[str, str] | None) -> dict[str, Any]:
-    """The event that represents `block`: opaque, no attendees, no reminders, tagged.
-    With `focus`, a Focus Time event that declines conflicting invitations; never a
-    tentative hold, which is there to be given up."""
+    """The event that represents `block`: opaque (a ramping block: transparent until
+    it turns busy), no attendees, no reminders, tagged. With `focus`, a Focus Time
+    event that declines conflicting invitations; never a tentative hold, which is there
+    to be given up, nor a free block, since an event's type cannot change later."""
     body: dict[str, Any] = {
         "id": block.id,
         **content(block, patch=False),
-        "transparency": "opaque",
         "reminders": {"useDefault": False},
     }
-    if focus is not None and not block.tentative:
+    if focus is not None and not block.tentative and not block.free:
         body["eventType"] = "focusTime"
         body["focusTimeProperties"] = {**focus, "chatStatus": "doNotDisturb"}
     return body
@@ -196,6 +197,7 @@ def content(block: Block, *, patch: bool = True) -> dict[str, Any]:
         "start": {"dateTime": block.start.isoformat()},
         "end": {"dateTime": block.end.isoformat()},
         "status": "tentative" if block.tentative else "confirmed",
+        "transparency": "transparent" if block.free else "opaque",
         "extendedProperties": {"private": private},
     }
 

@@ -617,6 +617,7 @@ def _block(c: Any) -> Block | None:
             meeting_id=str(c.get("X-FIRSTBLOCK-MEETING", "")),
             written=str(c.get("X-FIRSTBLOCK-WRITTEN", "")),
             etag=etag(c),
+            free=str(c.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT",
         )
     except (KeyError, ValueError, TypeError):
         return None  # damaged beyond recognition: leave it to the user as an ordinary event
@@ -627,7 +628,8 @@ def etag(c: Any) -> str:
 
 
 def render(block: Block, stamp: datetime) -> bytes:
-    """A block as VEVENT text: busy (a hold: tentative), no attendees, no alarms."""
+    """A block as VEVENT text: busy (a hold: tentative; a ramping block: free until it
+    turns busy), no attendees, no alarms."""
     ev = icalendar.Event()
     ev.add("UID", block.id)
     ev.add("DTSTAMP", stamp.astimezone(UTC))
@@ -636,10 +638,11 @@ def render(block: Block, stamp: datetime) -> bytes:
     ev.add("SUMMARY", block.title)
     if block.description:
         ev.add("DESCRIPTION", block.description)
-    ev.add("TRANSP", "OPAQUE")
+    ev.add("TRANSP", "TRANSPARENT" if block.free else "OPAQUE")
     ev.add("STATUS", "TENTATIVE" if block.tentative else "CONFIRMED")
     ev.add("CATEGORIES", ["firstblock", block.kind.value])
-    ev.add("X-MICROSOFT-CDO-BUSYSTATUS", "TENTATIVE" if block.tentative else "BUSY")
+    shown = "FREE" if block.free else "TENTATIVE" if block.tentative else "BUSY"
+    ev.add("X-MICROSOFT-CDO-BUSYSTATUS", shown)
     ev.add(TAG, block.key)
     ev.add("X-FIRSTBLOCK-KIND", block.kind.value)
     ev.add("X-FIRSTBLOCK-DAY", block.day.isoformat())

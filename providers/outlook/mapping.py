@@ -221,6 +221,7 @@ def to_block(item: dict[str, Any]) -> Block:
         written=str(meta.get("written", "")),
         etag=str(item.get("@odata.etag") or item.get("changeKey") or ""),
         ref=str(item.get("id", "")),
+        free=item.get("showAs") == "free",
     )
 
 
@@ -276,8 +277,8 @@ def to_event(item: dict[str, Any], zone: ZoneInfo, me: str, fallback: datetime) 
 
 
 def block_body(block: Block, *, create: bool) -> dict[str, Any]:
-    """The event that represents `block`: busy (a hold: tentative), no attendees, no
-    reminder, tagged."""
+    """The event that represents `block`: busy (a hold: tentative; a ramping block:
+    free until it turns busy), no attendees, no reminder, tagged."""
     meta = {
         "key": block.key,
         "kind": block.kind.value,
@@ -291,7 +292,7 @@ def block_body(block: Block, *, create: bool) -> dict[str, Any]:
         "body": {"contentType": "text", "content": block.description},
         "start": _utc(block.start),
         "end": _utc(block.end),
-        "showAs": "tentative" if block.tentative else "busy",
+        "showAs": "free" if block.free else "tentative" if block.tentative else "busy",
         "isReminderOn": False,
         "categories": [CATEGORIES[block.kind]],
         "singleValueExtendedProperties": [

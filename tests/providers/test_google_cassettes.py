@@ -680,7 +680,9 @@ def test_tentative_hold(account: Account) -> None:
     held = bodies.pop(hold.id)
     # Tentative, and no Focus Time: a hold must not decline the client's invitation.
     assert held["status"] == "tentative" and "eventType" not in held
-    assert {(b["status"], b["eventType"]) for b in bodies.values()} == {("confirmed", "focusTime")}
+    # Busy blocks are Focus Time; a ramping block, free for now, is a plain event.
+    shapes = {(b["status"], b["transparency"], b.get("eventType")) for b in bodies.values()}
+    assert shapes == {("confirmed", "opaque", "focusTime"), ("confirmed", "transparent", None)}
 
 
 def test_booking_the_next_meeting_removes_the_hold(account: Account) -> None:

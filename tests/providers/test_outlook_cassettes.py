@@ -385,7 +385,14 @@ def test_first_run(account: Account) -> None:
     ]
     assert [c.op for c in outcome.changes] == [Op.CREATE] * 9  # all in the one batch
     creates = [p["body"] for p in _parts(tape.requests[4])]
-    assert all(c["transactionId"] and c["showAs"] == "busy" for c in creates)
+    assert all(c["transactionId"] for c in creates)
+    # Prospecting is busy from the start; the rest until a day ahead (ramp, 24 hours).
+    soon = at(7) + timedelta(hours=24)
+    for c in creates:
+        start = datetime.fromisoformat(c["start"]["dateTime"] + "+00:00")
+        busy = c["subject"] == "Prospecting" or start <= soon
+        assert c["showAs"] == ("busy" if busy else "free"), (c["subject"], start)
+    assert {c["showAs"] for c in creates} == {"busy", "free"}
 
 
 def test_steady_state_run(account: Account) -> None:
@@ -585,7 +592,7 @@ def test_tentative_hold(account: Account) -> None:
     creates = {p["body"]["subject"]: p["body"] for p in _parts(tape.requests[-1])}
     held = creates.pop(hold.title)
     assert held["showAs"] == "tentative"  # colleagues see it as tentative, not busy
-    assert {c["showAs"] for c in creates.values()} == {"busy"}
+    assert {c["showAs"] for c in creates.values()} == {"busy", "free"}  # ramping
 
 
 def test_booking_the_next_meeting_removes_the_hold(account: Account) -> None:

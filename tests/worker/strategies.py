@@ -139,7 +139,10 @@ def policies(draw: st.DrawFn) -> tuple[BlockPolicy, ...]:
         minutes = draw(st.sampled_from([15, 30, 45, 60, 90, 120, 180]) | st.integers(5, 240))
         chunk = draw(st.sampled_from([c for c in (5, 15, 30, 45, 60) if c <= minutes]))
         cm = draw(st.sampled_from([0, 15, 30])) if kind is BlockKind.PREP else 0
-        out.append(BlockPolicy(kind, minutes, chunk, DEFAULT_TITLES[kind], "", cm))
+        defense = draw(st.sampled_from(["always", "ramp", "never"]))
+        ramp = draw(st.sampled_from([0, 2, 24, 48]))
+        title = DEFAULT_TITLES[kind]
+        out.append(BlockPolicy(kind, minutes, chunk, title, "", cm, None, defense, ramp))
     return tuple(out)
 
 

@@ -201,12 +201,18 @@ class Step:
         return u(at(day, first, self.scenario.zone)), u(at(day, last, self.scenario.zone))
 
     def ranges(self, day: date) -> list[tuple[datetime, datetime]]:
-        """The day's working ranges: a block lies inside one of them."""
+        """The day's working ranges: a block lies inside one of them. Where the clocks
+        spring forward, a range ending in the skipped hour runs on past it, and two
+        ranges that then meet are one."""
         zone = self.scenario.zone
-        return [
-            (u(at(day, s, zone)), u(at(day, e, zone)))
-            for s, e in self.config.workday.hours(day.weekday())
-        ]
+        out: list[tuple[datetime, datetime]] = []
+        for s, e in self.config.workday.hours(day.weekday()):
+            start, end = u(at(day, s, zone)), u(at(day, e, zone))
+            if out and start <= out[-1][1]:
+                out[-1] = (out[-1][0], max(out[-1][1], end))
+            else:
+                out.append((start, end))
+        return out
 
 
 Check = Callable[[Step], None]
@@ -326,7 +332,8 @@ def apply_outside(
 
 
 def norm(b: Block) -> tuple[object, ...]:
-    return (b.key, b.kind, b.day, u(b.start), u(b.end), b.title, b.description, b.meeting_id)
+    what = (b.title, b.description, b.meeting_id, b.free)
+    return (b.key, b.kind, b.day, u(b.start), u(b.end), *what)
 
 
 def norm_plan(p: Plan) -> tuple[object, ...]:

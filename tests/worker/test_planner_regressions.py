@@ -189,8 +189,10 @@ def test_an_off_grid_block_is_not_nudged_as_time_passes() -> None:
     # A 92-minute target ends prospecting at 10:02. Deals used to start right there,
     # off the grid, and move to 10:05 on a run at 10:01: it starts on the grid now.
     base = config()
-    policies = tuple(
-        dataclasses.replace(p, minutes=92) if p.kind is BlockKind.PROSPECTING else p
+    policies = tuple(  # busy from the start: only time passes here, no ramp
+        dataclasses.replace(p, minutes=92, defense="always")
+        if p.kind is BlockKind.PROSPECTING
+        else dataclasses.replace(p, defense="always")
         for p in base.blocks
     )
     r = rules_for(dataclasses.replace(base, blocks=policies), ACCOUNT, NY)
@@ -206,7 +208,11 @@ def test_a_shrunk_kind_does_not_take_back_time_once_its_block_starts() -> None:
     # A full day: deals shrank to 30 minutes so prep and admin keep their minimum. When
     # the deals block starts, the remaining 30 minutes of deals used to be planned
     # again, pushing out prep and admin (the block that ends the inbox hold).
+    # (Busy from the start: a ramp turning Tuesday's blocks busy is another matter.)
     r = rules()
+    r = dataclasses.replace(
+        r, policies=tuple(dataclasses.replace(p, defense="always") for p in r.policies)
+    )
     offsite = Event("offsite", "offsite", at(MON, 10), at(MON, 16, 30))
     first = planner.plan([offsite], (), frozenset(), r, at(MON, 7))
     owned = written(first.blocks)
@@ -220,3 +226,21 @@ def test_a_shrunk_kind_does_not_take_back_time_once_its_block_starts() -> None:
     assert reconcile.diff(owned, later, at(MON, 16, 35)) == []
     short = {(s.kind, s.minutes_missing) for s in later.shortfalls if s.day == MON}
     assert short == {(BlockKind.DEALS, 30), (BlockKind.PREP, 15), (BlockKind.ADMIN, 30)}
+
+
+def test_a_range_ending_in_the_skipped_hour_does_not_overlap_the_next() -> None:
+    # Sydney springs forward at 02:00 on Sunday 4 Oct 2026: "02:15" is 03:15 that day,
+    # past the next range's 03:00 start. Two prospecting blocks used to overlap there.
+    r = rules(
+        SYDNEY,
+        days=frozenset(range(7)),
+        start=time(0, 30),
+        end=time(12),
+        ranges=((time(0, 30), time(2, 15)), (time(3), time(12))),
+    )
+    first = dataclasses.replace(r.policies[0], minutes=120, min_chunk=5)  # spills over
+    r = dataclasses.replace(r, policies=(first,))
+    sunday = date(2026, 10, 4)
+    p = planner.plan([], [], frozenset(), r, datetime(2026, 10, 3, 14, tzinfo=UTC))
+    mine = sorted((b.start, b.end) for b in p.blocks if b.day == sunday)
+    assert mine and all(a[1] <= b[0] for a, b in itertools.pairwise(mine))

@@ -3,6 +3,7 @@ calendar and the moment later in the day, a recalled plan is the plan."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from hypothesis import assume, given
@@ -34,7 +35,10 @@ def test_a_recalled_plan_is_the_plan_it_stands_for(sc: object, later: list[int])
 
 
 def test_a_quiet_calendar_is_planned_once_until_a_block_begins_or_it_changes() -> None:
-    r = rules()
+    r = rules()  # busy from the start: a ramp turning blocks busy is a change of its own
+    r = dataclasses.replace(
+        r, policies=tuple(dataclasses.replace(p, defense="always") for p in r.policies)
+    )
     events = [meeting("acme", at(MON, 13), 60, "jo@acme.com")]
     now = at(MON, 7)
     owned = planner.plan(events, (), frozenset(), r, now).blocks
