@@ -5,9 +5,11 @@ the worker's labels, folders and rules, sync cursors with what they cover, messa
 headers already read. Losing it is safe: everything is read again from the provider
 (docs/design.md §2.3). The version guards against a stale layout.
 
-A steady cycle parses its memo twice and may write it once; with the calendar's
+A steady cycle parses its memo once and may write it once; with the calendar's
 cache in it that was a sixth of the cycle's CPU, hence orjson (several times faster
-than the json module at both).
+than the json module at both). Whether it changed is told by encoding it and comparing
+the bytes with what was read or written: parsing a second copy to compare with cost
+twice as much as encoding (a 45 KB memo: 180 µs to parse, 85 to encode).
 """
 
 from __future__ import annotations
@@ -51,9 +53,8 @@ class Memo:
         self.path = path  # None: remember nothing (tests, dry runs of a new account)
         self.shared, self.name = shared, name
         self.data: dict[str, Any] = {}
-        # As on disk, parsed a second time: callers change `data` in place, and comparing
-        # two dicts costs far less than encoding one (a steady cycle changes nothing).
-        self._saved: dict[str, Any] | None = None
+        # As on disk: callers change `data` in place, so `save` compares its encoding.
+        self._saved: bytes | None = None
         if path is not None:
             try:
                 text = self._read(path)
@@ -62,7 +63,7 @@ class Memo:
                 loaded = {}
             if isinstance(loaded, dict) and loaded.get("version") == VERSION:
                 self.data = loaded
-                self._saved = orjson.loads(text)
+                self._saved = text.encode() if isinstance(text, str) else text
         self.data["version"] = VERSION
         self.read_only = False  # a dry run's: read, never written back
 
@@ -82,12 +83,14 @@ class Memo:
 
     def save(self) -> None:
         """Write it if it changed. A failure to write only costs requests next time."""
-        if self.path is None or self.read_only or self.data == self._saved:
+        if self.path is None or self.read_only:
             return
         text = orjson.dumps(self.data, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+        if text == self._saved:
+            return
         if self.shared is not None:
             self.shared.write(self.name, text.decode())
-            self._saved = orjson.loads(text)
+            self._saved = text
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -95,7 +98,7 @@ class Memo:
             with os.fdopen(fd, "wb") as f:
                 f.write(text)
             os.replace(tmp, self.path)
-            self._saved = orjson.loads(text)
+            self._saved = text
         except OSError:
             pass
 
