@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
 from pathlib import Path
+from time import monotonic
 from typing import Any, cast
 
 from providers import registry
@@ -353,7 +354,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=config.serve.workers,
     )
 
+    looked = [monotonic()]
+
     def changed() -> None:  # the loop looks at least once a minute
+        # Every finished cycle turns the loop; opening the state to look cost a
+        # twentieth of a steady cycle's CPU. At most once a second is soon enough.
+        if monotonic() - looked[0] < 1.0:
+            return
+        looked[0] = monotonic()
         try:
             now = (_mtime(path), roster.stamp(config))
         except WorkerError:
