@@ -174,10 +174,7 @@ def plan(
 
     blocks = list(preps)
     for day in days:
-        free = _free(day, taken, rules, now)
-        day_kept = [b for b in kept if b.day == day and not b.meeting_id]
-        day_live = [b for b in live.values() if b.day == day and not b.meeting_id]
-        placed, missing = _place_day(day, free, day_live, day_kept, closed, rules, now)
+        placed, missing = _general(day, taken, live, kept, closed, rules, now)
         blocks += placed
         shortfalls += missing
     holds = [b for b in live.values() if b.tentative] if rules.followups.tentative_hold else []
@@ -286,13 +283,26 @@ def _make_way(
     out = [b for b in blocks if b.meeting_id or b.day not in clash]
     short = [s for s in shortfalls if s.meeting or s.day not in clash]
     for day in sorted(clash):
-        free = _free(day, taken + spans, rules, now)
-        day_kept = [b for b in kept if b.day == day and not b.meeting_id]
-        day_live = [b for b in live.values() if b.day == day and not b.meeting_id]
-        placed, missing = _place_day(day, free, day_live, day_kept, closed, rules, now)
+        placed, missing = _general(day, taken + spans, live, kept, closed, rules, now)
         out += placed
         short += missing
     return out, short
+
+
+def _general(
+    day: date,
+    taken: list[Span],
+    live: dict[str, Block],
+    kept: list[Block],
+    closed: set[tuple[str, ...]],
+    rules: Rules,
+    now: datetime,
+) -> tuple[list[Block], list[Shortfall]]:
+    """One day's blocks of the general kinds, around what is `taken`."""
+    free = _free(day, taken, rules, now)
+    day_kept = [b for b in kept if b.day == day and not b.meeting_id]
+    day_live = [b for b in live.values() if b.day == day and not b.meeting_id]
+    return _place_day(day, free, day_live, day_kept, closed, rules, now)
 
 
 def proposal_calendar(

@@ -11,10 +11,9 @@ hold in both.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -138,12 +137,8 @@ class World:
 
 
 @pytest.fixture
-def state(tmp_path: Path) -> Iterator[State]:
-    state = State(tmp_path / "s.sqlite3")
-    # A test needs no durability: skip the fsync at every commit, which dominates.
-    state.db.execute("PRAGMA synchronous = OFF")
-    yield state
-    state.close()
+def state(sim_state: State) -> State:
+    return sim_state  # tests/worker/conftest.py
 
 
 # -- what the user did, for "the user wins" -------------------------------------------
