@@ -509,7 +509,9 @@ def _meeting_followups(
     if not length:
         return [], []
     planned = set(days)
-    meetings = _client_meetings(events, days, rules, lambda e: e.end > now)
+    # Ended ones too: the recap is due after the meeting, and a follow-up block still
+    # to come must not go because its meeting ended (a 06:00 call, its block at 08:30).
+    meetings = _client_meetings(events, days, rules, lambda e: True)
     need = timedelta(minutes=length)
     placed: list[Block] = []
     short: list[Shortfall] = []

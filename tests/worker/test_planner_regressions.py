@@ -14,7 +14,7 @@ from providers.memory import MemoryCalendar
 from worker import planner, reconcile
 from worker.config import Account, Config, Planning, default_config
 from worker.cycle import AccountRun, rules_for, run_account
-from worker.models import Block, BlockKind, Event, EventType
+from worker.models import Attendee, Block, BlockKind, Event, EventType
 from worker.state import State
 
 NY = ZoneInfo("America/New_York")
@@ -244,3 +244,24 @@ def test_a_range_ending_in_the_skipped_hour_does_not_overlap_the_next() -> None:
     p = planner.plan([], [], frozenset(), r, datetime(2026, 10, 3, 14, tzinfo=UTC))
     mine = sorted((b.start, b.end) for b in p.blocks if b.day == sunday)
     assert mine and all(a[1] <= b[0] for a, b in itertools.pairwise(mine))
+
+
+def test_a_follow_up_block_stays_once_its_meeting_has_ended() -> None:
+    # A client call at 06:00, before the workday: its follow-up block is at 08:30.
+    # At 07:00 the call is over, and the block used to be deleted with nothing after.
+    r = rules()
+    call = Event(
+        "call",
+        "Globex call",
+        datetime(2026, 11, 30, 6, tzinfo=NY),
+        datetime(2026, 11, 30, 6, 15, tzinfo=NY),
+        attendees=(Attendee("me@example.com"), Attendee("bob@globex.com")),
+    )
+    first = planner.plan([call], [], frozenset(), r, datetime(2026, 11, 30, 5, tzinfo=NY))
+    [after] = [b for b in first.blocks if b.key == "followup/call"]
+    owned = [dataclasses.replace(b, written=b.fingerprint) for b in first.blocks]
+    later = planner.plan([call], owned, frozenset(), r, datetime(2026, 11, 30, 7, tzinfo=NY))
+    [kept] = [b for b in later.blocks if b.key == "followup/call"]
+    assert (kept.start, kept.end) == (after.start, after.end)
+    changes = reconcile.diff(owned, later, datetime(2026, 11, 30, 7, tzinfo=NY))
+    assert [c.op.value for c in changes if c.block.key == "followup/call"] in ([], ["update"])
