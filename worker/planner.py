@@ -187,7 +187,8 @@ def plan(
             pencilled, blocks, shortfalls, taken, live, kept, closed, rules, now
         )
     blocks = proposals.describe_preps(blocks, found, rules.zone, DESCRIPTION)
-    blocks = _defend(blocks, kept, live, busy, rules, now)
+    short_days = {s.day for s in shortfalls}
+    blocks = _defend(blocks, kept, live, busy, short_days, rules, now)
     return Plan(
         tuple(days),
         tuple(sorted([*blocks, *pencilled], key=_order)),
@@ -671,20 +672,23 @@ def _defend(
     kept: list[Block],
     found: dict[str, Block],
     busy: list[Span],
+    short: set[date],
     rules: Rules,
     now: datetime,
 ) -> list[Block]:
     """Which blocks show as free (docs/design.md §1.1, "Time defense"): `never` ones,
-    and `ramp` ones until `busy_from`, or until their day has no time to spare (its
-    working time free of meetings is no more than its blocks take, the whole day
-    counted, so time passing alone changes nothing). A block once busy stays busy:
+    and `ramp` ones until `busy_from`, or until their day has no time to spare (a
+    shortfall, or working time free of meetings no more than its blocks take, the
+    whole day counted, so time passing alone changes nothing). A block once busy stays busy:
     ramping only ever protects more, and never moves a block."""
     policies = {p.kind: p for p in rules.policies}
     need: dict[date, int] = defaultdict(int)
     for b in [*blocks, *kept]:
         need[b.day] += b.minutes
     dawn = datetime.min.replace(tzinfo=UTC)
-    tight = {d for d in need if sum(minutes(s) for s in _free(d, busy, rules, dawn)) <= need[d]}
+    tight = short | {
+        d for d in need if sum(minutes(s) for s in _free(d, busy, rules, dawn)) <= need[d]
+    }
     out = []
     for b in blocks:
         p = policies.get(b.kind)

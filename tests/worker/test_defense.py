@@ -79,6 +79,17 @@ def test_a_day_with_no_time_to_spare_is_defended_at_once() -> None:
     assert not any(b.free for b in again.blocks if b.day == TUE)
 
 
+def test_a_day_short_of_time_is_defended_at_once() -> None:
+    # Tuesday is taken but for 08:30-09:00, 09:15-09:30 and 16:00-17:30: more minutes
+    # than the blocks it gets, but too few in pieces the kinds can use, so the day
+    # falls short; what it has is defended now.
+    standup = meeting("standup", at(TUE, 9), 15)
+    offsite = meeting("offsite", at(TUE, 9, 30), 390)
+    p = plan([standup, offsite], at(MON, 7))
+    assert [s for s in p.shortfalls if s.day == TUE]
+    assert not any(b.free for b in p.blocks if b.day == TUE)
+
+
 def test_never_is_a_reminder_that_is_always_free() -> None:
     r = rules()
     never = tuple(dataclasses.replace(p, defense="never") for p in r.policies)
