@@ -685,9 +685,11 @@ def _defend(
     need: dict[date, int] = defaultdict(int)
     for b in [*blocks, *kept]:
         need[b.day] += b.minutes
-    dawn = datetime.min.replace(tzinfo=UTC)
+    # From the day's first start, not `now`: the whole day counts.
     tight = short | {
-        d for d in need if sum(minutes(s) for s in _free(d, busy, rules, dawn)) <= need[d]
+        d
+        for d in need
+        if sum(minutes(s) for s in _free(d, busy, rules, _workday(d, rules)[0])) <= need[d]
     }
     out = []
     for b in blocks:

@@ -7,12 +7,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.worker.strategies import Scenario, scenarios
 from tests.worker.test_invariants import (
-    ACCOUNT,
     SETTINGS,
     Step,
     check_history,
@@ -27,9 +26,8 @@ from tests.worker.test_invariants import (
     simulate,
     u,
 )
-from worker import planner, reconcile, settled
+from tests.worker.test_settled import check_recall
 from worker.clients import is_client_meeting
-from worker.cycle import rules_for
 from worker.state import State
 
 
@@ -86,16 +84,4 @@ def test_tentative_holds_keep_the_invariants(sim_state: State, sc: Scenario) -> 
 def test_a_recalled_plan_with_holds_is_the_plan_it_stands_for(
     sc: Scenario, later: list[int]
 ) -> None:
-    sc = holding(sc)
-    r = rules_for(sc.config, ACCOUNT, sc.zone)
-    events, now, none = sc.events, sc.now, frozenset[str]()
-    owned = planner.plan(events, (), none, r, now).blocks  # what the first cycle wrote
-    assume(not reconcile.diff(owned, planner.plan(events, owned, none, r, now), now))
-    plans = settled.Plans()
-    for minutes in [0, *sorted(later)]:
-        moment = now + timedelta(minutes=minutes)
-        digest = settled.inputs(events, owned, none, r, moment)
-        fresh = planner.plan(events, owned, none, r, moment)
-        recalled = plans.recall("a", digest, owned)
-        assert recalled is None or recalled == fresh
-        plans.keep("a", digest, fresh, changed=bool(reconcile.diff(owned, fresh, moment)))
+    check_recall(holding(sc), later)

@@ -9,7 +9,7 @@ from datetime import timedelta
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tests.worker.strategies import scenarios
+from tests.worker.strategies import Scenario, scenarios
 from tests.worker.test_invariants import ACCOUNT, SETTINGS
 from tests.worker.test_planner import MON, at, meeting, rules
 from worker import planner, reconcile, settled
@@ -18,11 +18,16 @@ from worker.cycle import rules_for
 
 @SETTINGS
 @given(sc=scenarios(max_steps=0), later=st.lists(st.integers(1, 16 * 60), max_size=6))
-def test_a_recalled_plan_is_the_plan_it_stands_for(sc: object, later: list[int]) -> None:
-    r = rules_for(sc.config, ACCOUNT, sc.zone)  # type: ignore[attr-defined]
-    events, now, none = sc.events, sc.now, frozenset[str]()  # type: ignore[attr-defined]
-    first = planner.plan(events, (), none, r, now)
-    owned = first.blocks  # what the first cycle wrote
+def test_a_recalled_plan_is_the_plan_it_stands_for(sc: Scenario, later: list[int]) -> None:
+    check_recall(sc, later)
+
+
+def check_recall(sc: Scenario, later: list[int]) -> None:
+    """Plan once, then at each moment `later` (minutes): a plan the cache recalls is
+    the plan that planning again would make."""
+    r = rules_for(sc.config, ACCOUNT, sc.zone)
+    events, now, none = sc.events, sc.now, frozenset[str]()
+    owned = planner.plan(events, (), none, r, now).blocks  # what the first cycle wrote
     assume(not reconcile.diff(owned, planner.plan(events, owned, none, r, now), now))
     plans = settled.Plans()
     for minutes in [0, *sorted(later)]:
