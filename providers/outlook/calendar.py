@@ -113,9 +113,10 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
         seen: set[str] = set()
         copies: set[str] = set()
         for item in self._items(window).values():
-            if item.get("isCancelled") and not mapping.is_owned(item):
+            owned = mapping.is_owned(item)
+            if item.get("isCancelled") and not owned:
                 continue
-            if mapping.is_owned(item):
+            if owned:
                 try:
                     block = mapping.to_block(item)
                 except (KeyError, ValueError, TypeError) as exc:

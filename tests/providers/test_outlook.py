@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
 
+from providers.memo import Memo
 from providers.outlook.calendar import OutlookCalendar
 from providers.outlook.mail import HELD_FOLDER, OutlookMailbox
 from tests.contract.calendar import WINDOW, CalendarContract, at, block
@@ -339,9 +339,9 @@ def test_working_hours_keep_their_own_zone(sleeps: Sleeps, tmp_path: Path) -> No
         assert cal.timezone() == "Etc/UTC"  # CLDR's name for Windows' "UTC"
         assert cal.notes()[1:] == [] and cal.fetch(WINDOW).problems == ()
         # A memo from before hours kept their zone is read again, once.
-        data = json.loads(memo.read_text())
-        data["settings"] = {"timezone": "Etc/UTC", "custom_zone": None, "hours": None}
-        memo.write_text(json.dumps(data))
+        old = Memo(memo)
+        old.set("settings", {"timezone": "Etc/UTC", "custom_zone": None, "hours": None})
+        old.save()
         emu.reset_log()
         again = outlook(emu, memo, sleeps)[0]
         assert again.working_hours() == found and again.working_hours() == found

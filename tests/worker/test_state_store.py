@@ -145,6 +145,29 @@ def test_gaps_open_close_reopen_and_age_out(state: State) -> None:
     state.gaps.digested("rep", T0.date())  # a second digest mark for the day is harmless
 
 
+def test_a_steady_cycle_finding_what_it_knew_writes_nothing(
+    state: State, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Serve's threads share one state: a write per cycle that changes nothing was a
+    lock for every cycle to queue on."""
+    end = T0 + timedelta(hours=2)
+    found = [gap("m1", end), gap("m2", end)]
+    state.gaps.sync("rep", found, T0, T0)
+    statements: list[str] = []
+    real = state.db.execute
+
+    def watched(sql: str, args: Any = (), /) -> Any:
+        statements.append(sql.split()[0].upper())
+        return real(sql, args)
+
+    monkeypatch.setattr(state.db, "execute", watched)
+    monkeypatch.setattr(state.db, "executemany", lambda sql, args, /: statements.append(sql))
+    opened, closed = state.gaps.sync("rep", found, T0 + timedelta(minutes=15), T0)
+    state.runs.notice("rep", "reconnect", T0, told=False)  # nothing to be over
+    assert [g.key for g in opened] == ["m1", "m2"] and closed == []
+    assert statements and set(statements) == {"SELECT"}
+
+
 def test_notices_are_told_once_until_over(state: State) -> None:
     assert not state.runs.noticed("rep", "reconnect")
     state.runs.notice("rep", "reconnect", T0)
