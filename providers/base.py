@@ -18,7 +18,17 @@ from typing import Any, ClassVar, Protocol
 from providers.errors import BadRequest
 from providers.push import Reading
 from worker.clock import Clock
-from worker.models import Alert, Change, Draft, Message, Op, Snapshot, Window, WorkHours
+from worker.models import (
+    Alert,
+    Change,
+    Draft,
+    Event,
+    Message,
+    Op,
+    Snapshot,
+    Window,
+    WorkHours,
+)
 
 __all__ = [
     "AccountSpec",
@@ -183,6 +193,8 @@ class CalendarProvider(abc.ABC):
 
     #: Blocks can be Focus Time events that decline conflicting invitations (Google).
     supports_focus_time: bool = False
+    #: `decline` answers an invitation for the calendar's owner (worker/declines.py).
+    supports_decline: bool = False
     #: `fetch` can answer from an incremental cursor instead of a full listing.
     supports_incremental: bool = False
 
@@ -248,6 +260,15 @@ class CalendarProvider(abc.ABC):
     @abc.abstractmethod
     def _apply(self, changes: Sequence[Change]) -> list[Change]:
         """Provider-specific writes for `apply`, which has checked ownership already."""
+
+    def decline(self, event: Event, message: str) -> None:
+        """Set the owner's own answer to `event`, an invitation as fetched, to
+        declined, with `message` for the organizer; nothing else about it changes.
+        Only where `supports_decline`.
+
+        Raises Conflict when it changed since it was fetched, NotFound when it is
+        gone, BadRequest when the owner cannot answer it, plus what `fetch` raises."""
+        raise BadRequest(f"{type(self).__name__} cannot answer invitations")
 
 
 class MailProvider(abc.ABC):

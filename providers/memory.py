@@ -11,12 +11,25 @@ from providers.base import AccountSpec, Alert, CalendarProvider, MailProvider, M
 from providers.errors import BadRequest, Conflict, NotFound, ProviderError
 from providers.push import Channel, Watcher
 from worker.clock import Clock
-from worker.models import Block, Change, Draft, Event, Op, Snapshot, Window, WorkHours
+from worker.models import (
+    Attendee,
+    Block,
+    Change,
+    Draft,
+    Event,
+    Op,
+    Response,
+    Snapshot,
+    Window,
+    WorkHours,
+)
 
 _etags = itertools.count(1)
 
 
 class MemoryCalendar(CalendarProvider):
+    supports_decline = True
+
     def __init__(
         self, *, name: str = "memory", zone: str | None = None, hours: WorkHours | None = None
     ) -> None:
@@ -26,6 +39,8 @@ class MemoryCalendar(CalendarProvider):
         self.zone = zone
         self.hours = hours  # working hours as a calendar's settings would declare them
         self.writes = 0  # how many changes were applied: lets tests count API-like calls
+        self.owner_email = ""  # set to answer invitations as this address
+        self.answers: list[tuple[str, str]] = []  # (event id, message) per decline
 
     def timezone(self) -> str | None:
         return self.zone
@@ -37,6 +52,23 @@ class MemoryCalendar(CalendarProvider):
         events = tuple(e for e in self.events if window.overlaps(e.start, e.end))
         blocks = tuple(b for b in self.blocks.values() if window.overlaps(b.start, b.end))
         return Snapshot(events, blocks)
+
+    def decline(self, event: Event, message: str) -> None:
+        found = next((e for e in self.events if e.id == event.id), None)
+        if found is None:
+            raise NotFound(f"no event {event.id}", where=self.name)
+        if found != event:
+            raise Conflict(f"event {event.id} changed since it was read", where=self.name)
+        me = self.owner_email
+        if not me or found.response_of(me) is None or found.organizer == me:
+            raise BadRequest(f"not invited to {event.id}", where=self.name)
+        people = tuple(a for a in found.attendees if a.email.casefold() != me.casefold())
+        answered = replace(found, attendees=(*people, Attendee(me, response=Response.DECLINED)))
+        self.events = [answered if e.id == event.id else e for e in self.events]
+        self.answers.append((event.id, message))
+
+    def owner(self) -> str:
+        return self.owner_email
 
     def _apply(self, changes: Sequence[Change]) -> list[Change]:
         for change in changes:  # check everything first: all or nothing

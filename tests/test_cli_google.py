@@ -145,7 +145,10 @@ def test_connect_once_then_run_with_silent_refresh(
     code, out, _ = run(capsys, "status", "--config", cfg, "--now", NOW, "--json")
     [row] = json.loads(out)["accounts"]
     assert (code, row["health"], row["email"]) == (0, "ok", ME)
-    assert row["notes"] == ["blocks: Focus Time events that decline conflicting invitations"]
+    # Prospecting declines colleagues only (the default): Focus Time declines nobody.
+    assert row["notes"] == [
+        "blocks: Focus Time events (auto-decline off: a client is never declined)"
+    ]
 
 
 def test_a_revoked_grant_says_reconnect_and_spares_the_other_accounts(

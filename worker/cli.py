@@ -36,6 +36,7 @@ from worker.errors import (
 from worker.inbox import run_hold
 from worker.render import (
     changes_text,
+    declines_text,
     followups_json,
     gaps_json,
     hold_json,
@@ -483,6 +484,8 @@ def _print_result(config: cfg.Config, r: runner.AccountResult, *, apply: bool) -
         print("\n".join(changes_text(o.changes, zone)))
     else:
         print("no changes: the calendar already matches the plan")
+    for said in declines_text(o, apply=apply):
+        print(said)
     if r.hold is not None:
         print(hold_text(r.hold, zone, apply=apply))
     if r.gaps is not None:

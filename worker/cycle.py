@@ -12,15 +12,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import tzlocal
 
 from providers.base import CalendarProvider
-from providers.errors import Conflict
-from worker import planner, push, reconcile, settled, zones
+from providers.errors import Conflict, ProviderError, RateLimited, TransientError
+from worker import declines, planner, push, reconcile, settled, zones
 from worker.clients import People
 from worker.config import Account, Config, Workday
+from worker.declines import Decline
 from worker.models import Block, BlockKind, Change, Event, Op, Window
 from worker.state import State
 from worker.stores import Look, Run
 
 CONFLICT_RETRIES = 3  # a block edited while we planned: read again, plan again
+DECLINE_ROUNDS = 3  # plans made to find the declines a busy block still covers
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,9 @@ class Outcome:
     applied: bool = False
     problems: tuple[str, ...] = field(default=())
     fetched: tuple[Block, ...] = ()  # every block read, also outside the planning window
+    # Invitations turned down for the rep (worker/declines.py): to send, or once
+    # applied, sent.
+    declines: tuple[Decline, ...] = ()
 
 
 def resolve_zone(config: Config, provider: CalendarProvider) -> ZoneInfo:
@@ -152,10 +157,17 @@ def decide_calendar(run: AccountRun, provider: CalendarProvider) -> CalendarDeci
     reach = (window.start, max(window.end, fetched.end))
     owned = [b for b in snapshot.blocks if b.start < reach[1] and b.end > reach[0]]
     look = run.state.ledger.look(run.name, owned, reach, now)
-    digest = settled.inputs(snapshot.events, owned, look.tombstones, rules, now)
-    plan = settled.PLANS.recall(run.name, digest, owned)
-    if plan is None:
-        plan = planner.plan(snapshot.events, owned, look.tombstones, rules, now)
+    turned_down = _invitations(run, provider, snapshot.events, owned)
+    events, digest, plan = _planned(run, snapshot.events, owned, look, turned_down, recall=True)
+    for attempt in range(DECLINE_ROUNDS):
+        # Decline only what a busy block still covers once planned: when a client's
+        # invitation moves the block anyway, the colleague's time is free after all.
+        covered = declines.covered(turned_down, [*plan.blocks, *plan.kept], rules.policies)
+        if len(covered) == len(turned_down):
+            break
+        # Not settled in DECLINE_ROUNDS plans: decline nothing this cycle.
+        turned_down = covered if attempt < DECLINE_ROUNDS - 1 else []
+        events, digest, plan = _planned(run, snapshot.events, owned, look, turned_down)
     changes = reconcile.diff(owned, plan, now)
     settled.PLANS.keep(run.name, digest, plan, changed=bool(changes))
     outcome = Outcome(
@@ -163,13 +175,74 @@ def decide_calendar(run: AccountRun, provider: CalendarProvider) -> CalendarDeci
         rules.zone.key,
         plan,
         tuple(changes),
-        tuple(snapshot.events),
+        tuple(events),
         tuple(owned),
         False,
         snapshot.problems,
         tuple(snapshot.blocks),
+        tuple(turned_down),
     )
     return CalendarDecision(outcome, look)
+
+
+def _planned(
+    run: AccountRun,
+    found: Sequence[Event],
+    owned: Sequence[Block],
+    look: Look,
+    turned_down: Sequence[Decline],
+    *,
+    recall: bool = False,
+) -> tuple[list[Event], int, planner.Plan]:
+    """The plan with `turned_down` declined; `recall`: a settled plan may answer."""
+    rules, now = run.rules, run.now
+    events = declines.as_declined(found, turned_down, rules.people.me)
+    digest = settled.inputs(events, owned, look.tombstones, rules, now)
+    plan = settled.PLANS.recall(run.name, digest, owned) if recall else None
+    if plan is None:
+        plan = planner.plan(events, owned, look.tombstones, rules, now)
+    return events, digest, plan
+
+
+def _invitations(
+    run: AccountRun, provider: CalendarProvider, events: Sequence[Event], owned: Sequence[Block]
+) -> list[Decline]:
+    """The invitations to turn down this cycle; a state read only when there are any."""
+    if not provider.supports_decline:
+        return []
+    found = declines.candidates(events, owned, run.rules.policies, run.rules.people)
+    return [d for d in found if not run.state.runs.noticed(run.name, declines.KEY + d.event.id)]
+
+
+def _send_declines(
+    run: AccountRun, provider: CalendarProvider, outcome: Outcome
+) -> tuple[list[Decline], list[str]]:
+    """Answer each invitation once: a failure that may pass is tried again next
+    cycle; any other spares the invitation for good (the block then gives way)."""
+    sent, problems = [], []
+    message = run.config.focus_time.decline_message
+    for d in outcome.declines:
+        try:
+            provider.decline(d.event, message)
+        except (TransientError, RateLimited) as exc:
+            problems.append(f"{d.event.title}: not declined yet ({exc})")
+            continue
+        except ProviderError as exc:
+            problems.append(f"{d.event.title}: not declined, and it will not be ({exc})")
+        else:
+            sent.append(d)
+        run.state.runs.notice(run.name, declines.KEY + d.event.id, run.now)
+    return sent, problems
+
+
+def _spare(run: AccountRun, outcome: Outcome, changes: Sequence[Change]) -> None:
+    """Invitations under blocks about to be written busy were there first: never
+    declined."""
+    if not any(p.decline != "none" for p in run.rules.policies):
+        return
+    written = [c.block for c in changes if c.op is not Op.DELETE]
+    for ident in declines.spared(written, outcome.events, run.rules.people):
+        run.state.runs.notice(run.name, declines.KEY + ident, run.now)
 
 
 def commit_calendar(
@@ -180,12 +253,17 @@ def commit_calendar(
 
     Raises providers.errors.ProviderError."""
     state, name = run.state, run.name
+    sent: list[Decline] = []
+    refused: list[str] = []
     for attempt in range(CONFLICT_RETRIES):
+        answered, failed = _send_declines(run, provider, decision.outcome)
+        sent, refused = sent + answered, refused + failed
         state.ledger.commit(name, decision.look, run.now)
         changes = decision.outcome.changes
         if not changes:
             break
         state.ledger.forget(name, [c.block.key for c in changes if c.op is Op.DELETE])
+        _spare(run, decision.outcome, changes)  # before: a write may land, then fail
         try:
             applied = provider.apply(changes)
         except Conflict:
@@ -205,7 +283,9 @@ def commit_calendar(
             decision, outcome=replace(decision.outcome, changes=tuple(applied), applied=True)
         )
         break
-    plan, zone = decision.outcome.plan, run.rules.zone
+    outcome = decision.outcome
+    outcome = replace(outcome, declines=tuple(sent), problems=(*outcome.problems, *refused))
+    plan, zone = outcome.plan, run.rules.zone
     today = run.now.astimezone(zone).date()
     if today in plan.days:
         minutes = sum(
@@ -214,7 +294,7 @@ def commit_calendar(
             if b.kind is BlockKind.PROSPECTING and b.day == today
         )
         state.figures.planned(name, today, minutes)
-    return decision.outcome
+    return outcome
 
 
 def run_account(run: AccountRun, provider: CalendarProvider, *, apply: bool) -> Outcome:

@@ -93,24 +93,36 @@ def window(rules: Rules, now: datetime) -> Window:
 
 def is_busy(event: Event, rules: Rules) -> bool:
     """Whether a timed event takes the time (docs/design.md §1.1, "Busy events")."""
+    takes = _takes(event, rules)
+    return takes == "busy" or (takes == "unsure" and rules.planning.tentative_is_busy)
+
+
+def is_waiting(event: Event, rules: Rules) -> bool:
+    """A tentative meeting, or an invitation not answered yet, that does not take the
+    time (`tentative_is_busy` off): blocks may sit on it, but never turn busy over it."""
+    return not rules.planning.tentative_is_busy and _takes(event, rules) == "unsure"
+
+
+def _takes(event: Event, rules: Rules) -> str:
+    """ "busy", "free", or "unsure" (tentative or unanswered)."""
     if event.status is Status.CANCELLED:
-        return False
+        return "free"
     if event.problem:
-        return True  # cannot be read fully: assume it matters
+        return "busy"  # cannot be read fully: assume it matters
     if event.all_day:
-        return False
+        return "free"
     me = rules.people.me
     answer = event.response_of(me) if me else None
     if answer is Response.DECLINED:
-        return False
+        return "free"
     if event.event_type is EventType.OUT_OF_OFFICE:
-        return True
+        return "busy"
     if event.transparent or event.event_type in (EventType.WORKING_LOCATION, EventType.BIRTHDAY):
-        return False
+        return "free"
     unsure = (
         answer in (Response.TENTATIVE, Response.NEEDS_ACTION) or event.status is Status.TENTATIVE
     )
-    return not unsure or rules.planning.tentative_is_busy
+    return "unsure" if unsure else "busy"
 
 
 def days_off(events: Iterable[Event], rules: Rules) -> set[date]:
@@ -188,7 +200,8 @@ def plan(
         )
     blocks = proposals.describe_preps(blocks, found, rules.zone, DESCRIPTION)
     short_days = {s.day for s in shortfalls}
-    blocks = _defend(blocks, kept, live, busy, short_days, rules, now)
+    waiting = [(_utc(e.start), _utc(e.end)) for e in events if is_waiting(e, rules)]
+    blocks = _defend(blocks, kept, live, busy, waiting, short_days, rules, now)
     return Plan(
         tuple(days),
         tuple(sorted([*blocks, *pencilled], key=_order)),
@@ -672,6 +685,7 @@ def _defend(
     kept: list[Block],
     found: dict[str, Block],
     busy: list[Span],
+    waiting: list[Span],
     short: set[date],
     rules: Rules,
     now: datetime,
@@ -680,7 +694,9 @@ def _defend(
     and `ramp` ones until `busy_from`, or until their day has no time to spare (a
     shortfall, or working time free of meetings no more than its blocks take, the
     whole day counted, so time passing alone changes nothing). A block once busy stays busy:
-    ramping only ever protects more, and never moves a block."""
+    ramping only ever protects more, and never moves a block. A free block under a
+    meeting still waiting on the rep's answer (`waiting`) stays free until it is
+    answered: turning busy over it would look like a clash the rep made."""
     policies = {p.kind: p for p in rules.policies}
     need: dict[date, int] = defaultdict(int)
     for b in [*blocks, *kept]:
@@ -702,6 +718,7 @@ def _defend(
         else:
             turns = busy_from(replace(b, free=True), rules)
             ramped = (turns is not None and turns <= now) or b.day in tight
+            ramped = ramped and not any(overlaps((b.start, b.end), s) for s in waiting)
             free = not ramped and (was is None or was.free)
         out.append(replace(b, free=True) if free else b)
     return out

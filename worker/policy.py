@@ -18,6 +18,9 @@ DEFAULT_TITLES = {
     BlockKind.ADMIN: "Admin: email & CRM",
 }
 DEFENSES = ("always", "ramp", "never")
+# Which invitations that land on a busy block firstblock turns down for the rep:
+# none; internal (a colleague's, never a client's); all.
+DECLINES = ("none", "internal", "all")
 DEFAULT_MINUTES = {
     BlockKind.PROSPECTING: (90, 30),
     BlockKind.DEALS: (60, 30),
@@ -42,6 +45,9 @@ class BlockPolicy:
     # starts or until its day has no time to spare, then busy for good. never: free.
     defense: str = "always"
     ramp_hours: int = 24
+    # Invitations landing on a busy block of this kind that firstblock declines (with
+    # [focus_time] decline_message); see worker/declines.py.
+    decline: str = "none"
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,9 @@ def default_policy(kind: BlockKind) -> BlockPolicy:
         # Prospecting is the first block of every day and is never given away; the rest
         # stay bookable until the day before, so colleagues and clients can find time.
         defense="always" if kind is BlockKind.PROSPECTING else "ramp",
+        # A colleague may not take the prospecting block; a client always may (it gives
+        # way). Ramping blocks give way to anyone: that is what makes them bookable.
+        decline="internal" if kind is BlockKind.PROSPECTING else "none",
     )
 
 

@@ -45,7 +45,27 @@ def outcome_json(o: Outcome) -> dict[str, Any]:
         "shortfalls": [shortfall_json(s) for s in o.plan.shortfalls],
         "problems": list(o.problems),
         "applied": o.applied,
+        # Invitations turned down for you (sent when applied; else would be).
+        "declined": [
+            {
+                "title": d.event.title,
+                "organizer": d.event.organizer,
+                "start": iso(d.event.start, zone),
+                "block": d.block.kind.value,
+            }
+            for d in o.declines
+        ],
     }
+
+
+def declines_text(o: Outcome, *, apply: bool) -> list[str]:
+    zone = zones.zone(o.timezone)
+    verb = "declined" if apply else "would decline"
+    return [
+        f"{verb}: {d.event.title} from {d.event.organizer},"
+        f" {d.event.start.astimezone(zone):%a %H:%M}, on your {d.block.kind.value} block"
+        for d in o.declines
+    ]
 
 
 def change_json(c: Change, zone: ZoneInfo) -> dict[str, Any]:

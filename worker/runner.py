@@ -77,6 +77,9 @@ def spec_for(
             "focus_time": config.focus_time.enabled,
             "auto_decline": config.focus_time.auto_decline,
             "decline_message": config.focus_time.decline_message,
+            # Kinds whose Focus Time declines on its own (`decline = "all"`); the rest
+            # are written with its auto-decline off (worker/declines.py answers).
+            "native_declines": tuple(p.kind.value for p in config.blocks if p.decline == "all"),
         },
         options=account.options,
         read_only=dry,

@@ -16,6 +16,7 @@ from worker.models import BlockKind
 from worker.policy import (
     CANONICAL_ORDER,
     DAY_NAMES,
+    DECLINES,
     DEFAULT_BLOCKS,
     DEFAULT_MINUTES,
     DEFAULT_TITLES,
@@ -202,6 +203,7 @@ def _blocks(r: Reader, base: tuple[BlockPolicy, ...], *, whole: bool) -> tuple[B
             "window",
             "defense",
             "ramp_hours",
+            "decline",
         )
         name = b.text("kind", "")
         try:
@@ -230,7 +232,12 @@ def _blocks(r: Reader, base: tuple[BlockPolicy, ...], *, whole: bool) -> tuple[B
         ramp = b.number("ramp_hours", under.ramp_hours)
         if not 0 <= ramp <= 14 * 24:
             raise b.error("ramp_hours", "must be between 0 and 336")
-        policies.append(BlockPolicy(kind, minutes, chunk, title, color, cm, window, defense, ramp))
+        decline = b.text("decline", under.decline)
+        if decline not in DECLINES:
+            raise b.error("decline", f"unknown decline {decline!r} (use {', '.join(DECLINES)})")
+        policies.append(
+            BlockPolicy(kind, minutes, chunk, title, color, cm, window, defense, ramp, decline)
+        )
     order = [p.kind for p in policies]
     if order != sorted(order, key=CANONICAL_ORDER.index):
         raise r.error(
@@ -406,6 +413,7 @@ def flat(s: Settings) -> dict[str, Any]:
         out[f"blocks.{p.kind.value}.window"] = _spelled((p.window,))[0] if p.window else ""
         out[f"blocks.{p.kind.value}.defense"] = p.defense
         out[f"blocks.{p.kind.value}.ramp_hours"] = p.ramp_hours
+        out[f"blocks.{p.kind.value}.decline"] = p.decline
     sections = {
         "planning": s.planning,
         "followups": s.followups,

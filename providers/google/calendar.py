@@ -41,6 +41,7 @@ DECLINE_MODES = {
 
 class GoogleCalendar(CalendarProvider, CalendarWatch):
     supports_focus_time = True
+    supports_decline = True
     supports_incremental = True
 
     def __init__(self, session: Session, *, name: str) -> None:
@@ -87,8 +88,11 @@ class GoogleCalendar(CalendarProvider, CalendarWatch):
         focus = self.memo.get("focus_time")
         if focus is None:
             return ["blocks: Focus Time where the account has it (not tried yet)"]
-        if focus:
+        if focus and self.session.options.native_declines:
             return ["blocks: Focus Time events that decline conflicting invitations"]
+        if focus:
+            # Under `decline = "internal"` firstblock answers colleagues itself.
+            return ["blocks: Focus Time events (auto-decline off: a client is never declined)"]
         return ["blocks: busy (opaque) events; this account has no Focus Time"]
 
     # -- reading
@@ -173,6 +177,32 @@ class GoogleCalendar(CalendarProvider, CalendarWatch):
                     self.memo.set("timezone", zone)  # the user moved: follow them
                 return items, answer.get("nextSyncToken")
 
+    # -- answering an invitation
+
+    def decline(self, event: Event, message: str) -> None:
+        """Patch the owner's own attendee entry: read first, for the whole list (a
+        patch replaces arrays) and its etag, so nothing else about it can change."""
+        where = self.session.where
+        item = self._get(event.id)
+        if item is None or item.get("status") == "cancelled":
+            raise NotFound(f"invitation {event.title!r} is gone", where=where)
+        found = mapping.to_event(item, ZoneInfo("UTC"), event.start)
+        if (found.start, found.end) != (event.start, event.end):
+            raise Conflict(f"invitation {event.title!r} moved since it was read", where=where)
+        attendees = list(item.get("attendees") or ())
+        mine = [a for a in attendees if a.get("self")]
+        if not mine or (item.get("organizer") or {}).get("self"):
+            raise BadRequest(f"{event.title!r} is not an invitation to you", where=where)
+        if mine[0].get("responseStatus", "needsAction") != "needsAction":
+            raise Conflict(f"invitation {event.title!r} was answered meanwhile", where=where)
+        answer = {"responseStatus": "declined", **({"comment": message} if message else {})}
+        body = {"attendees": [{**a, **answer} if a.get("self") else a for a in attendees]}
+        # sendUpdates: the organizer hears the answer and its message, as from a person.
+        request = self._events.patch(
+            calendarId=CALENDAR, eventId=event.id, body=body, sendUpdates="all"
+        )
+        self.session.call(request, etag=str(item.get("etag", "")))
+
     # -- writing
 
     def _apply(self, changes: Sequence[Change]) -> list[Change]:
@@ -180,9 +210,9 @@ class GoogleCalendar(CalendarProvider, CalendarWatch):
         if cache:  # our writes are not in it until the next listing: no quiet answer
             cache["written"] = True
             self.memo.save()
-        focus = self._focus()
+        focus = self._may_focus()
         results = self._send([self._request(c, focus) for c in changes])
-        if focus is not None:
+        if focus:
             # Google's answer to Focus Time on an account without it is a 400 (its
             # reason is not documented): try those blocks as opaque events, and only
             # when that works, remember that this account has no Focus Time.
@@ -193,7 +223,7 @@ class GoogleCalendar(CalendarProvider, CalendarWatch):
                 if isinstance(r, BadRequest) and r.status == 400
             ]
             if refused:
-                again = self._send([self._request(changes[i], None) for i in refused])
+                again = self._send([self._request(changes[i], False) for i in refused])
                 for i, r in zip(refused, again, strict=True):
                     results[i] = r
                 if any(isinstance(r, dict) for r in again):
@@ -218,19 +248,24 @@ class GoogleCalendar(CalendarProvider, CalendarWatch):
             raise first_error
         return applied
 
-    def _focus(self) -> dict[str, str] | None:
+    def _may_focus(self) -> bool:
+        return self.memo.get("focus_time") is not False and self.session.options.focus_time
+
+    def _focus(self, block: Block) -> dict[str, str]:
+        """Focus Time properties for a new block. Google's auto-decline cannot tell a
+        colleague from a client: it is on only for kinds that decline everyone; under
+        `internal` firstblock answers colleagues itself (`decline`)."""
         options = self.session.options
-        if self.memo.get("focus_time") is False or not options.focus_time:
-            return None
-        focus = {"autoDeclineMode": DECLINE_MODES.get(options.auto_decline, options.auto_decline)}
-        if options.decline_message:
+        mode = options.auto_decline if block.kind.value in options.native_declines else "none"
+        focus = {"autoDeclineMode": DECLINE_MODES.get(mode, mode)}
+        if options.decline_message and mode != "none":
             focus["declineMessage"] = options.decline_message
         return focus
 
-    def _request(self, change: Change, focus: dict[str, str] | None) -> HttpRequest:
+    def _request(self, change: Change, focus: bool) -> HttpRequest:
         block = change.block
         if change.op is Op.CREATE:
-            body = mapping.block_body(block, focus=focus)
+            body = mapping.block_body(block, focus=self._focus(block) if focus else None)
             request: HttpRequest = self._events.insert(calendarId=CALENDAR, body=body)
             return request
         body = mapping.content(block) if change.op is Op.UPDATE else mapping.retire_body()

@@ -44,7 +44,8 @@ class Options:
     api_root: str = ""  # "" for Google itself; a proxy or the test emulator otherwise
     timeout: float = 30.0
     focus_time: bool = True  # blocks as Focus Time events where the account has them
-    auto_decline: str = "new"  # none | new | all
+    auto_decline: str = "new"  # none | new | all: for kinds in `native_declines`
+    native_declines: tuple[str, ...] = ()  # kinds whose Focus Time declines on its own
     decline_message: str = ""
     attempts: int = 4
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)

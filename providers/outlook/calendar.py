@@ -41,6 +41,7 @@ PAGE = "odata.maxpagesize=200"
 
 
 class OutlookCalendar(CalendarProvider, EventsSubscribed):
+    supports_decline = True
     supports_incremental = True
 
     def __init__(self, session: Session, *, name: str) -> None:
@@ -213,6 +214,15 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
     def _remember(self, cache: dict[str, Any]) -> None:
         self.memo.set("calendar", cache)
         self.memo.save()
+
+    # -- answering an invitation
+
+    def decline(self, event: Event, message: str) -> None:
+        """Graph's own action: it sets the mailbox's answer and nothing else. Sent once
+        (a retry after a lost answer would mail the organizer twice)."""
+        body = {"comment": message, "sendResponse": True}
+        call = Call("POST", f"{self.user}/events/{event.id}/decline", body=body, idempotent=False)
+        self.session.call(call)
 
     # -- writing
 

@@ -205,7 +205,14 @@ def test_a_changed_zone_is_known_before_the_fetch_at_no_extra_cost(
 def test_blocks_are_focus_time_tagged_and_written_in_one_batch(
     emulator: GoogleEmulator, sleeps: Sleeps, tmp_path: Path
 ) -> None:
-    cal = calendar(emulator, tmp_path / "memo.json", sleeps, decline_message="Prospecting")
+    # Prospecting declines everyone (`decline = "all"`): Google's own auto-decline.
+    cal = calendar(
+        emulator,
+        tmp_path / "memo.json",
+        sleeps,
+        decline_message="Prospecting",
+        native_declines=("prospecting",),
+    )
     cal.apply(
         [Change(Op.CREATE, block(f"2026-11-30/prospecting/{i}", 9 + i, 10 + i)) for i in range(3)]
     )
@@ -222,6 +229,20 @@ def test_blocks_are_focus_time_tagged_and_written_in_one_batch(
     assert "attendees" not in stored
     assert stored["reminders"] == {"useDefault": False}
     assert cal.notes() == ["blocks: Focus Time events that decline conflicting invitations"]
+
+
+def test_under_internal_declines_focus_time_declines_nobody(
+    emulator: GoogleEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    """It cannot tell a colleague from a client: firstblock answers colleagues itself."""
+    cal = calendar(emulator, tmp_path / "memo.json", sleeps, decline_message="Prospecting")
+    cal.apply([Change(Op.CREATE, block())])
+    stored = emulator.event(block().id)
+    assert stored is not None and stored["eventType"] == "focusTime"
+    assert stored["focusTimeProperties"] == {
+        "autoDeclineMode": "declineNone",
+        "chatStatus": "doNotDisturb",
+    }
 
 
 def test_without_focus_time_blocks_are_busy_events_and_it_is_remembered(

@@ -42,15 +42,16 @@ import pytest
 import vcr
 import yaml
 
+from providers.errors import BadRequest
 from providers.google import pool
 from tests.emulators.google import GoogleEmulator
 from tests.providers.google_fixtures import ME, Sleeps, calendar, mailbox, timed
 from worker.config import Config, Hold, Planning, default_config
-from worker.cycle import AccountRun, Outcome, rules_for, run_account
+from worker.cycle import AccountRun, Outcome, owned_now, rules_for, run_account
 from worker.gapcheck import GapOutcome, channels, run_gaps
 from worker.hold import Phase
 from worker.inbox import HoldOutcome, run_hold
-from worker.models import BlockKind, Op
+from worker.models import Block, BlockKind, Op
 from worker.state import State
 
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes" / "google"
@@ -713,3 +714,111 @@ def test_booking_the_next_meeting_removes_the_hold(account: Account) -> None:
 def _alert_key(gaps: GapOutcome) -> str:
     [g] = gaps.alerted
     return f"gap:{g.account}:{g.key}"
+
+
+def _invitation(ident: str, organizer: str, start: datetime, minutes: int = 30) -> dict[str, Any]:
+    """Someone else's meeting, waiting on the rep's answer."""
+    return {
+        "id": ident,
+        "summary": f"Invite from {organizer.split('@')[0]}",
+        "start": timed(start),
+        "end": timed(start + timedelta(minutes=minutes)),
+        "organizer": {"email": organizer},
+        "creator": {"email": organizer},
+        "attendees": [
+            {"email": organizer, "organizer": True, "responseStatus": "accepted"},
+            {"email": ME, "self": True, "responseStatus": "needsAction"},
+        ],
+    }
+
+
+def _invite_onto_blocks(account: Account) -> tuple[Block, Block, Block]:
+    """The steady state, then three invitations: a colleague's onto today's
+    prospecting, a client's onto tomorrow's, a colleague's onto a block still free."""
+    account.blocks(at(7))
+    first = account.blocks(at(7, 15))
+    today, tomorrow = (
+        next(b for b in owned_now(first) if b.day == d and b.kind is BlockKind.PROSPECTING)
+        for d in (MON, MON + timedelta(1))
+    )
+    free = next(b for b in owned_now(first) if b.day == MON + timedelta(1) and b.free)
+    account.emu.put_event(_invitation("colleague1", "sam@example.com", today.start))
+    account.emu.put_event(_invitation("client1", "jane@acme.com", tomorrow.start))
+    account.emu.put_event(_invitation("colleague2", "sam@example.com", free.start))
+    return today, tomorrow, free
+
+
+def test_declining_a_colleagues_invitation(account: Account) -> None:
+    _invite_onto_blocks(account)
+    with pin("decline", account.emu) as tape:
+        outcome = account.blocks(at(7, 30))
+    assert tape.lines()[1:3] == [
+        # Read first: a patch replaces the whole attendee list, so it is sent back
+        # whole, under the etag it was read with; then the blocks, in one batch.
+        "GET /calendar/v3/calendars/primary/events/{id}",
+        "PATCH /calendar/v3/calendars/primary/events/{id}",
+    ]
+    declining = [1, 2]
+    assert all("/events/colleague1" in tape.requests[i].uri for i in declining)
+    assert "sendUpdates=all" in tape.requests[2].uri  # the organizer hears it, with the note
+    patch = tape.requests[declining[1]]
+    assert patch.headers.get("If-Match") or patch.headers.get("if-match")
+    assert json.loads(_text(patch.body)) == {
+        "attendees": [
+            {"email": "sam@example.com", "organizer": True, "responseStatus": "accepted"},
+            {
+                "email": ME,
+                "self": True,
+                "responseStatus": "declined",
+                "comment": CONFIG.focus_time.decline_message,
+            },
+        ]
+    }
+    assert [d.event.id for d in outcome.declines] == ["colleague1"], outcome.problems
+
+
+def test_a_colleagues_invitation_is_declined_once_and_a_clients_never(account: Account) -> None:
+    today, tomorrow, free = _invite_onto_blocks(account)
+    outcome = account.blocks(at(7, 30))
+    assert [d.event.id for d in outcome.declines] == ["colleague1"], outcome.problems
+
+    def mine(ident: str) -> dict[str, Any]:
+        event = account.emu.event(ident)
+        assert event is not None
+        return next(a for a in event["attendees"] if a.get("self"))
+
+    assert mine("colleague1") == {
+        "email": ME,
+        "self": True,
+        "responseStatus": "declined",
+        "comment": CONFIG.focus_time.decline_message,
+    }
+    assert (
+        mine("client1")["responseStatus"] == mine("colleague2")["responseStatus"] == ("needsAction")
+    )
+    now_there = owned_now(outcome)
+    assert [b.kind for b in now_there if b.start == today.start] == [BlockKind.PROSPECTING]
+    client = (tomorrow.start, tomorrow.start + timedelta(minutes=30))
+    assert not [b for b in now_there if b.start < client[1] and client[0] < b.end]
+    assert not [b for b in now_there if b.start < free.end and free.start < b.end]
+    # Once, ever: sent again, unanswered, onto the same block: left alone, and the
+    # block gives way to it.
+    sam = {"email": "sam@example.com", "organizer": True, "responseStatus": "accepted"}
+    waiting = {"email": ME, "self": True, "responseStatus": "needsAction"}
+    account.emu.patch_event("colleague1", {"attendees": [sam, waiting]})
+    seen = len(account.emu.requests)
+    again = account.blocks(at(7, 45))
+    assert again.declines == ()
+    assert not [r for r in account.emu.requests[seen:] if "colleague1" in r.path]
+    slot = (today.start, today.start + timedelta(minutes=30))
+    assert not [b for b in owned_now(again) if b.start < slot[1] and slot[0] < b.end]
+
+
+def test_a_non_organizer_may_change_only_their_own_answer(account: Account) -> None:
+    account.emu.put_event(_invitation("colleague1", "sam@example.com", at(12)))
+    cal = calendar(account.emu, None, account.sleeps)
+    request = cal.session.calendar.events().patch(
+        calendarId="primary", eventId="colleague1", body={"summary": "Mine now"}
+    )
+    with pytest.raises(BadRequest, match="organizer"):
+        cal.session.call(request)

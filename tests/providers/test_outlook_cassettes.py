@@ -50,11 +50,11 @@ from tests.emulators.graph import GraphEmulator
 from tests.providers.outlook_fixtures import ME, Sleeps, outlook, timed
 from tests.providers.test_google_cassettes import FILTERED, ReadableYaml, Tape
 from worker.config import Config, Hold, Planning, default_config
-from worker.cycle import AccountRun, Outcome, rules_for, run_account
+from worker.cycle import AccountRun, Outcome, owned_now, rules_for, run_account
 from worker.gapcheck import GapOutcome, channels, run_gaps
 from worker.hold import Phase
 from worker.inbox import HoldOutcome, run_hold
-from worker.models import BlockKind, Op
+from worker.models import Block, BlockKind, Op
 from worker.state import State
 
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes" / "outlook"
@@ -617,3 +617,89 @@ def test_booking_the_next_meeting_removes_the_hold(account: Account) -> None:
         (Op.DELETE, hold.key)
     ]
     assert not [e for e in account.emu.events() if e["subject"] == hold.title]
+
+
+def _invitation(ident: str, organizer: str, start: datetime, minutes: int = 30) -> dict[str, Any]:
+    """Someone else's meeting, waiting on the rep's answer."""
+    return {
+        "id": ident,
+        "subject": f"Invite from {organizer.split('@')[0]}",
+        "start": timed(start),
+        "end": timed(start + timedelta(minutes=minutes)),
+        "attendees": [_person(organizer), _person(ME, "none")],
+        "organizer": {"emailAddress": {"address": organizer, "name": organizer}},
+        "isOrganizer": False,
+        "responseStatus": {"response": "notResponded", "time": "0001-01-01T00:00:00Z"},
+    }
+
+
+def _invite_onto_blocks(account: Account) -> tuple[Block, Block, Block]:
+    """The steady state, then three invitations: a colleague's onto today's
+    prospecting, a client's onto tomorrow's, a colleague's onto a block still free."""
+    account.blocks(at(7))
+    first = account.blocks(at(7, 15))  # reads its own writes back: the steady state
+    today, tomorrow = (
+        next(b for b in owned_now(first) if b.day == d and b.kind is BlockKind.PROSPECTING)
+        for d in (MON, MON + timedelta(1))
+    )
+    free = next(b for b in owned_now(first) if b.day == MON + timedelta(1) and b.free)
+    account.emu.put_event(_invitation("colleague1", "sam@contoso.com", today.start))
+    account.emu.put_event(_invitation("client1", "jane@fabrikam.com", tomorrow.start))
+    account.emu.put_event(_invitation("colleague2", "sam@contoso.com", free.start))
+    return today, tomorrow, free
+
+
+def test_declining_a_colleagues_invitation(account: Account) -> None:
+    _invite_onto_blocks(account)
+    with pin("decline", account.emu) as tape:
+        outcome = account.blocks(at(7, 30))
+    assert tape.lines()[:3] == [
+        "GET /v1.0/me/calendarView/delta $deltatoken=…",
+        "GET /v1.0/me/calendar/calendarView"
+        " startDateTime=2026-11-14T00:00:00-05:00 endDateTime=2027-01-08T00:00:00-05:00",
+        # The rep's own answer, and nothing else about the invitation, before the
+        # blocks move (which the declined invitation no longer asks for).
+        "POST /v1.0/me/events/colleague1/decline",
+    ]
+    assert [line for line in tape.lines() if "decline" in line] == [
+        "POST /v1.0/me/events/colleague1/decline"
+    ]
+    assert _json(tape.requests[2]) == {
+        "comment": CONFIG.focus_time.decline_message,
+        "sendResponse": True,
+    }
+    assert [d.event.id for d in outcome.declines] == ["colleague1"], outcome.problems
+
+
+def test_a_colleagues_invitation_is_declined_once_and_a_clients_never(account: Account) -> None:
+    today, tomorrow, free = _invite_onto_blocks(account)
+    outcome = account.blocks(at(7, 30))
+    assert [d.event.id for d in outcome.declines] == ["colleague1"], outcome.problems
+    answers = {e["id"]: e["responseStatus"]["response"] for e in account.emu.events()}
+    assert (answers["colleague1"], answers["client1"], answers["colleague2"]) == (
+        "declined",
+        "notResponded",
+        "notResponded",
+    )
+    mailbox = account.emu.mailbox(ME)
+    assert mailbox.answers == [("colleague1", "declined", CONFIG.focus_time.decline_message, True)]
+    # The declined one keeps its block; the client's invitation and the one on a block
+    # still free: their blocks gave way.
+    now_there = owned_now(outcome)
+    assert [b.kind for b in now_there if b.start == today.start] == [BlockKind.PROSPECTING]
+    client = (tomorrow.start, tomorrow.start + timedelta(minutes=30))
+    assert not [b for b in now_there if b.start < client[1] and client[0] < b.end]
+    assert not [b for b in now_there if b.start < free.end and free.start < b.end]
+    # Once, ever: the organizer sends it again, unanswered, onto the same busy block;
+    # it is left alone (and the block now gives way to it).
+    account.emu.patch_event(
+        "colleague1",
+        {"responseStatus": {"response": "notResponded", "time": "0001-01-01T00:00:00Z"}},
+    )
+    again = account.blocks(at(7, 45))
+    assert again.declines == () and len(mailbox.answers) == 1
+    assert not [
+        b
+        for b in owned_now(again)
+        if b.start < today.start + timedelta(minutes=30) and today.start < b.end
+    ]

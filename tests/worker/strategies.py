@@ -85,6 +85,7 @@ class BookOver:
     minutes: int
     client: bool
     near: bool  # pick among the blocks of the day the user last changed a block on
+    waiting: bool = False  # an invitation the rep has not answered (else: accepted)
 
 
 @dataclass(frozen=True)
@@ -141,8 +142,9 @@ def policies(draw: st.DrawFn) -> tuple[BlockPolicy, ...]:
         cm = draw(st.sampled_from([0, 15, 30])) if kind is BlockKind.PREP else 0
         defense = draw(st.sampled_from(["always", "ramp", "never"]))
         ramp = draw(st.sampled_from([0, 2, 24, 48]))
+        decline = draw(st.sampled_from(["none", "internal", "all"]))
         title = DEFAULT_TITLES[kind]
-        out.append(BlockPolicy(kind, minutes, chunk, title, "", cm, None, defense, ramp))
+        out.append(BlockPolicy(kind, minutes, chunk, title, "", cm, None, defense, ramp, decline))
     return tuple(out)
 
 
@@ -242,6 +244,8 @@ def events(draw: st.DrawFn, zone: ZoneInfo, base: date, eid: str) -> Event:
     organizer = ME
     if shape == "internal":
         attendees.append(Attendee("ann@acme.com", "Ann", Response.ACCEPTED))
+        if draw(st.booleans()):
+            organizer = "ann@acme.com"  # a colleague's invitation
     elif shape == "client":
         client = draw(st.sampled_from(CLIENTS))
         attendees.append(Attendee(client, "", Response.ACCEPTED))
@@ -284,6 +288,7 @@ def outside_changes(draw: st.DrawFn, zone: ZoneInfo, base: date, tag: str) -> Ou
             pick,
             draw(st.sampled_from([-30, -10, 0, 15, 40])),
             draw(st.sampled_from([15, 30, 60, 120])),
+            draw(st.booleans()),
             draw(st.booleans()),
             draw(st.booleans()),
         )

@@ -5,7 +5,7 @@ harness, whose policies draw a defense per kind)."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from hypothesis import given
 
@@ -21,9 +21,10 @@ from tests.worker.test_invariants import (
     simulate,
     u,
 )
-from tests.worker.test_planner import MON, at, meeting, plan, rules
+from tests.worker.test_planner import ME, MON, at, meeting, plan, rules
 from worker import planner, reconcile
-from worker.models import Block, BlockKind
+from worker.clients import client_keys
+from worker.models import Attendee, Block, BlockKind, Response
 from worker.state import State
 
 TUE = MON + timedelta(days=1)
@@ -108,10 +109,39 @@ def test_a_free_block_the_user_marked_busy_is_theirs() -> None:
     assert not [c for c in reconcile.diff(owned, later, at(MON, 8)) if c.block.key == deals.key]
 
 
+def test_a_free_block_never_turns_busy_over_an_unanswered_invitation() -> None:
+    # With tentative_is_busy off, an invitation the rep has not answered leaves the
+    # time to the block; the block stays free until the rep answers.
+    r = rules(tentative_is_busy=False)
+    first = plan([], at(MON, 7), r=r)
+    owned = written(first.blocks)
+    [deals] = [b for b in owned if b.day == TUE and b.kind is BlockKind.DEALS]
+    invite = meeting("sync", deals.start, 30, ME, "lead@example.com")  # not answered
+    later = plan([invite], at(MON, 8, 30), tuple(owned), r)  # Monday's workday: the ramp
+    after = {b.key: b for b in later.blocks}
+    assert after[deals.key].free and (after[deals.key].start, after[deals.key].end) == (
+        deals.start,
+        deals.end,
+    )
+    others = [b for b in later.blocks if b.day == TUE and b.key != deals.key and not b.meeting_id]
+    assert others and not any(b.free for b in others)  # the rest of Tuesday ramps
+    declined = dataclasses.replace(
+        invite, attendees=(Attendee(ME, response=Response.DECLINED), *invite.attendees[1:])
+    )
+    assert not {b.key: b for b in plan([declined], at(MON, 9), tuple(owned), r).blocks}[
+        deals.key
+    ].free  # turned down: nothing waits on the time any more
+
+
 def check_defense(step: Step) -> None:
     """Free only as the policy says; busy at the latest by the lead time; once seen
     busy, a block that stayed where it was is still busy."""
     policies = {p.kind: p for p in step.config.blocks}
+    waiting = _waiting_spans(step)
+
+    def waits(b: Block) -> bool:
+        return any(u(b.start) < e and s < u(b.end) for s, e in waiting)
+
     for b in step.outcome.plan.blocks:
         p = policies.get(b.kind)
         if p is None or b.tentative:
@@ -120,7 +150,7 @@ def check_defense(step: Step) -> None:
             assert not b.free, f"{b.key} is free though always defended"
         elif p.defense == "never":
             assert b.free, f"{b.key} is busy though never defended"
-        elif u(b.start) - timedelta(hours=p.ramp_hours) <= u(step.now):
+        elif u(b.start) - timedelta(hours=p.ramp_hours) <= u(step.now) and not waits(b):
             assert not b.free, f"{b.key} is still free within {p.ramp_hours} hours"
     for key, was in step.blocks_before.items():
         now = step.blocks_after.get(key)
@@ -129,6 +159,46 @@ def check_defense(step: Step) -> None:
             continue
         if (u(now.start), u(now.end)) == (u(was.start), u(was.end)) and not was.touched:
             assert not now.free, f"{key} went back to free"
+    for key, now in step.blocks_after.items():
+        was = step.blocks_before.get(key)
+        if was is not None and was.free and not now.free:
+            assert not waits(now), f"{key} turned busy over a meeting waiting on an answer"
+
+
+def _waiting_spans(step: Step) -> list[tuple[datetime, datetime]]:
+    return [(u(e.start), u(e.end)) for e in step.events_after if planner.is_waiting(e, step.rules)]
+
+
+def check_declines(step: Step) -> None:
+    """Only the rep's own answer changes, from waiting to declined; only for an
+    invitation on a busy block of theirs that declines its kind (a client's only under
+    `all`), as the block was before this run; and each is in the outcome."""
+    modes = {p.kind: p.decline for p in step.config.blocks}
+    me = step.rules.people.me
+    before = {e.id: e for e in step.events_before}
+    turned = []
+    for e in step.events_after:
+        was = before.get(e.id)
+        if was is None or e.response_of(me) is not Response.DECLINED:
+            continue
+        if was.response_of(me) is Response.DECLINED:
+            continue
+        turned.append(e.id)
+        assert was.response_of(me) is Response.NEEDS_ACTION, f"{e.id} was answered already"
+        others = [a for a in e.attendees if a.email != me]
+        assert dataclasses.replace(e, attendees=()) == dataclasses.replace(was, attendees=())
+        assert others == [a for a in was.attendees if a.email != me], "someone else's answer"
+        client = bool(client_keys(was, step.rules.people))
+        under = [
+            b
+            for b in step.blocks_before.values()
+            if u(b.start) < u(was.end) and u(was.start) < u(b.end)
+            and not b.free and not b.touched and not b.tentative
+            and modes.get(b.kind, "none") != "none"
+            and (modes[b.kind] == "all" or not client)
+        ]  # fmt: skip
+        assert under, f"{e.id} was declined with no busy block of a declining kind under it"
+    assert sorted(turned) == sorted(d.event.id for d in step.outcome.declines)
 
 
 @SETTINGS
@@ -136,6 +206,7 @@ def check_defense(step: Step) -> None:
 @dst_examples()
 def test_defense_keeps_the_invariants(sim_state: State, sc: Scenario) -> None:
     def check(step: Step) -> None:
+        check_declines(step)
         check_defense(step)
         check_no_overlap(step)
         check_stable(step)  # ramping never moves a block: time passing moves nothing

@@ -173,6 +173,33 @@ class Calendar:
                 location_type="header",
             )
 
+    @staticmethod
+    def check_organizer(before: dict[str, Any], after: dict[str, Any]) -> None:
+        """On someone else's invitation the owner may change only their own answer (its
+        responseStatus and comment) and their private properties; anything shared is
+        the organizer's. Google answers 403 forbiddenForNonOrganizer."""
+        if (before.get("organizer") or {}).get("self", False):
+            return
+        own = ("responseStatus", "comment")
+
+        def shared(ev: dict[str, Any]) -> dict[str, Any]:
+            out = {k: v for k, v in ev.items() if k not in ("attendees", "extendedProperties")}
+            for stamp in ("etag", "updated"):
+                out.pop(stamp, None)
+            out["attendees"] = [
+                {k: v for k, v in a.items() if not (a.get("self") and k in own)}
+                for a in ev.get("attendees") or ()
+            ]
+            out["shared"] = (ev.get("extendedProperties") or {}).get("shared")
+            return out
+
+        if shared(before) != shared(after):
+            raise ApiError(
+                403,
+                "forbiddenForNonOrganizer",
+                "Shared properties can only be changed by the organizer of the event.",
+            )
+
     # ---- API methods ----------------------------------------------------------------------
     def insert(self, call: Call) -> Reply:
         self.check_calendar(call.params["calendarId"])
@@ -209,6 +236,7 @@ class Calendar:
             updated = merge(kept, body)
         else:
             updated = merge(current, body)
+        self.check_organizer(current, updated)
         self.validate(updated, creating=False, previous=current)
         _trim_extended(updated)
         self.events[updated["id"]] = updated  # an edited instance becomes a stored exception

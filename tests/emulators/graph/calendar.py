@@ -9,7 +9,7 @@ from .delta import delta_response
 from .odata import Query, check_options, matches, parse_query
 from .store import Ctx, Reply, page
 from .wire import GraphError
-from .zones import from_dtz, parse_query_instant
+from .zones import from_dtz, iso_utc, parse_query_instant
 
 LIST_OPTIONS = {"$select", "$top", "$skip", "$skiptoken", "$filter", "$expand", "$orderby"}
 VIEW_OPTIONS = LIST_OPTIONS | {"startDateTime", "endDateTime"}
@@ -106,6 +106,26 @@ def patch_event(ctx: Ctx) -> Reply:
     _check_etag(ctx, item)
     updated = events.apply_changes(ctx.state, ctx.mb, ctx.args[0], ctx.body, api=True)
     return 200, events.render(ctx, updated, None), _headers(ctx)
+
+
+def decline_event(ctx: Ctx) -> Reply:
+    """POST /events/{id}/decline: the mailbox's own answer; 202, no body. The
+    organizer cannot answer their own meeting."""
+    args = ctx.state.schema.validate_action("decline", events.EVENT, ctx.body or {})
+    parse_query(ctx.query, set())
+    item, _, _ = events.resolve(ctx.mb, ctx.args[0])
+    if item.get("isOrganizer", True):
+        raise GraphError(
+            400,
+            "ErrorInvalidRequest",
+            "Your request can't be completed. You can't respond to a meeting you organized.",
+        )
+    answer = {"response": "declined", "time": iso_utc(ctx.state.clock())}
+    events.apply_changes(ctx.state, ctx.mb, ctx.args[0], {"responseStatus": answer}, api=False)
+    ctx.mb.answers.append(
+        (ctx.args[0], "declined", str(args.get("comment") or ""), args.get("sendresponse", True))
+    )
+    return 202, None, {}
 
 
 def delete_event(ctx: Ctx) -> Reply:

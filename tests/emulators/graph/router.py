@@ -54,6 +54,7 @@ ROUTES = [
     _r("GET", EVENTS + "/" + ID, calendar.get_event, CAL_READ),
     _r("PATCH", EVENTS + "/" + ID, calendar.patch_event, CAL_WRITE),
     _r("DELETE", EVENTS + "/" + ID, calendar.delete_event, CAL_WRITE),
+    _r("POST", EVENTS + "/" + ID + "/decline", calendar.decline_event, CAL_WRITE),
     _r("GET", VIEW, calendar.calendar_view, CAL_READ),
     _r("GET", VIEW + "/delta", calendar.calendar_delta, CAL_READ),
     _r("GET", "/mailfolders", mail.list_folders, MAIL_READ),
@@ -92,6 +93,7 @@ def _unknown_segment(path: str) -> str:
     segments = [s for s in path.split("/") if s][1:]  # drop "v1.0"
     literal = {"me", "users", "calendar", "events", "calendarview", "delta", "mailfolders"}
     literal |= {"childfolders", "messages", "messagerules", "move", "sendmail", "mailboxsettings"}
+    literal |= {"decline"}
     takes_id = {"users", "events", "mailfolders", "childfolders", "messages", "messagerules"}
     previous = ""
     for segment in segments:

@@ -78,6 +78,8 @@ class Mailbox:
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # by immutable id
     regular: dict[str, str] = field(default_factory=dict)  # current regular id -> immutable id
     rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Invitations answered through the API: (event id, answer, comment, sendResponse).
+    answers: list[tuple[str, str, str, bool]] = field(default_factory=list)
     seq: int = 0
 
     def bump(self) -> int:

@@ -23,7 +23,7 @@ ROOTS = (
     "user",
     "subscription",
 )
-ACTIONS = ("sendMail", "move", "copy")
+ACTIONS = ("sendMail", "move", "copy", "decline")
 OUT = Path(__file__).resolve().parents[2] / "data" / "msgraph-v1.0-subset.xml"
 
 
