@@ -10,9 +10,21 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from providers.errors import BadRequest, TransientError
 from providers.memory import MemoryCalendar
+from tests.worker.strategies import BookOver, Scenario, scenarios
+from tests.worker.test_defense import check_declines
+from tests.worker.test_invariants import (
+    SETTINGS,
+    Step,
+    check_no_overlap,
+    check_ownership,
+    check_user_wins,
+    simulate,
+)
 from worker import declines, render
 from worker.config import Config, default_config
 from worker.cycle import AccountRun, Outcome, owned_now, rules_for, run_account
@@ -226,3 +238,56 @@ def test_run_and_plan_say_what_was_declined(state: State) -> None:
             "block": "prospecting",
         }
     ]
+
+
+@st.composite
+def invited(draw: st.DrawFn) -> Scenario:
+    """Random calendars whose every kind declines, then invitations booked over blocks:
+    colleagues' and clients', waiting on the rep."""
+    sc = draw(scenarios(max_steps=3))
+    blocks = tuple(
+        dataclasses.replace(p, decline=draw(st.sampled_from(["internal", "all"])))
+        for p in sc.config.blocks
+    )
+    invitations = tuple(
+        (
+            BookOver(
+                draw(st.integers(0, 50)),
+                draw(st.sampled_from([-10, 0, 15])),
+                draw(st.sampled_from([15, 30, 60])),
+                draw(st.booleans()),
+                False,
+                waiting=True,
+            ),
+        )
+        for _ in range(draw(st.integers(1, 3)))
+    )
+    config = dataclasses.replace(sc.config, blocks=blocks)
+    return dataclasses.replace(sc, config=config, steps=(*sc.steps, *invitations))
+
+
+DECLINED: list[int] = []  # per example: how many invitations were declined
+
+
+@SETTINGS
+@given(sc=invited())
+def test_declines_keep_the_invariants(sim_state: State, sc: Scenario) -> None:
+    declined = 0
+
+    def check(step: Step) -> None:
+        nonlocal declined
+        check_declines(step)
+        check_ownership(step)
+        check_no_overlap(step)
+        check_user_wins(step)
+        declined += len(step.outcome.declines)
+
+    assert simulate(sc, sim_state, check) >= 2
+    DECLINED.append(declined)
+
+
+def test_the_property_test_declines_something() -> None:
+    """Not vacuous: the examples above decline invitations, colleagues' and clients'."""
+    if not DECLINED:
+        pytest.skip("run with test_declines_keep_the_invariants")
+    assert sum(DECLINED) > 0, f"no declines in {len(DECLINED)} examples"
