@@ -416,6 +416,11 @@ class RunLog(Store):
 class Figures(Store):
     def planned(self, account: str, day: date, minutes: int) -> None:
         """The day's prospecting minutes as first planned on that day; kept thereafter."""
+        known = self.db.execute(
+            "SELECT 1 FROM days WHERE account = ? AND day = ?", (account, day.isoformat())
+        ).fetchone()
+        if known is not None:
+            return  # every cycle of the day says it: a read, not a write, after the first
         with self.db:
             self.db.execute(
                 "INSERT INTO days (account, day, planned) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",

@@ -160,12 +160,15 @@ def test_a_steady_cycle_finding_what_it_knew_writes_nothing(
         statements.append(sql.split()[0].upper())
         return real(sql, args)
 
+    state.figures.planned("rep", T0.date(), 90)
     monkeypatch.setattr(state.db, "execute", watched)
     monkeypatch.setattr(state.db, "executemany", lambda sql, args, /: statements.append(sql))
     opened, closed = state.gaps.sync("rep", found, T0 + timedelta(minutes=15), T0)
     state.runs.notice("rep", "reconnect", T0, told=False)  # nothing to be over
+    state.figures.planned("rep", T0.date(), 60)  # the day's first plan is kept
     assert [g.key for g in opened] == ["m1", "m2"] and closed == []
     assert statements and set(statements) == {"SELECT"}
+    assert state.figures.week("rep", T0.date(), T0.date()) == (90, 0)
 
 
 def test_notices_are_told_once_until_over(state: State) -> None:
