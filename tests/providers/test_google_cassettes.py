@@ -29,7 +29,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -732,20 +732,32 @@ def _invitation(ident: str, organizer: str, start: datetime, minutes: int = 30) 
     }
 
 
-def _invite_onto_blocks(account: Account) -> tuple[Block, Block, Block]:
-    """The steady state, then three invitations: a colleague's onto today's
-    prospecting, a client's onto tomorrow's, a colleague's onto a block still free."""
-    account.blocks(at(7))
-    first = account.blocks(at(7, 15))
+def invite_onto_blocks(
+    blocks: Callable[[datetime], Outcome], invite: Callable[[str, str, datetime], object]
+) -> tuple[Block, Block, Block]:
+    """The steady state (`blocks` runs a cycle), then three invitations (`invite`: id,
+    "colleague" or "client", start): a colleague's onto today's prospecting, a
+    client's onto tomorrow's, a colleague's onto a block still free. Shared with the
+    Outlook cassettes; returns those three blocks."""
+    blocks(at(7))
+    first = blocks(at(7, 15))  # reads its own writes back: the steady state
     today, tomorrow = (
         next(b for b in owned_now(first) if b.day == d and b.kind is BlockKind.PROSPECTING)
         for d in (MON, MON + timedelta(1))
     )
     free = next(b for b in owned_now(first) if b.day == MON + timedelta(1) and b.free)
-    account.emu.put_event(_invitation("colleague1", "sam@example.com", today.start))
-    account.emu.put_event(_invitation("client1", "jane@acme.com", tomorrow.start))
-    account.emu.put_event(_invitation("colleague2", "sam@example.com", free.start))
+    invite("colleague1", "colleague", today.start)
+    invite("client1", "client", tomorrow.start)
+    invite("colleague2", "colleague", free.start)
     return today, tomorrow, free
+
+
+def _invite_onto_blocks(account: Account) -> tuple[Block, Block, Block]:
+    who = {"colleague": "sam@example.com", "client": "jane@acme.com"}
+    return invite_onto_blocks(
+        account.blocks,
+        lambda ident, kind, start: account.emu.put_event(_invitation(ident, who[kind], start)),
+    )
 
 
 def test_declining_a_colleagues_invitation(account: Account) -> None:

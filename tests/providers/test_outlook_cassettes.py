@@ -48,7 +48,7 @@ from providers.outlook import pool
 from providers.outlook.mail import HELD_FOLDER, RULE_NAME
 from tests.emulators.graph import GraphEmulator
 from tests.providers.outlook_fixtures import ME, Sleeps, outlook, timed
-from tests.providers.test_google_cassettes import FILTERED, ReadableYaml, Tape
+from tests.providers.test_google_cassettes import FILTERED, ReadableYaml, Tape, invite_onto_blocks
 from worker.config import Config, Hold, Planning, default_config
 from worker.cycle import AccountRun, Outcome, owned_now, rules_for, run_account
 from worker.gapcheck import GapOutcome, channels, run_gaps
@@ -634,19 +634,11 @@ def _invitation(ident: str, organizer: str, start: datetime, minutes: int = 30) 
 
 
 def _invite_onto_blocks(account: Account) -> tuple[Block, Block, Block]:
-    """The steady state, then three invitations: a colleague's onto today's
-    prospecting, a client's onto tomorrow's, a colleague's onto a block still free."""
-    account.blocks(at(7))
-    first = account.blocks(at(7, 15))  # reads its own writes back: the steady state
-    today, tomorrow = (
-        next(b for b in owned_now(first) if b.day == d and b.kind is BlockKind.PROSPECTING)
-        for d in (MON, MON + timedelta(1))
+    who = {"colleague": "sam@contoso.com", "client": "jane@fabrikam.com"}
+    return invite_onto_blocks(
+        account.blocks,
+        lambda ident, kind, start: account.emu.put_event(_invitation(ident, who[kind], start)),
     )
-    free = next(b for b in owned_now(first) if b.day == MON + timedelta(1) and b.free)
-    account.emu.put_event(_invitation("colleague1", "sam@contoso.com", today.start))
-    account.emu.put_event(_invitation("client1", "jane@fabrikam.com", tomorrow.start))
-    account.emu.put_event(_invitation("colleague2", "sam@contoso.com", free.start))
-    return today, tomorrow, free
 
 
 def test_declining_a_colleagues_invitation(account: Account) -> None:
