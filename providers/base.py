@@ -261,6 +261,12 @@ class CalendarProvider(abc.ABC):
     def _apply(self, changes: Sequence[Change]) -> list[Change]:
         """Provider-specific writes for `apply`, which has checked ownership already."""
 
+    def upkeep(self) -> None:
+        """Care of firstblock's own blocks that the plan does not see, after a
+        committing cycle's writes (Google: Focus Time's auto-decline as the settings now
+        say). Raises what `apply` does."""
+        return None  # most providers have nothing the plan does not see
+
     def decline(self, event: Event, message: str) -> None:
         """Set the owner's own answer to `event`, an invitation as fetched, to
         declined, with `message` for the organizer; nothing else about it changes.

@@ -140,6 +140,8 @@ class CalendarDecision:
 
     outcome: Outcome
     look: Look
+    arming: str = ""  # declines to arm (worker/declines.py): record it, and spare `spare`
+    spare: tuple[str, ...] = ()
 
 
 def decide_calendar(run: AccountRun, provider: CalendarProvider) -> CalendarDecision:
@@ -157,7 +159,9 @@ def decide_calendar(run: AccountRun, provider: CalendarProvider) -> CalendarDeci
     reach = (window.start, max(window.end, fetched.end))
     owned = [b for b in snapshot.blocks if b.start < reach[1] and b.end > reach[0]]
     look = run.state.ledger.look(run.name, owned, reach, now)
-    turned_down = _invitations(run, provider, snapshot.events, owned)
+    turned_down, arming = _invitations(run, provider, snapshot.events, owned)
+    spare = tuple(d.event.id for d in turned_down) if arming else ()
+    turned_down = [] if arming else turned_down
     events, digest, plan = _planned(run, snapshot.events, owned, look, turned_down, recall=True)
     for attempt in range(DECLINE_ROUNDS):
         # Decline only what a busy block still covers once planned: when a client's
@@ -182,7 +186,7 @@ def decide_calendar(run: AccountRun, provider: CalendarProvider) -> CalendarDeci
         tuple(snapshot.blocks),
         tuple(turned_down),
     )
-    return CalendarDecision(outcome, look)
+    return CalendarDecision(outcome, look, arming, spare)
 
 
 def _planned(
@@ -206,22 +210,29 @@ def _planned(
 
 def _invitations(
     run: AccountRun, provider: CalendarProvider, events: Sequence[Event], owned: Sequence[Block]
-) -> list[Decline]:
-    """The invitations to turn down this cycle; a state read only when there are any."""
-    if not provider.supports_decline:
-        return []
+) -> tuple[list[Decline], str]:
+    """The invitations to turn down this cycle, and the settings to arm declines for
+    ("" when armed already). Arming (the first cycle under these settings, or after
+    state was lost) declines nothing: what waits under a busy block then was there
+    before declines were on, and is spared. A state read only when there is any."""
+    settings = declines.signature(run.rules.policies)
+    if not provider.supports_decline or not settings:
+        return [], ""
     found = declines.candidates(events, owned, run.rules.policies, run.rules.people)
-    return [d for d in found if not run.state.runs.noticed(run.name, declines.KEY + d.event.id)]
+    armed = declines.ARMED + settings
+    if not run.state.runs.noticed_for_good(run.name, armed):
+        return found, armed
+    return [d for d in found if not run.state.runs.noticed(run.name, declines.KEY + d.event.id)], ""
 
 
 def _send_declines(
-    run: AccountRun, provider: CalendarProvider, outcome: Outcome
+    run: AccountRun, provider: CalendarProvider, turned_down: Sequence[Decline]
 ) -> tuple[list[Decline], list[str]]:
     """Answer each invitation once: a failure that may pass is tried again next
     cycle; any other spares the invitation for good (the block then gives way)."""
     sent, problems = [], []
     message = run.config.focus_time.decline_message
-    for d in outcome.declines:
+    for d in turned_down:
         try:
             provider.decline(d.event, message)
         except (TransientError, RateLimited) as exc:
@@ -255,8 +266,15 @@ def commit_calendar(
     state, name = run.state, run.name
     sent: list[Decline] = []
     refused: list[str] = []
+    tried: set[str] = set()  # answered once per commit: a re-read may lag behind
+    if decision.arming:
+        for ident in decision.spare:
+            state.runs.notice(name, declines.KEY + ident, run.now)
+        state.runs.notice(name, decision.arming, run.now)
     for attempt in range(CONFLICT_RETRIES):
-        answered, failed = _send_declines(run, provider, decision.outcome)
+        fresh = [d for d in decision.outcome.declines if d.event.id not in tried]
+        tried |= {d.event.id for d in fresh}
+        answered, failed = _send_declines(run, provider, fresh)
         sent, refused = sent + answered, refused + failed
         state.ledger.commit(name, decision.look, run.now)
         changes = decision.outcome.changes
@@ -283,6 +301,10 @@ def commit_calendar(
             decision, outcome=replace(decision.outcome, changes=tuple(applied), applied=True)
         )
         break
+    try:
+        provider.upkeep()
+    except ProviderError as exc:  # tried again next cycle; the plan's writes are done
+        refused.append(f"blocks' settings not brought up to date ({exc})")
     outcome = decision.outcome
     outcome = replace(outcome, declines=tuple(sent), problems=(*outcome.problems, *refused))
     plan, zone = outcome.plan, run.rules.zone

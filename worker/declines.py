@@ -11,9 +11,12 @@ An invitation is declined when all of these hold:
   `tentative_is_busy` off, is remembered as spared when the block is written busy);
 - it waits on the rep's answer, from someone else, and was never answered or spared
   by firstblock before (remembered in state: once, ever);
+- declines were on already: the first cycle under new settings (or after the state
+  was lost) spares what it finds waiting, since that was there before;
 - under `internal`: its organizer is inside the internal domains and nobody at it is
-  a client. A client's invitation is never declined under `internal`: the block
-  gives way, as it does for any meeting, and the next plan moves it.
+  a client (a hidden guest list may hide one: never internal). A client's invitation
+  is never declined under `internal`: the block gives way, as it does for any
+  meeting, and the next plan moves it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ from worker.models import Attendee, Block, Event, Response, Status
 from worker.policy import BlockPolicy
 
 KEY = "decline/"  # state notice per answered (or spared) invitation: decline/<event id>
+ARMED = "decline-armed/"  # state notice: declines are on under these settings
+
+
+def signature(policies: Sequence[BlockPolicy]) -> str:
+    """The decline settings in one string: a change arms them again."""
+    return ",".join(f"{p.kind.value}={p.decline}" for p in policies if p.decline != "none")
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,11 @@ def candidates(
     for event in events:
         if not _waits_on_me(event, people):
             continue
-        internal = people.is_internal(event.organizer) and not client_keys(event, people)
+        internal = (
+            people.is_internal(event.organizer)
+            and not event.guests_hidden  # a client may be among the hidden guests
+            and not client_keys(event, people)
+        )
         under = [
             b
             for b in guarded
@@ -81,8 +94,17 @@ def covered(
     """Those a busy block of a declining kind still covers in the plan made with them
     declined."""
     modes = {p.kind: p.decline for p in policies if p.decline != "none"}
-    busy = [b for b in planned if modes.get(b.kind) and not b.free]
-    return [d for d in found if any(b.start < d.event.end and d.event.start < b.end for b in busy)]
+    busy = [b for b in planned if modes.get(b.kind) and not (b.free or b.tentative)]
+    return [
+        d
+        for d in found
+        if any(
+            b.start < d.event.end
+            and d.event.start < b.end
+            and (modes[b.kind] == "all" or d.internal)
+            for b in busy
+        )
+    ]
 
 
 def as_declined(events: Iterable[Event], declines: Sequence[Decline], me: str) -> list[Event]:

@@ -72,6 +72,9 @@ class Event:
     # The zone its times were set in by whoever made it (an IANA name; "" unknown):
     # a client's own invitation tells the client's zone.
     zone: str = ""
+    # The organizer hid the guest list, or the provider left guests out: who else is
+    # at it is unknown (never "only colleagues", worker/declines.py).
+    guests_hidden: bool = False
 
     def response_of(self, email: str) -> Response | None:
         """The answer of `email` to this event, or None when not invited."""

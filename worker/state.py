@@ -158,6 +158,7 @@ class State:
             for table in ACCOUNT_TABLES:
                 self.db.execute(f"DELETE FROM {table} WHERE account = ?", (account,))
             self.db.execute("DELETE FROM accounts WHERE name = ?", (account,))
+        self.runs.forget_cached(account)
 
 
 class SharedDocuments:

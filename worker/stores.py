@@ -333,6 +333,10 @@ class Run:
 class RunLog(Store):
     KEEP = 200  # runs kept per account
 
+    def __init__(self, db: database.Db) -> None:
+        super().__init__(db)
+        self._for_good: set[tuple[str, str]] = set()
+
     def log(self, run: Run) -> None:
         with self.db:
             self.db.execute(
@@ -395,6 +399,19 @@ class RunLog(Store):
             "SELECT 1 FROM notices WHERE account = ? AND key = ?", (account, key)
         ).fetchone()
         return row is not None
+
+    def noticed_for_good(self, account: str, key: str) -> bool:
+        """`noticed`, for a notice never taken back: once seen, this connection stops
+        asking (a steady cycle in serve, which keeps its connections, reads nothing)."""
+        if (account, key) in self._for_good:
+            return True
+        found = self.noticed(account, key)
+        if found:
+            self._for_good.add((account, key))
+        return found
+
+    def forget_cached(self, account: str) -> None:
+        self._for_good = {k for k in self._for_good if k[0] != account}
 
     def notice(self, account: str, key: str, now: datetime, *, told: bool = True) -> None:
         """Record that the user was told (or, with `told` off, that it is over)."""

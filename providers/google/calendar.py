@@ -50,6 +50,8 @@ class GoogleCalendar(CalendarProvider, CalendarWatch):
         self.memo = session.memo
         # What `timezone` learnt from the sync token, for the `fetch` that follows.
         self._synced: tuple[list[dict[str, Any]], str | None] | None = None
+        # Focus Time blocks whose auto-decline is not what the settings say.
+        self._stale_focus: list[tuple[Block, dict[str, Any]]] = []
 
     @property
     def _events(self) -> Any:
@@ -98,6 +100,7 @@ class GoogleCalendar(CalendarProvider, CalendarWatch):
     # -- reading
 
     def fetch(self, window: Window) -> Snapshot:
+        self._stale_focus = []
         zone = ZoneInfo(window.zone)
         events: list[Event] = []
         blocks: list[Block] = []
@@ -113,6 +116,7 @@ class GoogleCalendar(CalendarProvider, CalendarWatch):
                 else:
                     if window.overlaps(block.start, block.end):
                         blocks.append(block)
+                        self._check_focus(block, item)
                     continue
             event = mapping.to_event(item, zone, window.start, self.session.options.email)
             if event.problem:
@@ -201,15 +205,21 @@ class GoogleCalendar(CalendarProvider, CalendarWatch):
         request = self._events.patch(
             calendarId=CALENDAR, eventId=event.id, body=body, sendUpdates="all"
         )
-        self.session.call(request, etag=str(item.get("etag", "")))
+        self._mark_written()
+        # Sent once: a retry after a lost answer would meet its own 412 and report a
+        # refusal for a decline that was made.
+        self.session.call(request, etag=str(item.get("etag", "")), idempotent=False)
 
-    # -- writing
-
-    def _apply(self, changes: Sequence[Change]) -> list[Change]:
+    def _mark_written(self) -> None:
         cache = self.memo.get("calendar")
         if cache:  # our writes are not in it until the next listing: no quiet answer
             cache["written"] = True
             self.memo.save()
+
+    # -- writing
+
+    def _apply(self, changes: Sequence[Change]) -> list[Change]:
+        self._mark_written()
         focus = self._may_focus()
         results = self._send([self._request(c, focus) for c in changes])
         if focus:
@@ -247,6 +257,32 @@ class GoogleCalendar(CalendarProvider, CalendarWatch):
         if first_error is not None:
             raise first_error
         return applied
+
+    def _check_focus(self, block: Block, item: dict[str, Any]) -> None:
+        """Note a Focus Time block whose auto-decline the settings no longer want (a
+        block written before `decline` existed declined clients too): `upkeep` mends it."""
+        props = item.get("focusTimeProperties")
+        if item.get("eventType") != "focusTime" or not isinstance(props, dict) or block.touched:
+            return
+        wanted = self._focus(block)
+        if props.get("autoDeclineMode") != wanted["autoDeclineMode"]:
+            self._stale_focus.append((block, {**props, **wanted}))
+
+    def upkeep(self) -> None:
+        stale, self._stale_focus = self._stale_focus, []
+        if not stale:
+            return
+        self._mark_written()
+        requests = []
+        for block, props in stale:
+            patch = self._events.patch(
+                calendarId=CALENDAR, eventId=block.id, body={"focusTimeProperties": props}
+            )
+            patch.headers["If-Match"] = block.etag  # one the user just changed is theirs
+            requests.append(patch)
+        failed = [r for r in self._send(requests) if isinstance(r, ProviderError)]
+        if failed:
+            raise failed[0]
 
     def _may_focus(self) -> bool:
         return self.memo.get("focus_time") is not False and self.session.options.focus_time

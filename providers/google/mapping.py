@@ -57,7 +57,8 @@ STATUSES = {
 # What the sync cache keeps of an event: the rest is never read.
 FIELDS = (
     "id,status,summary,description,start,end,transparency,eventType,attendees,organizer,"
-    "recurringEventId,extendedProperties,etag"
+    "recurringEventId,extendedProperties,etag,guestsCanSeeOtherGuests,attendeesOmitted,"
+    "focusTimeProperties"
 )
 
 
@@ -142,6 +143,8 @@ def to_event(item: dict[str, Any], zone: ZoneInfo, fallback: datetime, me: str =
         organizer=_organizer(item.get("organizer") or {}, me),
         series_id=str(item.get("recurringEventId") or ident),
         zone=iana((item.get("start") or {}).get("timeZone")),
+        guests_hidden=item.get("guestsCanSeeOtherGuests") is False
+        or bool(item.get("attendeesOmitted")),
     )
 
 

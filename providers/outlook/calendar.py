@@ -32,7 +32,7 @@ from worker.models import Block, Change, Event, Op, Snapshot, Window, WorkHours
 PAD_BEFORE, PAD_AFTER = timedelta(days=1), timedelta(days=7)
 SELECT = (
     "subject,body,start,end,isAllDay,isCancelled,showAs,responseStatus,attendees,"
-    "organizer,seriesMasterId,type,changeKey,originalStartTimeZone"
+    "organizer,seriesMasterId,type,changeKey,originalStartTimeZone,hideAttendees"
 )
 # What the cache keeps of an event, a write's answer too (which has every field).
 KEPT = frozenset({*SELECT.split(","), "id", "@odata.etag", "singleValueExtendedProperties"})
@@ -223,6 +223,12 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
         body = {"comment": message, "sendResponse": True}
         call = Call("POST", f"{self.user}/events/{event.id}/decline", body=body, idempotent=False)
         self.session.call(call)
+        # The cache answers a quiet cycle: it must not show the invitation still waiting.
+        cache = self.memo.get("calendar")
+        item = (cache or {}).get("items", {}).get(event.id)
+        if item is not None:
+            item["responseStatus"] = {"response": "declined"}
+            self.memo.save()
 
     # -- writing
 

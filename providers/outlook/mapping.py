@@ -282,6 +282,7 @@ def to_event(item: dict[str, Any], zone: ZoneInfo, me: str, fallback: datetime) 
         ).lower(),
         series_id=str(item.get("seriesMasterId") or ident),
         zone=iana(str(item.get("originalStartTimeZone") or "")) or "",
+        guests_hidden=bool(item.get("hideAttendees")),
     )
 
 

@@ -231,6 +231,32 @@ def test_blocks_are_focus_time_tagged_and_written_in_one_batch(
     assert cal.notes() == ["blocks: Focus Time events that decline conflicting invitations"]
 
 
+def test_a_block_written_under_earlier_settings_has_its_auto_decline_mended(
+    emulator: GoogleEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    """Blocks written before `decline` existed declined every new invitation, clients'
+    too: a committing cycle brings them to what the settings say, once."""
+    memo = tmp_path / "memo.json"
+    calendar(emulator, memo, sleeps, native_declines=("prospecting",)).apply(
+        [Change(Op.CREATE, block())]
+    )
+    cal = calendar(emulator, memo, sleeps)  # now: prospecting declines colleagues only
+    [found] = cal.fetch(WINDOW).blocks
+    emulator.reset_log()
+    cal.upkeep()
+    assert calls(emulator) == ["PATCH /calendar/v3/calendars/primary/events/" + block().id]
+    assert emulator.requests[0].headers.get("if-match") == found.etag  # theirs if changed
+    stored = emulator.event(block().id)
+    assert stored is not None
+    assert stored["focusTimeProperties"]["autoDeclineMode"] == "declineNone"
+    again = calendar(emulator, memo, sleeps)
+    [kept] = again.fetch(WINDOW).blocks
+    assert not kept.touched  # the block's content is as firstblock wrote it
+    emulator.reset_log()
+    again.upkeep()
+    assert emulator.requests == []  # mended once
+
+
 def test_under_internal_declines_focus_time_declines_nobody(
     emulator: GoogleEmulator, sleeps: Sleeps, tmp_path: Path
 ) -> None:

@@ -291,3 +291,60 @@ def test_the_property_test_declines_something() -> None:
     if not DECLINED:
         pytest.skip("run with test_declines_keep_the_invariants")
     assert sum(DECLINED) > 0, f"no declines in {len(DECLINED)} examples"
+
+
+def test_invitations_waiting_before_declines_were_on_are_spared(
+    state: State, tmp_path: Path
+) -> None:
+    # With tentative_is_busy off, a block may be written busy over an invitation
+    # while declines are off; turning them on later (or losing the state) must not
+    # decline what was there first. What arrives afterwards is declined.
+    desk = Desk(state, setting("none", tentative_is_busy=False))
+    desk.cal.events.append(invitation("old", "sam@example.com", at(8, 30)))
+    block = desk.prospecting(desk.run(at(7)))
+    assert block.start == at(8, 30)
+    desk.config = setting("internal", tentative_is_busy=False)
+    assert desk.run(at(7, 15)).declines == ()  # arms declines: "old" is spared
+    desk.cal.events.append(invitation("new", "sam@example.com", block.start + timedelta(hours=1)))
+    later = desk.run(at(7, 30))
+    assert [d.event.id for d in later.declines] == ["new"]
+    # The state is lost: armed again, and nothing waiting then is declined.
+    fresh = State(tmp_path / "fresh.sqlite3")
+    try:
+        lost = Desk(fresh, desk.config)
+        lost.cal = desk.cal
+        desk.cal.events.append(invitation("third", "sam@example.com", block.start))
+        assert lost.run(at(7, 45)).declines == ()
+    finally:
+        fresh.close()
+
+
+def test_a_hidden_guest_list_is_never_taken_for_colleagues_only() -> None:
+    rules = rules_for(setting(), dataclasses.replace(default_config().accounts[0], email=ME), NY)
+    block = Block("k", BlockKind.PROSPECTING, MON, at(9), at(10), "Prospecting")
+    hidden = dataclasses.replace(invitation("x", "sam@example.com", at(9)), guests_hidden=True)
+    assert declines.candidates([hidden], [block], rules.policies, rules.people) == []
+    everyone = rules_for(
+        setting("all"), dataclasses.replace(default_config().accounts[0], email=ME), NY
+    )
+    [found] = declines.candidates([hidden], [block], everyone.policies, everyone.people)
+    assert not found.internal
+
+
+def test_a_decline_counts_only_under_a_block_whose_kind_takes_it() -> None:
+    """A client's invitation found under an `all` block is not sent when only an
+    `internal` block, or a tentative hold, covers it in the plan."""
+    r = rules_for(setting("all"), dataclasses.replace(default_config().accounts[0], email=ME), NY)
+    policies = tuple(
+        dataclasses.replace(p, decline="internal") if p.kind is BlockKind.DEALS else p
+        for p in r.policies
+    )
+    client = declines.Decline(
+        invitation("qbr", "jane@acme.com", at(9)),
+        Block("p", BlockKind.PROSPECTING, MON, at(9), at(10), "Prospecting"),
+        internal=False,
+    )
+    deals = Block("d", BlockKind.DEALS, MON, at(9), at(10), "Advance deals")
+    hold = Block("hold/m", BlockKind.PROSPECTING, MON, at(9), at(10), "Hold")
+    assert declines.covered([client], [deals, hold], policies) == []
+    assert declines.covered([client], [client.block], policies) == [client]
