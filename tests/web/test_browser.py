@@ -104,10 +104,22 @@ def test_a_rep_opens_the_week_and_the_gaps(app: str, browser: object, tmp_path: 
     assert "Globex intro" in page.locator("table.gaps").first.inner_text()
     assert "Proposed: Thu 03 Dec 10:00" in page.locator("table.upcoming").inner_text()
     page.screenshot(path=str(shots(tmp_path) / "gaps.png"), full_page=True)
+    page.click("nav >> text=Settings")
+    page.wait_for_selector("table.targets")
+    # Each kind's time defense, as the config says: prospecting busy, declining
+    # colleagues only; the rest ramping, declining nobody.
+    assert page.locator('select[name="blocks.prospecting.defense"]').input_value() == "always"
+    assert page.locator('select[name="blocks.prospecting.decline"]').input_value() == "internal"
+    assert page.locator('select[name="blocks.admin.decline"]').input_value() == "none"
+    page.screenshot(path=str(shots(tmp_path) / "settings.png"), full_page=True)
     phone = browser.new_page(viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
     phone.goto(app + "/a/ana")
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "the week does not fit a phone's screen"
+    phone.goto(app + "/a/ana/settings")
+    phone.screenshot(path=str(shots(tmp_path) / "settings-phone.png"), full_page=True)
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, "the settings do not fit a phone's screen"
     phone.screenshot(path=str(shots(tmp_path) / "week-phone.png"))
     assert problems == []
 

@@ -224,6 +224,8 @@ def test_settings_inline_errors_preview_and_save(app: TestClient, home: Path) ->
         "blocks.prospecting.minutes": "60",
         "hold.enabled": "on",
         "followups.tentative_hold": ["off", "on"],  # the hidden field, then the box
+        "blocks.deals.defense": "always",  # time defense, per kind
+        "blocks.prospecting.decline": "internal",  # the team's: not kept as the rep's
         "action": "preview",
     }
     preview = app.post(f"/a/{ANA}/settings", data=fields)
@@ -240,7 +242,10 @@ def test_settings_inline_errors_preview_and_save(app: TestClient, home: Path) ->
     try:
         table = state.accounts.get(ANA) or {}
         assert table["workday"] == {"hours": ["10:00-16:00"]}
-        assert table["blocks"] == [{"kind": "prospecting", "minutes": 60}]
+        assert table["blocks"] == [
+            {"kind": "prospecting", "minutes": 60},
+            {"kind": "deals", "defense": "always"},
+        ]
         assert table["followups"] == {"tentative_hold": True}
         assert state.schedule.next_due(ANA) == (datetime.fromisoformat(NOW), "settings")
     finally:
@@ -248,6 +253,12 @@ def test_settings_inline_errors_preview_and_save(app: TestClient, home: Path) ->
     page = app.get(f"/a/{ANA}/settings").text
     assert "10:00-16:00" in page
     assert re.search(r'name="followups.tentative_hold"\s+checked', page)
+    assert re.search(r'name="blocks.deals.defense".*?value="always" selected', page, re.S)
+    wrong = app.post(
+        f"/a/{ANA}/settings",
+        data={"csrf": token, "blocks.admin.decline": "nobody", "action": "save"},
+    )
+    assert wrong.status_code == 400 and 'id="blocks.admin.decline-error"' in wrong.text
 
 
 def test_disconnect_returns_held_mail_removes_future_blocks_and_revokes(

@@ -1,4 +1,5 @@
-"""A rep's own settings: hours, block targets and chunks, the hold and its allow list,
+"""A rep's own settings: hours, block targets and chunks, each kind's time defense
+(when it turns busy, which invitations it declines), the hold and its allow list,
 follow-ups, the alert webhook. Checked by the config's own parser (the same one-line
 messages, shown beside the field), previewed as next week's plan, and saved into the
 account's stored table, which brings its next cycle forward.
@@ -24,6 +25,7 @@ from worker import config as cfg
 from worker import runner, zones
 from worker.clock import FixedClock
 from worker.errors import ConfigError
+from worker.policy import DECLINES, DEFENSES
 from worker.reader import Reader
 from worker.settings import DAY_NAMES, flat
 from worker.web import access
@@ -34,6 +36,12 @@ KINDS = ("prospecting", "deals", "prep", "admin")
 NUMBERS = [f"blocks.{k}.{f}" for k in KINDS for f in ("minutes", "min_chunk")]
 NUMBERS += ["followups.grace_minutes", "followups.lookahead_days"]
 FLAGS = ("hold.enabled", "followups.tentative_hold")
+# Time defense per kind: each a choice among the config's own words.
+CHOICES = {
+    f"blocks.{k}.{f}": words
+    for k in KINDS
+    for f, words in (("defense", DEFENSES), ("decline", DECLINES))
+}
 WHERE = re.compile(r"\(state store\): ([\w.\[\]]+): ")
 
 
@@ -103,6 +111,7 @@ class SettingsPage:
             account=account,
             values=values,
             kinds=KINDS,
+            choices=CHOICES,
             day_names=DAY_NAMES,
             editable=account.origin == cfg.STORE,
             webhook_set=bool(config.for_account(account).alerts.webhook_url),
@@ -117,6 +126,7 @@ def _values(settings: cfg.Settings) -> dict[str, Any]:
     values["workday.hours"] = ", ".join(everything["workday.hours"])
     values["hold.allow"] = "\n".join(everything["hold.allow"])
     values |= {k: everything[k] for k in NUMBERS}
+    values |= {k: everything[k] for k in CHOICES if k in everything}
     return values
 
 
@@ -129,7 +139,7 @@ def _submitted(form: FormData) -> dict[str, Any]:
     for flag in FLAGS:
         if flag in form:
             values[flag] = "on" in form.getlist(flag)
-    for key in ("timezone", "workday.hours", "hold.allow"):
+    for key in ("timezone", "workday.hours", "hold.allow", *CHOICES):
         if key in form:
             values[key] = str(form[key]).strip()
     for key in NUMBERS:
