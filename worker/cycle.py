@@ -242,17 +242,22 @@ def _send_declines(
             problems.append(f"{d.event.title}: not declined, and it will not be ({exc})")
         else:
             sent.append(d)
-        run.state.runs.notice(run.name, declines.KEY + d.event.id, run.now)
+        _answered(run, [d.event.id])
     return sent, problems
 
 
 def _spare(run: AccountRun, outcome: Outcome, changes: Sequence[Change]) -> None:
     """Invitations under blocks about to be written busy were there first: never
     declined."""
-    if not any(p.decline != "none" for p in run.rules.policies):
+    if not declines.signature(run.rules.policies):
         return
     written = [c.block for c in changes if c.op is not Op.DELETE]
-    for ident in declines.spared(written, outcome.events, run.rules.people):
+    _answered(run, declines.spared(written, outcome.events, run.rules.people))
+
+
+def _answered(run: AccountRun, idents: Sequence[str]) -> None:
+    """Invitations never to be answered (again): declined, or spared."""
+    for ident in idents:
         run.state.runs.notice(run.name, declines.KEY + ident, run.now)
 
 
@@ -268,8 +273,7 @@ def commit_calendar(
     refused: list[str] = []
     tried: set[str] = set()  # answered once per commit: a re-read may lag behind
     if decision.arming:
-        for ident in decision.spare:
-            state.runs.notice(name, declines.KEY + ident, run.now)
+        _answered(run, decision.spare)
         state.runs.notice(name, decision.arming, run.now)
     for attempt in range(CONFLICT_RETRIES):
         fresh = [d for d in decision.outcome.declines if d.event.id not in tried]

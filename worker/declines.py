@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from worker.clients import People, client_keys
-from worker.models import Attendee, Block, Event, Response, Status
+from worker.models import Attendee, Block, BlockKind, Event, Response, Status
 from worker.policy import BlockPolicy
 
 KEY = "decline/"  # state notice per answered (or spared) invitation: decline/<event id>
@@ -34,7 +34,12 @@ ARMED = "decline-armed/"  # state notice: declines are on under these settings
 
 def signature(policies: Sequence[BlockPolicy]) -> str:
     """The decline settings in one string: a change arms them again."""
-    return ",".join(f"{p.kind.value}={p.decline}" for p in policies if p.decline != "none")
+    return ",".join(f"{kind.value}={mode}" for kind, mode in _modes(policies).items())
+
+
+def _modes(policies: Sequence[BlockPolicy]) -> dict[BlockKind, str]:
+    """The kinds that decline, and how."""
+    return {p.kind: p.decline for p in policies if p.decline != "none"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ def candidates(
 ) -> list[Decline]:
     """The invitations the rules would decline, before state says which were answered
     or spared already. Pure; blocks as read from the calendar."""
-    modes = {p.kind: p.decline for p in policies if p.decline != "none"}
+    modes = _modes(policies)
     guarded = sorted(
         (b for b in blocks if modes.get(b.kind) and not (b.free or b.touched or b.tentative)),
         key=lambda b: (b.start, b.key),
@@ -93,7 +98,7 @@ def covered(
 ) -> list[Decline]:
     """Those a busy block of a declining kind still covers in the plan made with them
     declined."""
-    modes = {p.kind: p.decline for p in policies if p.decline != "none"}
+    modes = _modes(policies)
     busy = [b for b in planned if modes.get(b.kind) and not (b.free or b.tentative)]
     return [
         d
