@@ -17,7 +17,18 @@ from typing import Any, cast
 from providers import registry
 from providers.base import AccountSpec, MailProvider
 from providers.errors import ProviderError
-from worker import __version__, cli_accounts, gapcheck, logs, proposals, push, roster, runner, zones
+from worker import (
+    __version__,
+    cli_accounts,
+    cli_report,
+    gapcheck,
+    logs,
+    proposals,
+    push,
+    roster,
+    runner,
+    zones,
+)
 from worker import config as cfg
 from worker.clock import Clock, FixedClock, SystemClock
 from worker.cycle import (
@@ -161,6 +172,7 @@ def _parser() -> argparse.ArgumentParser:
     flags = {n: registry.provider(n).connect_flags(connect) for n in registry.connectable()}
     connect.set_defaults(provider_flags=flags)
     cli_accounts.register(command, common, _load, _clock)
+    cli_report.register(command, _load, _clock)
     web = command("web", cmd_web, "the app in a browser: the week, gaps, health", json_flag=False)
     web.add_argument("--listen", metavar="HOST:PORT", help="where to listen ([web] listen)")
     release = command("release", cmd_release, "return all held mail to the inbox now")

@@ -311,16 +311,31 @@ def commit_calendar(
         refused.append(f"blocks' settings not brought up to date ({exc})")
     outcome = decision.outcome
     outcome = replace(outcome, declines=tuple(sent), problems=(*outcome.problems, *refused))
+    _record_days(run, outcome)
+    return outcome
+
+
+def _record_days(run: AccountRun, outcome: Outcome) -> None:
+    """Today's planned prospecting, on the day's first cycle; a past day's kept
+    minutes, on the first cycle after it (worker/records.py)."""
     plan, zone = outcome.plan, run.rules.zone
     today = run.now.astimezone(zone).date()
-    if today in plan.days:
-        minutes = sum(
+    # Past days the read saw whole: the lookback, less a day for the window's edge.
+    oldest = today - timedelta(days=run.config.followups.lookback_days)
+    marks = run.state.figures.marks(run.account.name, today, oldest)
+    planned = None
+    if today in plan.days and not marks.planned_today:
+        planned = sum(
             b.minutes
             for b in (*plan.blocks, *plan.kept)
             if b.kind is BlockKind.PROSPECTING and b.day == today
         )
-        state.figures.planned(name, today, minutes)
-    return outcome
+    kept = dict.fromkeys(marks.unkept, 0)
+    for b in outcome.fetched:
+        day = b.start.astimezone(zone).date()
+        if b.kind is BlockKind.PROSPECTING and day in kept:
+            kept[day] += b.minutes
+    run.state.figures.record_days(run.account.name, today, planned, kept, zone.key)
 
 
 def run_account(run: AccountRun, provider: CalendarProvider, *, apply: bool) -> Outcome:
@@ -345,14 +360,15 @@ def _fetch_window(config: Config, plan: Window, now: datetime) -> Window:
 
 def _note_lost(state: State, account: str, applied: Sequence[Change]) -> None:
     """Blocks the worker removed or moved because the calendar changed under them."""
-    per_day: dict[date, int] = {}
+    per_day: dict[tuple[date, str], int] = {}
     for c in applied:
         moved = c.op is Op.UPDATE and c.before is not None and c.before.start != c.block.start
         if c.op is Op.DELETE or moved:
-            day = (c.before or c.block).day
-            per_day[day] = per_day.get(day, 0) + 1
-    for day, n in per_day.items():
-        state.figures.lost(account, day, n)
+            block = c.before or c.block
+            key = (block.day, block.kind.value)
+            per_day[key] = per_day.get(key, 0) + 1
+    for (day, kind), n in per_day.items():
+        state.figures.lost(account, day, kind, n)
 
 
 def log(
@@ -363,6 +379,8 @@ def log(
     changes: Sequence[Change] = (),
     error: str = "",
     held: int | None = None,
+    day: date | None = None,
+    released: int = 0,
 ) -> None:
     def count(op: Op) -> int:
         return sum(1 for c in changes if c.op is op)
@@ -378,6 +396,8 @@ def log(
             count(Op.DELETE),
             error,
             held,
+            day,
+            released,
         )
     )
 

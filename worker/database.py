@@ -37,6 +37,19 @@ _OWN_WRITES = (
     " CREATE TABLE IF NOT EXISTS heard (account TEXT NOT NULL, item TEXT NOT NULL,"
     " version TEXT NOT NULL, PRIMARY KEY (account, item, version));"
 )
+# Days are the account's own local days (ISO dates); times are UTC text.
+_RECORDS = (
+    "CREATE TABLE IF NOT EXISTS kept (account TEXT NOT NULL, day TEXT NOT NULL,"
+    " minutes INTEGER NOT NULL, PRIMARY KEY (account, day));"
+    " CREATE TABLE IF NOT EXISTS losses (account TEXT NOT NULL, day TEXT NOT NULL,"
+    " kind TEXT NOT NULL, blocks INTEGER NOT NULL, PRIMARY KEY (account, day, kind));"
+    " CREATE TABLE IF NOT EXISTS mail_days (account TEXT NOT NULL, day TEXT NOT NULL,"
+    " held INTEGER NOT NULL, released INTEGER NOT NULL, PRIMARY KEY (account, day));"
+    " CREATE TABLE IF NOT EXISTS gap_history (account TEXT NOT NULL, key TEXT NOT NULL,"
+    ' client TEXT NOT NULL, "end" TEXT NOT NULL, opened TEXT NOT NULL, closed TEXT,'
+    " PRIMARY KEY (account, key));"
+    " CREATE TABLE IF NOT EXISTS day_zones (account TEXT PRIMARY KEY, zone TEXT NOT NULL);"
+)
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (
         1,
@@ -131,6 +144,11 @@ CREATE TABLE notices (
         7,  # push: the worker's own writes, so their notifications wake nothing
         _OWN_WRITES,
         _OWN_WRITES,
+    ),
+    (
+        8,  # the report: each day's record kept past the lookback (worker/records.py)
+        _RECORDS,
+        _RECORDS,
     ),
 )
 SCHEMA = MIGRATIONS[-1][0]

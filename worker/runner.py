@@ -282,7 +282,11 @@ def _logged(
         errors = "; ".join(map(str, result.errors))
         try:
             held = result.hold.held if result.hold else None
-            log(state, result.account.name, started, clock.now(), changes, errors, held)
+            released = result.hold.returned if result.hold else 0
+            now = clock.now()
+            o = result.outcome
+            day = now.astimezone(zones.zone(o.timezone)).date() if o else None
+            log(state, result.account.name, started, now, changes, errors, held, day, released)
         except WorkerError as exc:  # the run happened; only its record is missing
             result.errors.append(exc)
     return result

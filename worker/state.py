@@ -24,7 +24,8 @@ from worker import database
 from worker.accounts import AccountStore
 from worker.channels import Channels, Nudges, OwnWrites
 from worker.errors import from_os
-from worker.stores import Figures, Gaps, HoldMarks, Ledger, Run, RunLog, Schedule
+from worker.records import Figures
+from worker.stores import Gaps, HoldMarks, Ledger, Run, RunLog, Schedule
 
 __all__ = ["Run", "SharedDocuments", "State"]
 
@@ -47,6 +48,11 @@ ACCOUNT_TABLES = (
     "nudges",
     "own_writes",
     "heard",
+    "kept",
+    "losses",
+    "mail_days",
+    "gap_history",
+    "day_zones",
 )
 
 

@@ -239,6 +239,17 @@ class Gaps(Store):
             self.db.execute(
                 'DELETE FROM gaps WHERE account = ? AND "end" < ?', (account, _iso(sync.oldest))
             )
+            # The report's record (worker/records.py) outlives the lookback.
+            self.db.executemany(
+                "UPDATE gap_history SET closed = ? WHERE account = ? AND key = ?",
+                [(_iso(sync.now), account, g.key) for g in sync.closed],
+            )
+            self.db.executemany(
+                "INSERT INTO gap_history VALUES (?, ?, ?, ?, ?, NULL)"
+                " ON CONFLICT (account, key) DO UPDATE SET closed = NULL"
+                " WHERE gap_history.closed IS NOT NULL",
+                [(account, g.key, g.client, _iso(g.end), _iso(sync.now)) for g in sync.found],
+            )
 
     def sync(
         self, account: str, found: Iterable[OpenGap], now: datetime, oldest: datetime
@@ -328,6 +339,8 @@ class Run:
     error: str = ""
     held: int | None = None  # messages held when it ended; None: no hold step ran (not
     # read back by `last`: `held` keeps the latest)
+    day: date | None = None  # the account's local day, for the mail record
+    released: int = 0  # messages this run returned to the inbox
 
 
 class RunLog(Store):
@@ -358,6 +371,16 @@ class RunLog(Store):
                     "INSERT INTO held VALUES (?, ?, ?) ON CONFLICT (account)"
                     " DO UPDATE SET messages = excluded.messages, at = excluded.at",
                     (run.account, run.held, _iso(run.finished)),
+                )
+            if run.day is not None and (run.held or run.released):
+                # the day's record (worker/records.py): the most held at once, and
+                # every message returned
+                self.db.execute(
+                    "INSERT INTO mail_days VALUES (?, ?, ?, ?) ON CONFLICT (account, day)"
+                    " DO UPDATE SET released = mail_days.released + excluded.released,"
+                    " held = CASE WHEN excluded.held > mail_days.held"
+                    " THEN excluded.held ELSE mail_days.held END",
+                    (run.account, run.day.isoformat(), run.held or 0, run.released),
                 )
             # Below the KEEP-th newest id: a walk of the index, five times cheaper than
             # "NOT IN (the newest KEEP)", which compared every row with a list.
@@ -425,41 +448,6 @@ class RunLog(Store):
                 )
             else:
                 self.db.execute("DELETE FROM notices WHERE account = ? AND key = ?", (account, key))
-
-
-# -- the week's discipline figures
-
-
-class Figures(Store):
-    def planned(self, account: str, day: date, minutes: int) -> None:
-        """The day's prospecting minutes as first planned on that day; kept thereafter."""
-        known = self.db.execute(
-            "SELECT 1 FROM days WHERE account = ? AND day = ?", (account, day.isoformat())
-        ).fetchone()
-        if known is not None:
-            return  # every cycle of the day says it: a read, not a write, after the first
-        with self.db:
-            self.db.execute(
-                "INSERT INTO days (account, day, planned) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                (account, day.isoformat(), minutes),
-            )
-
-    def lost(self, account: str, day: date, blocks: int) -> None:
-        with self.db:
-            self.db.execute(
-                "INSERT INTO days (account, day, planned, lost) VALUES (?, ?, 0, ?)"
-                " ON CONFLICT (account, day) DO UPDATE SET lost = days.lost + excluded.lost",
-                (account, day.isoformat(), blocks),
-            )
-
-    def week(self, account: str, first: date, last: date) -> tuple[int, int]:
-        """(planned prospecting minutes, blocks lost) over the days first..last."""
-        row = self.db.execute(
-            "SELECT COALESCE(SUM(planned), 0), COALESCE(SUM(lost), 0) FROM days"
-            " WHERE account = ? AND day BETWEEN ? AND ?",
-            (account, first.isoformat(), last.isoformat()),
-        ).fetchone()
-        return int(row[0]), int(row[1])
 
 
 # -- team scale: when each account is due, for the fan-out (worker/team.py)

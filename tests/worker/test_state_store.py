@@ -166,6 +166,8 @@ def test_a_steady_cycle_finding_what_it_knew_writes_nothing(
     opened, closed = state.gaps.sync("rep", found, T0 + timedelta(minutes=15), T0)
     state.runs.notice("rep", "reconnect", T0, told=False)  # nothing to be over
     state.figures.planned("rep", T0.date(), 60)  # the day's first plan is kept
+    state.figures.record_days("rep", T0.date(), None, {})  # nothing new to keep
+    assert state.figures.marks("rep", T0.date(), T0.date()).planned_today
     assert [g.key for g in opened] == ["m1", "m2"] and closed == []
     assert statements and set(statements) == {"SELECT"}
     assert state.figures.week("rep", T0.date(), T0.date()) == (90, 0)
@@ -182,16 +184,69 @@ def test_notices_are_told_once_until_over(state: State) -> None:
 
 def test_the_weeks_figures(state: State) -> None:
     monday = date(2026, 11, 30)
+    tuesday = monday + timedelta(days=1)
     state.figures.planned("rep", monday, 120)
     state.figures.planned("rep", monday, 30)  # the first plan of the day counts
-    state.figures.lost("rep", monday, 1)
-    state.figures.lost("rep", monday + timedelta(days=1), 2)
-    state.figures.lost("rep", monday + timedelta(days=1), 1)
-    assert state.figures.week("rep", monday, monday + timedelta(days=4)) == (120, 4)
+    state.figures.lost("rep", monday, "prospecting", 1)
+    state.figures.lost("rep", tuesday, "prospecting", 2)
+    state.figures.lost("rep", tuesday, "admin", 1)
+    state.figures.lost("rep", tuesday, "prospecting", 1)
+    assert state.figures.week("rep", monday, monday + timedelta(days=4)) == (120, 5)
     assert state.figures.week("rep", monday + timedelta(days=7), monday + timedelta(days=11)) == (
         0,
         0,
     )
+    losses = state.figures.history("rep", monday, tuesday).losses
+    assert losses == (
+        (monday, "prospecting", 1),
+        (tuesday, "admin", 1),
+        (tuesday, "prospecting", 3),
+    )
+
+
+def test_a_blocks_loss_on_a_later_day_leaves_that_days_plan_to_its_first_cycle(
+    state: State,
+) -> None:
+    # A block of Wednesday's lost on Monday used to make Wednesday's row with 0 planned,
+    # and Wednesday's own first plan was then never kept.
+    monday, wednesday = date(2026, 11, 30), date(2026, 12, 2)
+    state.figures.lost("rep", wednesday, "prospecting", 1)
+    state.figures.planned("rep", wednesday, 90)
+    assert state.figures.week("rep", monday, wednesday) == (90, 1)
+
+
+def test_the_record_of_days_kept_mail_and_gaps(state: State) -> None:
+    monday = date(2026, 11, 30)
+    days = [monday + timedelta(days=i) for i in range(3)]
+    for d in days:
+        assert not state.figures.marks("rep", d, monday).planned_today
+        state.figures.record_days("rep", d, 60, {})
+    marks = state.figures.marks("rep", days[2], monday)
+    assert marks.planned_today and marks.unkept == (days[0], days[1])
+    state.figures.record_days("rep", days[2], None, {days[0]: 45, days[1]: 60})
+    state.figures.record_days("rep", days[2], None, {days[0]: 0})  # kept as first written
+    assert state.figures.marks("rep", days[2], monday).unkept == ()
+    state.runs.log(Run("rep", T0, T0, True, held=4, day=monday))
+    state.runs.log(Run("rep", T0, T0, True, held=2, day=monday))
+    state.runs.log(Run("rep", T0, T0, True, held=0, day=monday, released=5))
+    state.runs.log(Run("rep", T0, T0, True, held=0, day=days[1]))  # nothing to record
+    end = T0 - timedelta(hours=2)
+    gap = OpenGap("rep", "m1|buyer@acme.com", "Call", end - timedelta(hours=1), end, "acme.com")
+    state.gaps.sync("rep", [gap], T0, T0 - timedelta(days=14))
+    state.gaps.sync("rep", [], T0 + timedelta(days=1), T0 - timedelta(days=14))
+    history = state.figures.history("rep", monday - timedelta(days=7), days[2])
+    assert [(d.day, d.planned, d.kept, d.held, d.released) for d in history.days] == [
+        (monday, 60, 45, 4, 5),
+        (days[1], 60, 60, None, None),
+        (days[2], 60, None, None, None),
+    ]
+    [record] = history.gaps
+    assert (record.key, record.opened, record.closed) == (gap.key, T0, T0 + timedelta(days=1))
+    assert history.since == monday
+    # The gap outlives the lookback that forgets it in the gaps table.
+    state.gaps.sync("rep", [], T0 + timedelta(days=30), T0 + timedelta(days=16))
+    assert state.gaps.closed_since("rep", T0) == []
+    assert [g.key for g in state.figures.history("rep", monday, days[2]).gaps] == [gap.key]
 
 
 def test_two_workers_share_one_store(location: str | Path) -> None:
@@ -379,11 +434,13 @@ def test_forgetting_an_account_leaves_nothing_of_it_and_all_of_the_others(
         state.runs.notice(name, "reconnect", T0)
         state.schedule.set(name, T0, "reconcile")
         state.figures.planned(name, T0.date(), 90)
+        state.figures.lost(name, T0.date(), "deals", 1)
     state.forget_account("gone")
     assert [n for n, _ in state.accounts.all()] == ["stays"]
     assert state.runs.last("gone") is None and state.holds.last_release("gone") is None
     assert state.schedule.next_due("gone") is None and not state.runs.noticed("gone", "reconnect")
     assert state.figures.week("gone", T0.date(), T0.date()) == (0, 0)
+    assert state.figures.history("gone", T0.date(), T0.date()).since is None
     assert state.runs.last("stays") is not None and state.schedule.next_due("stays") is not None
     assert state.figures.week("stays", T0.date(), T0.date())[0] == 90
 
