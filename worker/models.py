@@ -217,6 +217,15 @@ class Message:
 
 
 @dataclass(frozen=True)
+class InlineImage:
+    """A picture shown in an alert's HTML, which refers to it as cid:<cid>."""
+
+    cid: str  # unique in the message, e.g. trend.2026-W49@firstblock
+    name: str  # a file name without its extension
+    png: bytes
+
+
+@dataclass(frozen=True)
 class Alert:
     """A message the worker writes to its user; it is never held."""
 
@@ -225,6 +234,7 @@ class Alert:
     text: str
     created: datetime
     html: str = ""
+    images: tuple[InlineImage, ...] = ()  # referenced by the html
 
 
 @dataclass(frozen=True)

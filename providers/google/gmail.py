@@ -21,6 +21,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
+from providers import mime
 from providers.base import Alert, Draft, MailProvider, Message
 from providers.errors import BadRequest, Conflict, NotFound, ProviderError
 from providers.google import mapping
@@ -454,9 +455,6 @@ def _alert_message(alert: Alert, message_id: str, me: str) -> str:
     msg["Date"] = format_datetime(alert.created)
     msg["Message-ID"] = message_id
     msg["X-Firstblock-Alert"] = "1"
-    msg.set_content(alert.text)
-    if alert.html:
-        msg.add_alternative(alert.html, subtype="html")
-        # From the id, not random: the same alert makes the same bytes (cassettes).
-        msg.set_boundary("==firstblock-" + message_id.strip("<>").split("@")[0])
+    # From the id, not random: the same alert makes the same bytes (cassettes).
+    mime.fill(msg, alert, message_id.strip("<>").split("@")[0])
     return base64.urlsafe_b64encode(msg.as_bytes()).decode()

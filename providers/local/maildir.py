@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
+from providers import mime
 from providers.base import Alert, Draft, MailProvider, Message
 from providers.errors import DataError
 
@@ -214,9 +215,7 @@ class LocalMailbox(MailProvider):
         msg["Subject"] = alert.subject
         msg["Date"] = email.utils.format_datetime(alert.created)
         msg[ALERT_HEADER] = alert.key
-        msg.set_content(alert.text)
-        if alert.html:
-            msg.add_alternative(alert.html, subtype="html")
+        mime.fill(msg, alert, tag)
         tmp = self.root / "tmp" / name
         tmp.write_bytes(msg.as_bytes())
         os.rename(tmp, self.root / "new" / name)

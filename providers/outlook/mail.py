@@ -10,6 +10,7 @@ from that address to itself, so they always land in the inbox.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -210,6 +211,18 @@ class OutlookMailbox(MailProvider, InboxSubscribed):
             "toRecipients": [{"emailAddress": {"address": self.session.email}}],
             "singleValueExtendedProperties": [{"id": mapping.ALERT_PROP, "value": alert.key}],
         }
+        if alert.images:  # shown in the HTML by cid:, not listed as attachments
+            message["attachments"] = [
+                {
+                    "@odata.type": "#microsoft.graph.fileAttachment",
+                    "name": f"{image.name}.png",
+                    "contentType": "image/png",
+                    "contentBytes": base64.b64encode(image.png).decode(),
+                    "contentId": image.cid,
+                    "isInline": True,
+                }
+                for image in alert.images
+            ]
         self._held = None
         # Not idempotent: after a lost answer, the next run's lookup finds it.
         send = {"message": message, "saveToSentItems": False}

@@ -8,6 +8,7 @@ retired answers 404 afterwards.
 
 from __future__ import annotations
 
+import base64
 import copy
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,9 @@ def body_preview(body: Any) -> str:
     return " ".join((content or "").split())[:255]
 
 
+APART = ("singleValueExtendedProperties", "attachments")  # stored apart from the message
+
+
 def new_message(
     state: State, mb: Mailbox, folder_id: str, fields: dict[str, Any]
 ) -> dict[str, Any]:
@@ -67,8 +71,15 @@ def new_message(
         "flag": {"flagStatus": "notFlagged"},
     }
     for name, value in fields.items():
-        if name not in SERVER_OWNED and name != "singleValueExtendedProperties":
+        if name not in SERVER_OWNED and name not in APART:
             msg[name] = copy.deepcopy(value)
+    # A navigation property: kept apart, returned only when asked for. hasAttachments
+    # leaves inline ones out, as Graph documents.
+    msg["_attachments"] = [
+        {**copy.deepcopy(a), "id": state.ids.item("AAMkAGIatt"), "size": _size(a)}
+        for a in fields.get("attachments") or ()
+    ]
+    msg["hasAttachments"] = any(not a.get("isInline") for a in msg["_attachments"])
     msg["bodyPreview"] = body_preview(msg.get("body"))
     msg["singleValueExtendedProperties"] = [
         {"id": p["id"], "value": p.get("value")}
@@ -80,6 +91,10 @@ def new_message(
     mb.messages[key] = msg
     mb.regular[msg["_regularId"]] = key
     return msg
+
+
+def _size(attachment: dict[str, Any]) -> int:
+    return len(base64.b64decode(str(attachment.get("contentBytes") or "")))
 
 
 def find(mb: Mailbox, ref: str) -> dict[str, Any]:
@@ -145,6 +160,7 @@ def stored_copy(mb: Mailbox, msg: dict[str, Any]) -> dict[str, Any]:
     out["regularId"] = msg["_regularId"]
     out["folder"] = mb.folder_label(msg["_folder"])
     out["parentFolderId"] = msg["_folder"]
+    out["attachments"] = copy.deepcopy(msg.get("_attachments") or [])
     return out
 
 

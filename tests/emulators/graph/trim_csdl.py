@@ -22,6 +22,7 @@ ROOTS = (
     "mailboxSettings",
     "user",
     "subscription",
+    "fileAttachment",  # a message's inline pictures (sendMail's message.attachments)
 )
 ACTIONS = ("sendMail", "move", "copy", "decline")
 OUT = Path(__file__).resolve().parents[2] / "data" / "msgraph-v1.0-subset.xml"
