@@ -5,17 +5,24 @@ counted itself from the emulator, run by run."""
 
 from __future__ import annotations
 
+import base64
+import email
+import email.policy
+import io
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import pytest
+from PIL import Image
 
 from tests import test_cli_google as google
 from tests import test_cli_outlook as outlook
@@ -43,6 +50,16 @@ class World(Protocol):
     def in_inbox(self, message_id: str) -> bool: ...
 
     def delete_block(self, key: str) -> None: ...  # as the rep does in their calendar app
+
+    def reports(self) -> list[Report]: ...  # the weekly report emails in the mailbox
+
+
+@dataclass(frozen=True)
+class Report:
+    subject: str
+    html: str
+    pictures: dict[str, bytes]  # by Content-ID
+    in_inbox: bool
 
 
 def _moment(value: dict[str, Any]) -> datetime:
@@ -83,6 +100,24 @@ class GoogleWorld:
 
     def in_inbox(self, message_id: str) -> bool:
         return "INBOX" in self.emu.message(message_id)["labelIds"]
+
+    def reports(self) -> list[Report]:
+        out = []
+        for m in self.emu.messages():
+            msg = email.message_from_bytes(m["raw"], policy=email.policy.default)
+            assert isinstance(msg, EmailMessage)
+            if not str(msg["Subject"]).startswith("Your week"):
+                continue
+            html = msg.get_body(preferencelist=("html",))
+            assert html is not None and msg.get_body(preferencelist=("plain",)) is not None
+            pictures = {
+                str(p["Content-ID"]).strip("<>"): p.get_content()
+                for p in msg.walk()
+                if p.get_content_type() == "image/png" and p.get_content_disposition() == "inline"
+            }
+            inbox = "INBOX" in m["labelIds"]
+            out.append(Report(str(msg["Subject"]), html.get_content(), pictures, inbox))
+        return out
 
     def delete_block(self, key: str) -> None:
         for e in self.emu.events():
@@ -127,6 +162,22 @@ class OutlookWorld:
 
     def in_inbox(self, message_id: str) -> bool:
         return str(self.emu.message(message_id)["folder"]).lower() == "inbox"
+
+    def reports(self) -> list[Report]:
+        return [
+            Report(
+                str(m["subject"]),
+                str(m["body"]["content"]),
+                {
+                    str(a["contentId"]): base64.b64decode(a["contentBytes"])
+                    for a in m["attachments"]
+                    if a.get("isInline") and a.get("contentType") == "image/png"
+                },
+                str(m["folder"]).lower() == "inbox",
+            )
+            for m in self.emu.messages()
+            if str(m.get("subject", "")).startswith("Your week")
+        ]
 
     def delete_block(self, key: str) -> None:
         for e in self.emu.events():
@@ -210,6 +261,7 @@ def test_a_simulated_week_reports_what_happened(
     w.meeting("discovery", "Discovery with Acme", at(MONDAY, 13), [client])
     w.meeting("demo", "Demo for Globex", at(WEEK[3], 15), [other_client])
     count, mail = Count(), []
+    first_report: datetime | None = None
     for day in WEEK:
         for k, moment in enumerate(datetime.combine(day, t, NY) for t in RUNS):
             if k == 1:  # before the second run: mail, and on Tuesday a meeting booked
@@ -247,6 +299,8 @@ def test_a_simulated_week_reports_what_happened(
             held = [m for m in mail if not w.in_inbox(m)]
             count.most_held[day] = max(count.most_held.get(day, 0), len(held))
             count.released[day] += sum(1 for m in held_before if w.in_inbox(m))
+            if w.reports() and first_report is None:
+                first_report = moment
     after_week = at(MONDAY + timedelta(days=7), 7)
     code, _, err = run(capsys, "run", "--config", cfg, "--now", after_week.isoformat())
     assert (code, err) == (0, "")
@@ -288,7 +342,67 @@ def test_a_simulated_week_reports_what_happened(
     assert code == 0 and "prospecting kept, last 8 weeks" in out
     assert "follow-up gaps: 2 opened, 1 closed" in out
     assert days[WEEK[3]]["prospecting_kept_minutes"] == 0 < count.planned[WEEK[3]]  # skipped
+    # The weekly email came at Friday's admin block, once, into the inbox, pictures and all.
+    assert first_report is not None and first_report.date() == WEEK[4], first_report
+    [mailed] = w.reports()
+    # Sent before Friday was over: Monday to Thursday count.
+    share = sum(prospecting_minutes(final, d) for d in WEEK[:4]) / sum(
+        count.planned[d] for d in WEEK[:4]
+    )
+    assert (
+        mailed.in_inbox and mailed.subject == f"Your week 2026-W49: {share:.0%} of prospecting kept"
+    )
+    cids = re.findall(r'src="cid:([^"]+)"', mailed.html)
+    assert len(cids) == 5 and sorted(cids) == sorted(mailed.pictures)
+    assert all(Image.open(io.BytesIO(png)).size == (640, 280) for png in mailed.pictures.values())
+    assert len(re.findall(r' alt="[^"]{20,}"', mailed.html)) == 5
     shots = os.environ.get("FIRSTBLOCK_SCREENSHOTS")  # the README's picture, from this week
     if shots and isinstance(w, GoogleWorld):
         sheet = Path(shots) / "report.png"
         assert run(capsys, *report, "--format", "png", "--out", str(sheet))[0] == 0
+
+
+def test_a_team_across_zones_counts_each_reps_own_days(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """New York and Sydney on one team: one moment is a different day for each."""
+    path = home / "firstblock.toml"
+    path.write_text(
+        f'[[accounts]]\nname = "ny"\ncalendar = "{home / "ny.ics"}"\n'
+        'timezone = "America/New_York"\n'
+        f'[[accounts]]\nname = "syd"\ncalendar = "{home / "syd.ics"}"\n'
+        'timezone = "Australia/Sydney"\n'
+    )
+    # Sunday evening in New York is Monday noon in Sydney; then Monday morning in New
+    # York is Monday night in Sydney; then Monday evening in New York is Tuesday there.
+    for moment in (
+        "2026-11-29T20:00:00-05:00",
+        "2026-11-30T07:00:00-05:00",
+        "2026-11-30T17:00:00-05:00",
+    ):
+        assert run(capsys, "run", "--config", str(path), "--now", moment)[0] == 0
+    args = (
+        "report",
+        "--config",
+        str(path),
+        "--now",
+        "2026-11-30T17:05:00-05:00",
+        "--format",
+        "json",
+    )
+    code, out, err = run(capsys, *args, "--week", "2026-W49")
+    assert (code, err) == (0, "")
+    reports = {r["account"]: r for r in json.loads(out)["reports"]}
+    ny, syd = reports["ny"], reports["syd"]
+    assert (ny["timezone"], syd["timezone"]) == ("America/New_York", "Australia/Sydney")
+    ny_monday, syd_monday = ny["days"][0], syd["days"][0]
+    assert ny_monday["prospecting_planned_minutes"] and syd_monday["prospecting_planned_minutes"]
+    # Monday is over in Sydney (kept known) and still today in New York (not yet).
+    assert syd_monday["prospecting_kept_minutes"] is not None
+    assert ny_monday["prospecting_kept_minutes"] is None
+    assert syd["days"][1]["prospecting_planned_minutes"]  # Tuesday has begun in Sydney
+    assert ny["days"][1]["prospecting_planned_minutes"] is None
+    # New York's Sunday run recorded nothing for a day off, in either week.
+    code, out, _ = run(capsys, *args, "--week", "2026-W48")
+    previous = {r["account"]: r for r in json.loads(out)["reports"]}
+    assert not previous["ny"]["recorded"] and not previous["syd"]["recorded"]

@@ -11,6 +11,7 @@ mail clients that do not load images. PNG, not SVG: Gmail and Outlook show no SV
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,6 +38,10 @@ COLOURS = {
     "released": "#2b62b8",
 }
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+# matplotlib is not thread-safe (its fonts are cached objects shared by every figure):
+# serve's worker threads and the web app's draw one at a time. A week's email is a
+# second of drawing, once a week per account.
+_DRAWING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -47,25 +52,34 @@ class Chart:
     png: bytes
 
 
-def charts(r: WeekReport) -> list[Chart]:
-    """One PNG per chart, for the email and the web page."""
+def charts(r: WeekReport, only: str = "") -> list[Chart]:
+    """One PNG per chart (or only the one named), for the email and the web page."""
     out = []
-    for name, title, draw, alt in _PANELS:
-        figure = _figure(WIDTH, HEIGHT)
-        ax = figure.subplots()
-        draw(ax, r)
-        _title(ax, title)
-        figure.tight_layout()
-        out.append(Chart(name, title, alt(r), _png(figure)))
+    for name, title, draw, alt in PANELS:
+        if only and name != only:
+            continue
+        with _DRAWING:
+            figure = _figure(WIDTH, HEIGHT)
+            ax = figure.subplots()
+            draw(ax, r)
+            _title(ax, title)
+            figure.tight_layout()
+            png = _png(figure)
+        out.append(Chart(name, title, alt(r), png))
     return out
 
 
 def sheet(r: WeekReport) -> bytes:
     """Every chart in one PNG, under a heading: `firstblock report --format png`."""
-    figure = _figure(WIDTH, HEIGHT * len(_PANELS) + 60)
+    with _DRAWING:
+        return _sheet(r)
+
+
+def _sheet(r: WeekReport) -> bytes:
+    figure = _figure(WIDTH, HEIGHT * len(PANELS) + 60)
     sunday = r.monday + timedelta(days=6)
     figure.suptitle(f"{r.account}: week {r.week} ({r.monday:%d %b} to {sunday:%d %b})", fontsize=13)
-    for ax, (_, title, draw, _alt) in zip(figure.subplots(len(_PANELS), 1), _PANELS, strict=True):
+    for ax, (_, title, draw, _alt) in zip(figure.subplots(len(PANELS), 1), PANELS, strict=True):
         draw(ax, r)
         _title(ax, title)
     figure.tight_layout()
@@ -218,10 +232,33 @@ def _mail_alt(r: WeekReport) -> str:
 
 
 Draw = Callable[["Axes", WeekReport], None]
-_PANELS: tuple[tuple[str, str, Draw, Callable[[WeekReport], str]], ...] = (
+PANELS: tuple[tuple[str, str, Draw, Callable[[WeekReport], str]], ...] = (
     ("prospecting", "Prospecting: minutes planned and kept", _prospecting, _prospecting_alt),
     ("trend", "Prospecting kept, last 8 weeks", _trend, _trend_alt),
     ("losses", "Blocks lost to meetings", _losses, _losses_alt),
     ("gaps", "Follow-up gaps", _gaps, _gaps_alt),
     ("mail", "Mail held and released", _mail, _mail_alt),
 )
+
+
+def team(rows: list[tuple[str, float | None]], week: str) -> bytes:
+    """The admins' roll-up: each sharing rep's kept share of prospecting for the week."""
+    with _DRAWING:
+        return _team(rows, week)
+
+
+def _team(rows: list[tuple[str, float | None]], week: str) -> bytes:
+    figure = _figure(WIDTH, max(HEIGHT, 60 + 28 * len(rows)))
+    ax = figure.subplots()
+    names = [name for name, _ in rows]
+    shares = [100 * (s or 0) for _, s in rows]
+    ax.barh(range(len(rows)), shares, 0.6, color=COLOURS["kept"])
+    for y, (_, s) in enumerate(rows):
+        ax.text(100 * (s or 0) + 1, y, "-" if s is None else f"{s:.0%}", va="center", fontsize=8)
+    ax.set_yticks(range(len(rows)), names)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 112)
+    ax.set_xlabel("% of planned prospecting kept")
+    _title(ax, f"Prospecting kept, {week}")
+    figure.tight_layout()
+    return _png(figure)

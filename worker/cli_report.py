@@ -6,12 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from worker import config as cfg
-from worker import report, runner, zones
+from worker import report, reporting
 from worker.clock import Clock
 from worker.errors import UsageError
 from worker.state import State
@@ -41,23 +40,11 @@ def cmd_report(args: argparse.Namespace, config: cfg.Config, clock: Clock) -> in
     if args.account and not accounts:
         raise UsageError(f"--account: no account named {args.account!r}")
     now = clock.now()
-    reports = []
     state = State.read_only(config.state_location())
     try:
-        for account in accounts:
-            # The zone its days were counted in; an account never run has no record.
-            mine = config.for_account(account)
-            known = state.figures.zone(account.name)
-            zone = zones.zone(known or mine.timezone or runner.fallback_zone(mine))
-            try:
-                monday = report.parse_week(args.week) if args.week else None
-            except ValueError as exc:
-                raise UsageError(f"--week: {exc}") from None
-            monday = monday or report.monday_of(now.astimezone(zone).date())
-            history = state.figures.history(
-                account.name, report.trend_start(monday), monday + timedelta(days=6)
-            )
-            reports.append(report.build(account.name, history, monday, zone, now))
+        reports = [reporting.week_report(state, config, a, args.week, now) for a in accounts]
+    except ValueError as exc:
+        raise UsageError(f"--week: {exc}") from None
     finally:
         state.close()
     if args.format == "png":

@@ -31,6 +31,7 @@ from worker.settings import (
     Followups,
     Hold,
     Planning,
+    Report,
     Settings,
     Workday,
     parse_settings,
@@ -48,6 +49,7 @@ __all__ = [
     "Followups",
     "Hold",
     "Planning",
+    "Report",
     "Settings",
     "Workday",
 ]
@@ -139,6 +141,7 @@ class Config:
     hold: Hold = field(default_factory=Hold)
     alerts: Alerts = field(default_factory=Alerts)
     focus_time: FocusTime = field(default_factory=FocusTime)
+    report: Report = field(default_factory=Report)
     timezone: str = ""  # "" means: the calendar's zone, else the system's
     state_dir: Path = field(default_factory=lambda: default_state_dir())
     source: Path | None = None  # the file it came from; None for the built-in default
@@ -166,6 +169,7 @@ class Config:
             self.focus_time,
             self.workday_set,
             self.own,
+            self.report,
         )
 
     def for_account(self, account: Account) -> Config:
@@ -184,6 +188,7 @@ class Config:
             alerts=s.alerts,
             focus_time=s.focus_time,
             workday_set=s.workday_set,
+            report=s.report,
         )
 
     def state_location(self) -> Path | str:
@@ -264,6 +269,7 @@ def parse(raw: dict[str, Any], *, source: Path | None = None) -> Config:
         team.hold,
         team.alerts,
         team.focus_time,
+        team.report,
         team.timezone,
         state_dir,
         source,

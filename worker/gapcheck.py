@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 
 from providers.base import MailProvider
 from providers.errors import ProviderError, RateLimited, TransientError
-from worker import drafts, followups, hold, planner, proposals
+from worker import drafts, followups, hold, planner, proposals, weekly
 from worker.alerts import OpenGap, WeekFigures, digest, gap_alert
 from worker.config import Config
 from worker.cycle import AccountRun, Outcome
@@ -84,6 +84,7 @@ class GapDecision:
     sync: GapSync
     alerts: tuple[Notice, ...] = ()
     digest: tuple[Alert, date] | None = None
+    weekly: date | None = None  # the Monday of the week whose report email is due
 
     def preview(self) -> GapOutcome:
         return GapOutcome(self.sync.open, (), self.sync.closed)
@@ -131,7 +132,8 @@ def decide_gaps(run: AccountRun, calendar: Outcome) -> GapDecision:
         figures = week_figures(calendar, rules, run.state, name, now)
         page = digest(name, win.day, sync.open, closed, figures, rules.zone, now, said)
         note = (page, win.day)
-    return GapDecision(sync, tuple(alerts), note)
+    week = weekly.due(run.config, rules, run.state, name, now, win)
+    return GapDecision(sync, tuple(alerts), note, week)
 
 
 def commit_gaps(run: AccountRun, decision: GapDecision, channels: list[Channel]) -> GapOutcome:
@@ -157,6 +159,8 @@ def commit_gaps(run: AccountRun, decision: GapDecision, channels: list[Channel])
             state.gaps.digested(name, day)
             _recorded(run, note)
             sent = True
+    if decision.weekly is not None:
+        _weekly(run, decision.weekly, channels, problems)
     return GapOutcome(
         tuple(state.gaps.open(name)),
         tuple(alerted),
@@ -217,6 +221,17 @@ def _deliver(run: AccountRun, alert: Alert, channels: list[Channel], problems: l
         except ProviderError as exc:
             problems.append(f"{name} alert not delivered: {exc}")
     return delivered
+
+
+def _weekly(run: AccountRun, monday: date, channels: list[Channel], problems: list[str]) -> None:
+    """The week's report email: to the mailbox only (a webhook gets no pictures). With no
+    mailbox, or nothing recorded that week, there is nothing to send, for good."""
+    mail: list[Channel] = [(n, c) for n, c in channels if isinstance(c, MailProvider)]
+    alert = weekly.email(run.state, run.name, monday, run.rules, run.now) if mail else None
+    if alert is None or _deliver(run, alert, mail, problems):
+        if alert is not None:
+            _recorded(run, alert)
+        weekly.done(run.state, run.name, monday, run.now)
 
 
 def _drafted(notice: Notice, channels: list[Channel], problems: list[str]) -> bool | None:

@@ -122,6 +122,17 @@ class Alerts:
 
 
 @dataclass(frozen=True)
+class Report:
+    """The weekly report (worker/weekly.py, docs/design.md §1.5)."""
+
+    weekly_email: bool = True  # into the account's own inbox, never held
+    # The day whose admin block brings it: "last" (the week's last workday) or a day.
+    weekly_day: str = "last"
+    # The admins' Team page shows this account's figures (README "The weekly report").
+    share_with_admins: bool = True
+
+
+@dataclass(frozen=True)
 class Hold:
     enabled: bool = True
     allow: tuple[str, ...] = ()  # addresses, or "@domain" for a whole domain
@@ -172,6 +183,7 @@ class Settings:
     focus_time: FocusTime = field(default_factory=FocusTime)
     workday_set: bool = False  # hours were given: they win over a calendar's own
     own: frozenset[str] = frozenset()  # the dotted keys this level sets itself
+    report: Report = field(default_factory=Report)
 
 
 def _minutes(moment: time) -> int:

@@ -29,6 +29,7 @@ from worker.policy import (
     Hold,
     Planning,
     Range,
+    Report,
     Settings,
     Workday,
     default_policy,
@@ -49,6 +50,7 @@ __all__ = [
     "Followups",
     "Hold",
     "Planning",
+    "Report",
     "Settings",
     "Workday",
     "parse_settings",
@@ -64,6 +66,7 @@ SECTIONS = (
     "hold",
     "alerts",
     "focus_time",
+    "report",
 )
 
 
@@ -98,6 +101,7 @@ def parse_settings(r: Reader, base: Settings, *, top: bool = False) -> Settings:
         _focus_time(r.sub("focus_time"), base.focus_time),
         workday_set=base.workday_set or "workday" in r,
         own=frozenset(_dotted(r.raw, SECTIONS)),
+        report=_report(r.sub("report"), base.report),
     )
 
 
@@ -374,6 +378,18 @@ def _alerts(al: Reader, base: Alerts) -> Alerts:
     return Alerts(al.flag("email", base.email), webhook)
 
 
+def _report(rp: Reader, base: Report) -> Report:
+    rp.only("weekly_email", "weekly_day", "share_with_admins")
+    day = rp.text("weekly_day", base.weekly_day).lower()
+    if day != "last" and day not in DAY_NAMES:
+        raise rp.error("weekly_day", f"{day!r}: use last, or a day: {', '.join(DAY_NAMES)}")
+    return Report(
+        rp.flag("weekly_email", base.weekly_email),
+        day,
+        rp.flag("share_with_admins", base.share_with_admins),
+    )
+
+
 def _hold(ho: Reader, base: Hold) -> Hold:
     ho.only("enabled", "allow", "allow_meeting_attendees_days")
     attendee_days = ho.number("allow_meeting_attendees_days", base.allow_meeting_attendees_days)
@@ -420,6 +436,7 @@ def flat(s: Settings) -> dict[str, Any]:
         "hold": s.hold,
         "alerts": s.alerts,
         "focus_time": s.focus_time,
+        "report": s.report,
     }
     for name, section in sections.items():
         for key, value in vars(section).items():
