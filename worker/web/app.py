@@ -24,6 +24,7 @@ from worker.web import access, metrics
 from worker.web.connection import Connection
 from worker.web.pages import Pages
 from worker.web.push_route import PushReceiver
+from worker.web.report_page import ReportPage
 from worker.web.security import SecurityHeaders
 from worker.web.settings_page import SettingsPage
 from worker.web.signin import SignIn
@@ -41,6 +42,7 @@ def create(load: Load, clock: Clock) -> Starlette:
     web = load().web
     pages, signin = Pages(site), SignIn(site)
     settings, connection, team = SettingsPage(site), Connection(site, signin), TeamPage(site)
+    report = ReportPage(site)
     routes = [
         Route("/", pages.home, name="home"),
         Route("/signin", signin.page, name="signin"),
@@ -48,8 +50,11 @@ def create(load: Load, clock: Clock) -> Starlette:
         Route("/auth/{provider}", signin.callback, name="callback"),
         Route("/signout", signin.signout, methods=["POST"], name="signout"),
         Route("/team", team.show, name="team"),
+        Route("/team/report.png", team.chart, name="team_chart"),
         Route("/a/{name}", pages.week, name="week"),
         Route("/a/{name}/gaps", pages.gaps, name="gaps"),
+        Route("/a/{name}/report", report.show, name="report"),
+        Route("/a/{name}/report/{week}/{chart}.png", report.chart, name="report_chart"),
         Route("/a/{name}/settings", settings.show, name="settings"),
         Route("/a/{name}/settings", settings.change, methods=["POST"]),
         Route("/a/{name}/connection", connection.show, name="connection"),

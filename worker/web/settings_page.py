@@ -35,7 +35,12 @@ from worker.web.site import Site, monday
 KINDS = ("prospecting", "deals", "prep", "admin")
 NUMBERS = [f"blocks.{k}.{f}" for k in KINDS for f in ("minutes", "min_chunk")]
 NUMBERS += ["followups.grace_minutes", "followups.lookahead_days"]
-FLAGS = ("hold.enabled", "followups.tentative_hold")
+FLAGS = (
+    "hold.enabled",
+    "followups.tentative_hold",
+    "report.weekly_email",
+    "report.share_with_admins",
+)
 # Time defense per kind: each a choice among the config's own words.
 CHOICES = {
     f"blocks.{k}.{f}": words

@@ -11,9 +11,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from worker import runner, zones
+from worker import config as cfg
+from worker import report, reporting, runner, zones
 from worker.stores import Run
 from worker.web.connection import RECONNECT
+from worker.web.report_page import CACHE
 from worker.web.site import Site, monday
 
 
@@ -58,7 +60,40 @@ class TeamPage:
                     )
                 )
         lines.sort(key=lambda line: (line.health == "ok", line.name))
-        return self.site.render(request, "team.html", config=config, lines=lines, zone=zone)
+        week = request.query_params.get("week")
+        rollup = self._rollup(config, week)
+        return self.site.render(
+            request,
+            "team.html",
+            config=config,
+            lines=lines,
+            zone=zone,
+            rollup=rollup,
+            week=rollup[0].week if rollup else week or "",
+        )
+
+    def _rollup(self, config: cfg.Config, week: str | None) -> list[report.WeekReport]:
+        """The week's report of every rep who shares it (report.share_with_admins);
+        a rep who does not is never in it, nor in its chart."""
+        shared = [a for a in config.accounts if config.for_account(a).report.share_with_admins]
+        now = self.site.clock.now()
+        with self.site.reading(config) as state:  # one connection for the whole team
+            try:
+                return [reporting.week_report(state, config, a, week, now) for a in shared]
+            except ValueError:
+                raise HTTPException(404) from None
+
+    def chart(self, request: Request) -> Response:
+        from worker import charts  # matplotlib: only when drawing
+
+        config = self.site.load()
+        if not self.site.who(request, config).admin:
+            raise HTTPException(404)
+        rollup = self._rollup(config, request.query_params.get("week"))
+        rows = [(r.account, r.share) for r in rollup if r.recorded]
+        week = rollup[0].week if rollup else ""
+        png = charts.team(rows, week)
+        return Response(png, media_type="image/png", headers={"Cache-Control": CACHE})
 
 
 def _health(last: Run | None) -> str:
