@@ -115,12 +115,24 @@ def _day_labels(r: WeekReport) -> list[str]:
     return [f"{DAYS[d.day.weekday()]} {d.day.day}" for d in r.days]
 
 
+Series = tuple[str, list[int]]  # a COLOURS key, and a value for each day
+
+
+def _by_day(ax: Axes, r: WeekReport, left: Series, right: Series) -> None:
+    """Two bars a day, side by side, each series named and coloured by its key."""
+    xs = range(len(r.days))
+    for shift, (name, values) in ((-0.2, left), (0.2, right)):
+        label = "most held at once" if name == "held" else name
+        ax.bar([x + shift for x in xs], values, 0.4, label=label, color=COLOURS[name])
+    ax.set_xticks(list(xs), _day_labels(r))
+    ax.legend(frameon=False, fontsize=8, loc="upper right")
+
+
 def _prospecting(ax: Axes, r: WeekReport) -> None:
     xs = range(len(r.days))
     planned = [d.planned or 0 for d in r.days]
     kept = [d.kept or 0 for d in r.days]
-    ax.bar([x - 0.2 for x in xs], planned, 0.4, label="planned", color=COLOURS["planned"])
-    ax.bar([x + 0.2 for x in xs], kept, 0.4, label="kept", color=COLOURS["kept"])
+    _by_day(ax, r, ("planned", planned), ("kept", kept))
     top = max([*planned, *kept, 30])
     for x, d in zip(xs, r.days, strict=True):
         if d.planned is None and d.kept is None:
@@ -128,10 +140,8 @@ def _prospecting(ax: Axes, r: WeekReport) -> None:
         elif d.day >= r.today and d.planned is not None:
             said = "today" if d.day == r.today else ""
             ax.text(x + 0.2, top * 0.04, said, ha="center", fontsize=7, color="#7a7f87")
-    ax.set_xticks(list(xs), _day_labels(r))
     ax.set_ylabel("minutes")
     ax.set_ylim(0, top * 1.15)
-    ax.legend(frameon=False, fontsize=8, loc="upper right")
 
 
 def _prospecting_alt(r: WeekReport) -> str:
@@ -208,18 +218,14 @@ def _gaps_alt(r: WeekReport) -> str:
 
 
 def _mail(ax: Axes, r: WeekReport) -> None:
-    xs = range(len(r.days))
     held = [d.held or 0 for d in r.days]
     released = [d.released or 0 for d in r.days]
-    ax.bar([x - 0.2 for x in xs], held, 0.4, label="most held at once", color=COLOURS["held"])
-    ax.bar([x + 0.2 for x in xs], released, 0.4, label="released", color=COLOURS["released"])
-    ax.set_xticks(list(xs), _day_labels(r))
+    _by_day(ax, r, ("held", held), ("released", released))
     ax.set_ylim(0, max([*held, *released, 1]) * 1.3)
     ax.set_ylabel("messages")
     _whole(ax.yaxis)
     if not any(d.held is not None or d.released is not None for d in r.days):
         ax.text(3, 0.6, "nothing held this week", ha="center", fontsize=9, color="#7a7f87")
-    ax.legend(frameon=False, fontsize=8, loc="upper right")
 
 
 def _mail_alt(r: WeekReport) -> str:

@@ -320,9 +320,12 @@ def _record_days(run: AccountRun, outcome: Outcome) -> None:
     minutes, on the first cycle after it (worker/records.py)."""
     plan, zone = outcome.plan, run.rules.zone
     today = run.now.astimezone(zone).date()
+    figures = run.state.figures
+    if figures.recorded(run.account.name, today):
+        return
     # Past days the read saw whole: the lookback, less a day for the window's edge.
     oldest = today - timedelta(days=run.config.followups.lookback_days)
-    marks = run.state.figures.marks(run.account.name, today, oldest)
+    marks = figures.marks(run.account.name, today, oldest)
     planned = None
     if today in plan.days and not marks.planned_today:
         planned = sum(
@@ -335,7 +338,7 @@ def _record_days(run: AccountRun, outcome: Outcome) -> None:
         day = b.start.astimezone(zone).date()
         if b.kind is BlockKind.PROSPECTING and day in kept:
             kept[day] += b.minutes
-    run.state.figures.record_days(run.account.name, today, planned, kept, zone.key)
+    figures.record_days(run.account.name, today, planned, kept, zone.key)
 
 
 def run_account(run: AccountRun, provider: CalendarProvider, *, apply: bool) -> Outcome:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from worker.database import Db
 from worker.stores import Store, _iso
 
 KEEP = timedelta(weeks=60)  # a year of weeks, and the eight before it for the trend
@@ -58,6 +59,18 @@ class History:
 
 
 class Figures(Store):
+    def __init__(self, db: Db) -> None:
+        super().__init__(db)
+        # Per account, the day this connection has recorded all it can: the rest of
+        # that day's cycles ask nothing (a steady cycle in serve keeps its connection).
+        self._recorded: dict[str, date] = {}
+
+    def recorded(self, account: str, today: date) -> bool:
+        return self._recorded.get(account) == today
+
+    def forget_cached(self, account: str) -> None:
+        self._recorded.pop(account, None)
+
     def marks(self, account: str, today: date, oldest: date) -> Marks:
         rows = self.db.execute(
             "SELECT d.day, k.minutes FROM days d LEFT JOIN kept k"
@@ -81,6 +94,7 @@ class Figures(Store):
         with them, once a day, the zone the days are counted in, and the record older
         than KEEP goes."""
         if planned is None and not kept:
+            self._recorded[account] = today
             return
         with self.db:
             if planned is not None:
@@ -107,6 +121,7 @@ class Figures(Store):
                 "INSERT INTO kept VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 [(account, d.isoformat(), m) for d, m in kept.items()],
             )
+        self._recorded[account] = today
 
     def planned(self, account: str, day: date, minutes: int) -> None:
         """The day's prospecting minutes as first planned on that day."""

@@ -165,6 +165,7 @@ class State:
                 self.db.execute(f"DELETE FROM {table} WHERE account = ?", (account,))
             self.db.execute("DELETE FROM accounts WHERE name = ?", (account,))
         self.runs.forget_cached(account)
+        self.figures.forget_cached(account)
 
 
 class SharedDocuments:

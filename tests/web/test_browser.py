@@ -30,8 +30,13 @@ def free_port() -> int:
 @pytest.fixture
 def app(home: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[str]:
     setup(home, capsys)
+    yield from running(home / "firstblock.toml", NOW)
+
+
+def running(config: Path, now: str) -> Iterator[str]:
+    """`firstblock web` as users run it, at `now`: its address until the test ends."""
     port = free_port()
-    argv = ["web", "--config", str(home / "firstblock.toml"), "--now", NOW]
+    argv = ["web", "--config", str(config), "--now", now]
     proc = subprocess.Popen(
         [sys.executable, "-m", "worker", *argv, "--listen", f"127.0.0.1:{port}"],
         env={**os.environ},

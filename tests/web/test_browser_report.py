@@ -7,11 +7,6 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
@@ -21,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.test_cli import deliver, run, stamp
-from tests.web.test_browser import browser, free_port, shots
+from tests.web.test_browser import browser, running, shots
 
 __all__ = ["browser"]  # a fixture, imported for pytest
 
@@ -81,26 +76,7 @@ def week(home: Path, capsys: pytest.CaptureFixture[str]) -> Path:
 
 @pytest.fixture
 def app(week: Path) -> Iterator[str]:
-    port = free_port()
-    argv = ["web", "--config", str(week), "--now", FRIDAY_EVENING.isoformat()]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "worker", *argv, "--listen", f"127.0.0.1:{port}"],
-        env={**os.environ},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    yield from running(week, FRIDAY_EVENING.isoformat())
 
 
 def loaded_images(page: object) -> list[int]:
