@@ -121,11 +121,11 @@ def test_a_rep_opens_the_week_and_the_gaps(app: str, browser: object, tmp_path: 
     phone.goto(app + "/a/ana")
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "the week does not fit a phone's screen"
+    phone.screenshot(path=str(shots(tmp_path) / "week-phone.png"))
     phone.goto(app + "/a/ana/settings")
     phone.screenshot(path=str(shots(tmp_path) / "settings-phone.png"), full_page=True)
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "the settings do not fit a phone's screen"
-    phone.screenshot(path=str(shots(tmp_path) / "week-phone.png"))
     assert problems == []
 
 
