@@ -58,7 +58,8 @@ def cmd_report(args: argparse.Namespace, config: cfg.Config, clock: Clock) -> in
             report_html.section(r, [(report_html.data_url(c), c) for c in charts.charts(r)])
             for r in reports
         ]
-        output = report_html.page(sections, f"firstblock report {reports[0].week}")
+        weeks = sorted({r.week for r in reports})
+        output = report_html.page(sections, "firstblock report " + ", ".join(weeks))
     else:
         output = "\n".join(report.text(r) for r in reports)
     if args.out:

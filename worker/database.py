@@ -50,6 +50,10 @@ _RECORDS = (
     " PRIMARY KEY (account, key));"
     " CREATE TABLE IF NOT EXISTS day_zones (account TEXT PRIMARY KEY, zone TEXT NOT NULL);"
 )
+_GAPS_KNOWN = (
+    'gap_history (account, key, client, "end", opened, closed)'
+    ' SELECT account, key, client, "end", "end", closed_at FROM gaps'
+)
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (
         1,
@@ -146,9 +150,10 @@ CREATE TABLE notices (
         _OWN_WRITES,
     ),
     (
-        8,  # the report: each day's record kept past the lookback (worker/records.py)
-        _RECORDS,
-        _RECORDS,
+        8,  # the report: each day's record kept past the lookback (worker/records.py),
+        # with the gaps known at the upgrade (first found: unknown, so their meeting's end)
+        _RECORDS + " INSERT OR IGNORE INTO " + _GAPS_KNOWN + ";",
+        _RECORDS + " INSERT INTO " + _GAPS_KNOWN + " ON CONFLICT DO NOTHING;",
     ),
 )
 SCHEMA = MIGRATIONS[-1][0]

@@ -136,7 +136,12 @@ def decide_gaps(run: AccountRun, calendar: Outcome) -> GapDecision:
     return GapDecision(sync, tuple(alerts), note, week)
 
 
-def commit_gaps(run: AccountRun, decision: GapDecision, channels: list[Channel]) -> GapOutcome:
+def commit_gaps(
+    run: AccountRun,
+    decision: GapDecision,
+    channels: list[Channel],
+    mailbox: MailProvider | None = None,
+) -> GapOutcome:
     """Record the gaps, send each alert once and the digest; a channel that fails is
     reported and the alert tried again next run."""
     state, name, now = run.state, run.name, run.now
@@ -160,7 +165,9 @@ def commit_gaps(run: AccountRun, decision: GapDecision, channels: list[Channel])
             _recorded(run, note)
             sent = True
     if decision.weekly is not None:
-        _weekly(run, decision.weekly, channels, problems)
+        # The report goes to the mailbox even with alerts.email off: it has its own switch.
+        box = mailbox or next((c for _, c in channels if isinstance(c, MailProvider)), None)
+        _weekly(run, decision.weekly, [("email", box)] if box else [], problems)
     return GapOutcome(
         tuple(state.gaps.open(name)),
         tuple(alerted),
@@ -223,10 +230,9 @@ def _deliver(run: AccountRun, alert: Alert, channels: list[Channel], problems: l
     return delivered
 
 
-def _weekly(run: AccountRun, monday: date, channels: list[Channel], problems: list[str]) -> None:
+def _weekly(run: AccountRun, monday: date, mail: list[Channel], problems: list[str]) -> None:
     """The week's report email: to the mailbox only (a webhook gets no pictures). With no
     mailbox, or nothing recorded that week, there is nothing to send, for good."""
-    mail: list[Channel] = [(n, c) for n, c in channels if isinstance(c, MailProvider)]
     alert = weekly.email(run.state, run.name, monday, run.rules, run.now) if mail else None
     if alert is None or _deliver(run, alert, mail, problems):
         if alert is not None:

@@ -233,7 +233,7 @@ def _cycle(
         webhook = Webhook(config.alerts.webhook_url) if config.alerts.webhook_url else None
         try:
             result.gaps = (
-                commit_gaps(run, decision.gaps, channels(config, mailbox, webhook))
+                commit_gaps(run, decision.gaps, channels(config, mailbox, webhook), mailbox)
                 if apply
                 else decision.gaps.preview()
             )
@@ -285,7 +285,9 @@ def _logged(
             released = result.hold.returned if result.hold else 0
             now = clock.now()
             o = result.outcome
-            day = now.astimezone(zones.zone(o.timezone)).date() if o else None
+            # With the calendar unread, the day is in the zone the run fell back to.
+            zone = o.timezone if o else fallback_zone(result.config) if result.config else ""
+            day = now.astimezone(zones.zone(zone)).date() if zone else None
             log(state, result.account.name, started, now, changes, errors, held, day, released)
         except WorkerError as exc:  # the run happened; only its record is missing
             result.errors.append(exc)

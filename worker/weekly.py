@@ -29,6 +29,10 @@ def send_day(config: Config, rules: Rules, monday: date) -> date | None:
     chosen = config.report.weekly_day
     if chosen != "last":
         return monday + timedelta(days=DAY_NAMES.index(chosen))
+    return last_workday(rules, monday)
+
+
+def last_workday(rules: Rules, monday: date) -> date | None:
     days = [monday + timedelta(days=i) for i in range(7)]
     work = [
         d for d in days if d.weekday() in rules.workday.days and d not in rules.planning.holidays
@@ -39,18 +43,21 @@ def send_day(config: Config, rules: Rules, monday: date) -> date | None:
 def due(
     config: Config, rules: Rules, state: State, account: str, now: datetime, win: Window | None
 ) -> date | None:
-    """The Monday of the week whose email is due now and not yet sent, if any."""
+    """The Monday of the week whose email is due now and not yet sent, if any. A day
+    chosen before the week's last workday (Monday, say) brings the whole week before,
+    not the start of its own."""
     if not config.report.weekly_email:
         return None
     today = now.astimezone(rules.zone).date()
     monday = report.monday_of(today)
     day = send_day(config, rules, monday)
-    if day is not None and (
-        today > day or (today == day and (win is None or now >= win.release_at))
-    ):
-        week = monday
+    last = last_workday(rules, monday)
+    back = timedelta(days=7 if day is not None and last is not None and day < last else 0)
+    started = win is None or now >= win.release_at  # the admin block, or a day off
+    if day is not None and (today > day or (today == day and started)):
+        week = monday - back
     else:
-        week = monday - timedelta(days=7)  # last week's, if it never went
+        week = monday - back - timedelta(days=7)  # the one before, if it never went
     if state.runs.noticed_for_good(account, PREFIX + report.week_name(week)):
         return None
     return week

@@ -516,3 +516,21 @@ def test_channels_keep_a_token_digest_and_a_first_ok_survives_being_kept_again(
     assert [r.channel.id for r in state.channels.of("a")] == ["c1", "c2"]  # reason gone
     state.forget_account("a")
     assert state.channels.of("a") == [] and state.channels.get("c1") is None
+
+
+def test_gaps_known_at_the_upgrade_enter_the_report_record(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    state = State(path)
+    end = T0 - timedelta(days=2)
+    gap = OpenGap("rep", "m1|a.com", "Call", end - timedelta(hours=1), end, "a.com")
+    state.gaps.sync("rep", [gap], T0, T0 - timedelta(days=14))
+    state.close()
+    with sqlite3.connect(path) as db:  # as a state of schema 7 had it: no history yet
+        db.execute("DELETE FROM gap_history")
+        db.execute("PRAGMA user_version = 7")
+    state = State(path)
+    try:
+        [record] = state.figures.history("rep", end.date(), end.date()).gaps
+        assert (record.key, record.opened, record.closed) == (gap.key, end, None)
+    finally:
+        state.close()

@@ -83,24 +83,42 @@ def test_the_report_arrives_once_at_fridays_admin_block_with_its_pictures(
     assert len(reports(home)) == 1
 
 
-def test_a_missed_friday_goes_out_on_monday_and_a_chosen_day_is_kept(
-    home: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_missed_friday_goes_out_on_monday(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = mail_config(home)
     week_of_runs(home, capsys, config, 4)  # Monday to Thursday; the laptop shut on Friday
     next_monday = MONDAY + timedelta(days=7)
     run(capsys, "run", "--config", str(config), "--now", at(next_monday, 7))
     [msg] = reports(home)
     assert "2026-W49" in str(msg["Subject"])
-    # This week's comes on Wednesday, as chosen.
-    config.write_text(config.read_text().replace("[hold]", '[report]\nweekly_day = "wed"\n[hold]'))
-    run(capsys, "run", "--config", str(config), "--now", at(next_monday + timedelta(days=2), 9))
+    run(capsys, "run", "--config", str(config), "--now", at(next_monday, 17))
     assert len(reports(home)) == 1
-    run(capsys, "run", "--config", str(config), "--now", at(next_monday + timedelta(days=2), 17))
-    assert [str(m["Subject"])[:20] for m in reports(home)] == [
-        "Your week 2026-W49: ",
-        "Your week 2026-W50: ",
-    ]
+
+
+def test_an_early_chosen_day_brings_the_whole_week_before(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = mail_config(home)
+    config.write_text(config.read_text().replace("[hold]", '[report]\nweekly_day = "mon"\n[hold]'))
+    week_of_runs(home, capsys, config, 5)
+    next_monday = MONDAY + timedelta(days=7)
+    run(capsys, "run", "--config", str(config), "--now", at(next_monday, 9))
+    assert reports(home) == []  # before Monday's admin block
+    run(capsys, "run", "--config", str(config), "--now", at(next_monday, 17))
+    [msg] = reports(home)
+    # The whole of week 49, Friday included: five days kept of five.
+    assert msg["Subject"] == "Your week 2026-W49: 100% of prospecting kept"
+    plain = msg.get_body(preferencelist=("plain",))
+    assert plain is not None and "450 of 450 minutes" in plain.get_content()
+
+
+def test_the_email_comes_with_alert_emails_switched_off(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = mail_config(home)
+    config.write_text(config.read_text().replace("[hold]", "[alerts]\nemail = false\n[hold]"))
+    week_of_runs(home, capsys, config, 4)
+    run(capsys, "run", "--config", str(config), "--now", at(MONDAY + timedelta(days=4), 17))
+    assert len(reports(home)) == 1
 
 
 def test_no_email_when_switched_off(home: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,7 +15,6 @@ from worker import config as cfg
 from worker import report, reporting, runner, zones
 from worker.stores import Run
 from worker.web.connection import RECONNECT
-from worker.web.report_page import CACHE
 from worker.web.site import Site, monday
 
 
@@ -60,19 +59,27 @@ class TeamPage:
                     )
                 )
         lines.sort(key=lambda line: (line.health == "ok", line.name))
-        week = request.query_params.get("week")
-        rollup = self._rollup(config, week)
+        week = self._week(request, config)
         return self.site.render(
             request,
             "team.html",
             config=config,
             lines=lines,
             zone=zone,
-            rollup=rollup,
-            week=rollup[0].week if rollup else week or "",
+            rollup=self._rollup(config, week),
+            week=week,
         )
 
-    def _rollup(self, config: cfg.Config, week: str | None) -> list[report.WeekReport]:
+    def _week(self, request: Request, config: cfg.Config) -> str:
+        """The week asked for, else this one in the team's zone: one week for every rep,
+        wherever each lives (each rep's days are still their own)."""
+        asked = request.query_params.get("week")
+        if asked:
+            return asked
+        zone = zones.zone(config.timezone or runner.fallback_zone(config))
+        return report.week_name(monday(self.site.clock.now(), zone).date())
+
+    def _rollup(self, config: cfg.Config, week: str) -> list[report.WeekReport]:
         """The week's report of every rep who shares it (report.share_with_admins);
         a rep who does not is never in it, nor in its chart."""
         shared = [a for a in config.accounts if config.for_account(a).report.share_with_admins]
@@ -89,11 +96,11 @@ class TeamPage:
         config = self.site.load()
         if not self.site.who(request, config).admin:
             raise HTTPException(404)
-        rollup = self._rollup(config, request.query_params.get("week"))
-        rows = [(r.account, r.share) for r in rollup if r.recorded]
-        week = rollup[0].week if rollup else ""
+        week = self._week(request, config)
+        rows = [(r.account, r.share) for r in self._rollup(config, week) if r.recorded]
         png = charts.team(rows, week)
-        return Response(png, media_type="image/png", headers={"Cache-Control": CACHE})
+        # Not kept by the browser: a rep who stops sharing must leave it at once.
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 def _health(last: Run | None) -> str:
