@@ -3,10 +3,10 @@ and the web app's pages share (worker/report.py draws the figures from it)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from worker import config as cfg
-from worker import report, runner, zones
+from worker import report, runner, weekly, zones
 from worker.state import State
 
 
@@ -20,6 +20,4 @@ def week_report(
     known = state.figures.zone(account.name)
     zone = zones.zone(known or mine.timezone or runner.fallback_zone(mine))
     monday = report.parse_week(week) if week else report.monday_of(now.astimezone(zone).date())
-    sunday = monday + timedelta(days=6)
-    history = state.figures.history(account.name, report.trend_start(monday), sunday)
-    return report.build(account.name, history, monday, zone, now)
+    return weekly.of_week(state, account.name, monday, zone, now)

@@ -12,6 +12,7 @@ nothing and is not asked about again.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from worker import report
 from worker.config import Config
@@ -65,8 +66,7 @@ def due(
 
 def email(state: State, account: str, monday: date, rules: Rules, now: datetime) -> Alert | None:
     """The week's email, or None when the record has nothing for that week."""
-    history = state.figures.history(account, report.trend_start(monday), monday + timedelta(days=6))
-    r = report.build(account, history, monday, rules.zone, now)
+    r = of_week(state, account, monday, rules.zone, now)
     if not r.recorded:
         return None
     from worker import charts, report_html  # matplotlib: only when drawing
@@ -82,6 +82,14 @@ def email(state: State, account: str, monday: date, rules: Rules, now: datetime)
     )
     text = "\n".join(report.summary(r)) + "\n\n" + report.text(r)
     return Alert(PREFIX + r.week, subject, text, now, report_html.page([section], subject), images)
+
+
+def of_week(
+    state: State, account: str, monday: date, zone: ZoneInfo, now: datetime
+) -> report.WeekReport:
+    """The report for the week starting `monday`, its days counted in `zone`."""
+    history = state.figures.history(account, report.trend_start(monday), monday + timedelta(days=6))
+    return report.build(account, history, monday, zone, now)
 
 
 def done(state: State, account: str, monday: date, now: datetime) -> None:
