@@ -10,6 +10,7 @@ import json
 from collections.abc import Mapping
 
 import requests
+import urllib3
 
 from providers import retry
 from providers.errors import (
@@ -65,11 +66,14 @@ def from_status(
 
 
 def translate(exc: BaseException, *, where: str) -> ProviderError:
-    """A transport failure from `requests`, as one of ours."""
+    """A transport failure (from urllib3 for Graph's requests, from requests for the
+    sign-in's), as one of ours."""
     if isinstance(exc, ProviderError):
         return exc
-    if isinstance(exc, requests.Timeout | requests.ConnectionError):
+    if isinstance(exc, requests.Timeout | requests.ConnectionError | OSError):
         return TransientError(f"network: {type(exc).__name__}", where=where)
-    if isinstance(exc, requests.RequestException):
+    if isinstance(exc, urllib3.exceptions.TimeoutError | urllib3.exceptions.ProtocolError):
+        return TransientError(f"network: {type(exc).__name__}", where=where)
+    if isinstance(exc, requests.RequestException | urllib3.exceptions.HTTPError):
         return TransientError(f"network: {type(exc).__name__}: {exc}", where=where)
     raise exc

@@ -19,6 +19,7 @@ import requests
 from providers import observe, quota, retry
 from providers.errors import AuthError, ProviderError, RateLimited, TransientError
 from providers.memo import Memo
+from providers.outlook import pool
 from providers.outlook.auth import GRAPH_ROOT, Grant
 from providers.outlook.errors import from_status, translate
 
@@ -60,7 +61,7 @@ class Session:
         self.options = options
         self.grant = grant
         self.memo = memo
-        self.http = http or requests.Session()
+        self.transport = pool.transport(http)
         self.root = (options.api_root or GRAPH_ROOT) + "v1.0/"
         self.user = f"users/{grant.email}" if grant.app_only else "me"
         self.where = f"outlook:{options.name}"
@@ -90,24 +91,23 @@ class Session:
                 url = c.path if c.path.startswith("https://") else self.root + c.path
                 quota.take(self.options.quota, c.cost)
                 try:
-                    response = self.http.request(
+                    response = self.transport.request(
                         c.method,
-                        url,
-                        params=c.params,
-                        json=c.body,
+                        _with_query(url, c.params),
+                        body=None if c.body is None else orjson.dumps(c.body),
                         headers=self._headers(c, force=refreshed),
                         timeout=self.options.timeout,
                     )
                 except Exception as exc:
                     observe.answered("outlook", None)
                     raise translate(exc, where=self.where) from None
-                observe.answered("outlook", response.status_code)
-                if response.status_code == 401 and not refreshed:
+                observe.answered("outlook", response.status)
+                if response.status == 401 and not refreshed:
                     refreshed = True  # an access token revoked early: refresh once
                     continue
-                if response.status_code >= 400:
+                if response.status >= 400:
                     raise from_status(
-                        response.status_code,
+                        response.status,
                         response.content,
                         response.headers,
                         where=self.where,
@@ -204,6 +204,13 @@ def _prefer(c: Call) -> str:
 def _ids(answer: Any) -> set[str]:
     items = (answer or {}).get("responses") or ()
     return {str(item.get("id")) for item in items if isinstance(item, dict)}
+
+
+def _with_query(url: str, params: Mapping[str, str] | None) -> str:
+    """`url` with a request's own query, encoded as requests did (spaces as "+")."""
+    if not params:
+        return url
+    return url + ("&" if "?" in url else "?") + urlencode(params, doseq=True)
 
 
 def _query(params: Mapping[str, str]) -> str:
