@@ -20,12 +20,14 @@ from dataclasses import replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from providers import snapshots
 from providers.base import CalendarProvider
 from providers.errors import Conflict, NotFound, ProviderError, SyncStateExpired
 from providers.memo import covers
 from providers.outlook import mapping
 from providers.outlook.push import EventsSubscribed
 from providers.outlook.session import Call, Session
+from providers.snapshots import SNAPSHOTS
 from worker import zones
 from worker.models import Block, Change, Event, Op, Snapshot, Window, WorkHours
 
@@ -106,14 +108,30 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
     # -- reading
 
     def fetch(self, window: Window) -> Snapshot:
+        items = self._items(window)
+        stamp = (self.memo.get("calendar") or {}).get("stamp")
+        problems = tuple(self._fallbacks.values())
+        # The same listing (by its stamp), window and zone map to the same snapshot.
+        key = (stamp, window, self.session.email.lower(), problems)
+        account = self.memo.name or str(self.memo.path)
+        keep = stamp and self.memo.path is not None  # a memo that remembers nothing: no
+        if keep and (kept := SNAPSHOTS.get(account, key)) is not None:
+            return kept
+        snapshot = self._mapped(items, window, list(problems))
+        if keep:
+            SNAPSHOTS.keep(account, key, snapshot)
+        return snapshot
+
+    def _mapped(
+        self, items: dict[str, dict[str, Any]], window: Window, problems: list[str]
+    ) -> Snapshot:
         zone = zones.zone(window.zone)  # a custom zone's rule, too
         events: list[Event] = []
         blocks: list[Block] = []
-        problems: list[str] = list(self._fallbacks.values())
         me = self.session.email.lower()
         seen: set[str] = set()
         copies: set[str] = set()
-        for item in self._items(window).values():
+        for item in items.values():
             owned = mapping.is_owned(item)
             if item.get("isCancelled") and not owned:
                 continue
@@ -185,6 +203,7 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
         if link_is_new:
             self.memo.set("settings", None)  # read the zone and hours again, about weekly
         cache = {"start": _iso(start), "end": _iso(end), "delta": link, "items": items}
+        cache["stamp"] = snapshots.stamp()
         self._remember(cache)
         return items
 
@@ -212,6 +231,7 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
             answer = self.session.call(Call("GET", str(link), prefer=PAGE))
 
     def _remember(self, cache: dict[str, Any]) -> None:
+        cache.setdefault("stamp", snapshots.stamp())  # a memo from before stamps
         self.memo.set("calendar", cache)
         self.memo.save()
 
@@ -228,6 +248,7 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
         item = (cache or {}).get("items", {}).get(event.id)
         if item is not None:
             item["responseStatus"] = {"response": "declined"}
+            cache["stamp"] = snapshots.stamp()
             self.memo.save()
 
     # -- writing
@@ -352,6 +373,7 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
         if cache and item.get("id"):
             cache["items"][str(item["id"])] = item
             cache.setdefault("written", {})[str(item["id"])] = _version(item)
+            cache["stamp"] = snapshots.stamp()
         etag = str(item.get("@odata.etag") or item.get("changeKey") or "")
         written = replace(
             change.block, written=change.block.fingerprint, etag=etag, ref=str(item.get("id", ""))
@@ -363,6 +385,7 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
         if cache and block and block.ref:
             cache["items"].pop(block.ref, None)
             cache.setdefault("written", {})[block.ref] = "removed"
+            cache["stamp"] = snapshots.stamp()
 
 
 def _trim(item: dict[str, Any]) -> dict[str, Any]:

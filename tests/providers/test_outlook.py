@@ -454,6 +454,30 @@ def test_an_expired_delta_in_either_form_means_a_fresh_start(
         assert len(graph.requests) == 3  # the old link, a new delta round, the view
 
 
+def test_a_steady_read_gives_its_last_snapshot_back_until_the_listing_changes(
+    graph: GraphEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    memo = tmp_path / "memo.json"
+    OutlookOutside(graph).add_event("acme", "Acme", at(14), at(15))
+    first = outlook(graph, memo, sleeps)[0].fetch(WINDOW)
+    assert outlook(graph, memo, sleeps)[0].fetch(WINDOW) is first  # nothing changed
+    # Another process (its own session on the same memo) writes a block: its write is
+    # in the remembered listing, and this process must not give the old snapshot back.
+    outlook(graph, memo, sleeps)[0].apply([Change(Op.CREATE, block())])
+    after_write = outlook(graph, memo, sleeps)[0].fetch(WINDOW)
+    assert [b.key for b in after_write.blocks] == [block().key]
+    [made] = after_write.blocks
+    outlook(graph, memo, sleeps)[0].apply([Change(Op.DELETE, made, before=made)])
+    assert outlook(graph, memo, sleeps)[0].fetch(WINDOW).blocks == ()
+    # Someone else's change, read by the delta link.
+    OutlookOutside(graph).add_event("beta", "Beta", at(16), at(17))
+    changed = outlook(graph, memo, sleeps)[0].fetch(WINDOW)
+    assert {e.title for e in changed.events} == {"Acme", "Beta"}
+    # Another window (the next day's) is mapped again, from the same listing.
+    later = replace(WINDOW, start=WINDOW.start + timedelta(hours=15))
+    assert {e.title for e in outlook(graph, memo, sleeps)[0].fetch(later).events} == {"Beta"}
+
+
 def test_sign_in_answers_are_told_apart() -> None:
     from providers.errors import AuthError, TransientError
     from providers.outlook import auth

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.server
 import threading
 from collections.abc import Iterator
+from typing import ClassVar
 
 import pytest
 import urllib3
@@ -17,7 +18,7 @@ from providers.outlook import pool
 class Counting(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as Graph
     connections = 0
-    paths: list[str] = []  # as asked: a proxy is asked for the whole URL
+    paths: ClassVar[list[str]] = []  # as asked: a proxy is asked for the whole URL
 
     def setup(self) -> None:
         type(self).connections += 1
