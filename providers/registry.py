@@ -13,6 +13,8 @@ PROVIDERS = {
     "memory": "providers.memory:MemoryProvider",
     "google": "providers.google.plugin:GoogleProvider",
     "outlook": "providers.outlook.plugin:OutlookProvider",
+    "caldav": "providers.caldav.plugin:CalDAVProvider",
+    "imap": "providers.imap.plugin:ImapProvider",
 }
 
 

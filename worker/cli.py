@@ -159,7 +159,10 @@ def _parser() -> argparse.ArgumentParser:
     shown.add_argument("--account", metavar="NAME", help="only this account")
     command("gaps", cmd_gaps, "list client meetings with no next meeting booked")
     connect = command(
-        "connect", cmd_connect, "connect a Google or Outlook account once", json_flag=False
+        "connect",
+        cmd_connect,
+        "connect a Google, Outlook or CalDAV/IMAP account once",
+        json_flag=False,
     )
     connect.add_argument("provider", choices=registry.connectable(), help="which provider")
     connect.add_argument("--account", metavar="NAME", required=True, help="the account's name")
@@ -292,8 +295,10 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_connect(args: argparse.Namespace) -> int:
     if why := cfg.name_problem(args.account):
         raise UsageError(f"--account: {excerpt(why, 200)}")
+    own = args.provider_flags.get(args.provider, [])
     for other, flags in args.provider_flags.items():
-        stray = [f for f in flags if other != args.provider and getattr(args, f)]
+        # A flag two providers share (CalDAV's and IMAP's --login) is either one's.
+        stray = [f for f in flags if other != args.provider and f not in own and getattr(args, f)]
         if stray:
             flag = "--" + stray[0].replace("_", "-")
             raise ConfigError(f"connect {args.provider}: {flag} is a {other} option")

@@ -1,0 +1,101 @@
+"""A CalDAV account: its calendar collection, and the IMAP mailbox beside it when one
+was connected, each with a login and an app password.
+
+What `connect caldav` learns is kept as one credentials document ("caldav"): the
+collection's URL, the login, the password, and the mailbox's (`providers/imap/account.py`
+reads that part). Passwords come from a file or a prompt (`providers/imap/password.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from providers import credentials, memo
+from providers.base import AccountSpec, MailProvider
+from providers.caldav import discover
+from providers.caldav.calendar import CalDAVCalendar
+from providers.errors import AuthError, BadRequest
+from worker.clock import Clock
+
+DOCUMENT = "caldav"
+
+
+def _document(spec: AccountSpec) -> dict[str, Any]:
+    found = credentials.store_for(spec).load(DOCUMENT)
+    if not found or not found.get("url"):
+        raise AuthError(
+            f"account {spec.name} is not connected: run firstblock connect caldav "
+            f"--account {spec.name}"
+        )
+    return found
+
+
+def open_account(spec: AccountSpec, clock: Clock) -> tuple[CalDAVCalendar, MailProvider | None]:
+    document = _document(spec)
+    kept = memo.for_account(spec, "caldav")
+    calendar = CalDAVCalendar(
+        str(document["url"]),
+        str(document.get("login", "")),
+        str(document.get("password", "")),
+        name=spec.name,
+        clock=clock,
+        memo=kept.data,
+        save=kept.save,
+    )
+    mailbox = None
+    if document.get("imap"):
+        from providers.imap.account import open_mailbox
+
+        mailbox = open_mailbox(spec, document["imap"])
+    return calendar, mailbox
+
+
+def connect(
+    spec: AccountSpec,
+    *,
+    url: str,
+    login: str,
+    password: str,
+    calendar: str = "",
+    imap: str = "",
+    imap_login: str = "",
+    imap_password: str = "",
+    sieve_port: str = "",
+    clock: Clock,
+) -> str:
+    """Find the calendar, try the mailbox, and keep both; return the account's address.
+
+    Nothing is kept unless every part answered, so a failed connect leaves an earlier
+    working one in place. Raises BadRequest, AuthError, NotFound, TransientError."""
+    login = login or spec.email
+    if not login:
+        raise BadRequest("give --login: the user name (usually the email address)")
+    service = discover.known(login if "@" in login else spec.email)
+    if not url:
+        if service is None:
+            raise BadRequest("give --url: the CalDAV server, or the calendar's own address")
+        url = service[0]
+    if not imap and service is not None:
+        imap = service[1]
+    chosen = discover.choose(discover.calendars(url, login, password, clock=clock), calendar)
+    document: dict[str, Any] = {"url": chosen.url, "login": login, "password": password}
+    if imap and imap != "none":
+        from providers.imap.account import try_mailbox
+
+        document["imap"] = try_mailbox(spec, imap, imap_login or login, imap_password or password)
+    credentials.store_for(spec).save(DOCUMENT, document)
+    memo.forget(spec, "caldav")  # a memo of another calendar would mislead the first read
+    return login if "@" in login else spec.email or login
+
+
+def connected(spec: AccountSpec) -> bool:
+    return credentials.store_for(spec).exists(DOCUMENT)
+
+
+def forget(spec: AccountSpec) -> str:
+    """App passwords cannot be revoked from here: say where to."""
+    store = credentials.store_for(spec)
+    had = store.exists(DOCUMENT)
+    store.delete(DOCUMENT)
+    memo.forget(spec, "caldav")
+    return "revoke its app password in the provider's account settings" if had else ""
