@@ -130,12 +130,35 @@ class ImapMailbox(MailProvider):
     # Moving
 
     def hold(self, ids: Sequence[str]) -> int:
-        return self._run(lambda: self._move(INBOX, self.folders.held(), ids))
+        return self._moving(lambda: (INBOX, self.folders.held()), ids)
 
     def release(self, ids: Sequence[str]) -> int:
-        return self._run(lambda: self._move(self.folders.held(), INBOX, ids))
+        return self._moving(lambda: (self.folders.held(), INBOX), ids)
 
-    def _move(self, source: str, target: str, ids: Sequence[str]) -> int:
+    def _moving(self, where: Callable[[], tuple[str, str]], ids: Sequence[str]) -> int:
+        """`_move` under `_run`. A MOVE whose answer was lost with the session moved
+        its messages all the same: the attempt after it finds them gone from the
+        source, and counts those now in the target."""
+        earlier: set[str] = set()  # found in the source by an attempt that failed
+
+        def work() -> int:
+            source, target = where()
+            found: set[str] = set()
+            # What this attempt's repair finished is counted by `_move` already.
+            repaired = {i for i, folder in self._finished.items() if folder == target}
+            try:
+                moved = self._move(source, target, ids, found)
+            except ProviderError:
+                earlier.update(found)
+                raise
+            lost = earlier - found - repaired
+            if lost:
+                moved += len(self.folders.locate(target, sorted(lost), readonly=True))
+            return moved
+
+        return self._run(work)
+
+    def _move(self, source: str, target: str, ids: Sequence[str], found: set[str]) -> int:
         # A move this call's repair finished (after a lost session, say) counts too.
         finished = sum(1 for i in set(ids) if self._finished.pop(i, None) == target)
         return finished + moves.move(
@@ -147,6 +170,7 @@ class ImapMailbox(MailProvider):
             journal=self.journal,
             hook=self.step_hook,
             keep=self.save,
+            found=found,
         )
 
     # Writing

@@ -109,13 +109,17 @@ def move(
     journal: Journal,
     hook: Hook | None = None,
     keep: Callable[[], None] | None = None,
+    found: set[str] | None = None,
 ) -> int:
     """Move the wanted ids from source to target; return how many moved. `keep`
-    writes the journal where a later process finds it, before the COPY."""
+    writes the journal where a later process finds it, before the COPY; `found`
+    collects the ids found in the source."""
     wanted = list(dict.fromkeys(wanted))
     if not wanted:
         return 0
     in_source = f.locate(source, wanted, readonly=False)
+    if found is not None:
+        found.update(in_source)
     if not in_source:
         return 0
     assert f.selected is not None

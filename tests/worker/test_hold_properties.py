@@ -628,9 +628,11 @@ class World:
             s.close()
 
 
-def play(scenario: Scenario, make: str, workdir: Path) -> None:
-    outside: Outside
-    if make == "memory":
+def play(scenario: Scenario, make: str, workdir: Path, outside: Outside | None = None) -> None:
+    """Play `scenario` on the mailbox `make` names, or on `outside`'s when given."""
+    if outside is not None:
+        pass
+    elif make == "memory":
         outside = MemoryOutside()
     else:
         outside = MaildirOutside(CrashingLocalMailbox(workdir / "Mail"))
