@@ -45,6 +45,49 @@ class Folders:
         """The session is gone: nothing is selected any more."""
         self.selected = None
 
+    # Kept between processes (the account's memo), so a steady run of a new process
+    # costs its STATUS commands only, not a listing and the headers of every message.
+
+    def export(self) -> dict[str, Any]:
+        views = {
+            name: {
+                "validity": v.uidvalidity,
+                "key": list(v.key),
+                "entries": {
+                    str(u): [e.id, e.sender, e.received.isoformat(), e.alert, e.message_id]
+                    for u, e in v.entries.items()
+                },
+                "listed": {(d.isoformat() if d else ""): uids for d, uids in v.listed.items()},
+            }
+            for name, v in self.views.items()
+        }
+        return {"prefix": self._prefix, "drafts": self._drafts, "views": views}
+
+    def restore(self, kept: Any) -> None:
+        """What `export` gave, as far as it can be read; anything else starts cold.
+        Folders made are not kept: the user may delete one between runs."""
+        try:
+            views = {}
+            for name, v in kept["views"].items():
+                entries = {
+                    int(u): Entry(str(i), str(s), datetime.fromisoformat(r), bool(a), str(m))
+                    for u, (i, s, r, a, m) in v["entries"].items()
+                }
+                listed = {
+                    (date.fromisoformat(d) if d else None): [int(u) for u in uids]
+                    for d, uids in v["listed"].items()
+                }
+                key = tuple(int(k) for k in v["key"])
+                views[str(name)] = View(int(v["validity"]), key, entries, listed)
+            prefix, drafts = kept["prefix"], kept["drafts"]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return
+        self.views = views
+        self._prefix = prefix if isinstance(prefix, str) else None
+        self._drafts = drafts if isinstance(drafts, str) else None
+        for view in views.values():
+            self.hints.update((e.id, e.message_id) for e in view.entries.values())
+
     # Names
 
     def prefix(self) -> str:

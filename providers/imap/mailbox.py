@@ -74,6 +74,8 @@ class ImapMailbox(MailProvider):
         # Moves begun but not known finished; in the caller's memo when it gives one,
         # so a crashed run's half-done move is finished by the next process.
         memo = memo if memo is not None else {}
+        self.memo = memo
+        self.folders.restore(memo.get("folders"))
         self.journal: MutableMapping[str, Any] = memo.setdefault("moving", {})
         self.save = save  # writes `memo` out: called before a COPY, and after
         self.step_hook: Callable[[str], None] | None = None  # tests cut moves here
@@ -100,13 +102,21 @@ class ImapMailbox(MailProvider):
             try:
                 if self.journal:
                     self._finished.update(moves.repair(self.folders, self.journal))
-                return work()
+                done = work()
+                self._keep()
+                return done
             except ProviderError as exc:
                 if attempt == 2 or not errors.connection_lost(exc):
                     raise
                 self.conn.close()
                 self.folders.lost()
         raise AssertionError("unreachable")
+
+    def _keep(self) -> None:
+        """Write what the folders hold into the memo, for the next process."""
+        self.memo["folders"] = self.folders.export()
+        if self.save is not None:
+            self.save()
 
     # Reading
 

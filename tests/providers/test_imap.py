@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import imaplib
+import json
 import logging
 import re
 import socket
 import ssl
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -257,6 +259,35 @@ def test_a_steady_listing_costs_one_status_per_folder(
     assert len(box.list_inbox(since)) == 2 and len(box.list_held()) == 1
     # STATUS, EXAMINE, SEARCH, FETCH of the new UID's headers, UNSELECT; STATUS.
     assert box.commands - before == 6
+
+
+def test_a_new_process_with_the_memo_lists_as_cheaply(
+    server: Dovecot, box: ImapMailbox, outside: ImapOutside
+) -> None:
+    user = box.conn.user
+    memo: dict[str, Any] = {}
+    saved: list[str] = []
+    first = open_mailbox(server, user, memo=memo, save=lambda: saved.append("x"))
+    outside.arrive("a@x.com", T0)
+    held = outside.arrive("b@x.com", T0)
+    since = T0 - timedelta(days=1)
+    first.hold([held])
+    first.list_inbox(since), first.list_held()
+    first.close()
+    assert saved, "the memo was never written"
+    kept = json.loads(json.dumps(memo))  # as the memo file holds it
+
+    again = open_mailbox(server, user, memo=kept)
+    inbox, holding = again.list_inbox(since), again.list_held()
+    # The greeting, LOGIN and CAPABILITY, then STATUS INBOX and STATUS of the hold.
+    assert again.commands == 5
+    assert [m.id for m in holding] == [held] and len(inbox) == 1
+    outside.arrive("c@x.com", T0 + timedelta(minutes=5))
+    assert len(again.list_inbox(since)) == 2  # the STATUS changed: listed again
+
+    cold = open_mailbox(server, user, memo={"folders": {"views": "garbage"}})
+    assert len(cold.list_inbox(since)) == 2  # an unreadable memo only costs commands
+    assert cold.commands > 5
 
 
 def test_listing_fetches_headers_only_and_marks_nothing_read(
