@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import argparse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +35,7 @@ __all__ = [
     "Alert",
     "CalendarProvider",
     "Draft",
+    "Listener",
     "MailProvider",
     "Message",
     "Option",
@@ -112,6 +113,12 @@ class WebSignIn(abc.ABC):
         refuses (a replayed or expired code, a denied consent), TransientError."""
 
 
+class Listener(Protocol):
+    """A provider's own watch over one account, running until stopped (IMAP IDLE)."""
+
+    def stop(self) -> None: ...
+
+
 class Provider(abc.ABC):
     """One kind of account, as the registry knows it: how to open an account, how to
     connect one, the account keys it takes and its `connect` flags. Adding a provider
@@ -176,6 +183,13 @@ class Provider(abc.ABC):
         calendar and mailbox are then `providers.push.Watcher`s. Raises BadRequest when
         the request is no notification at all."""
         raise BadRequest(f"{self.name} accounts have no push notifications")
+
+    def listen(self, spec: AccountSpec, wake: Callable[[str], None]) -> Listener | None:
+        """Start watching the account over a connection of its own and call `wake`
+        (with why) when something changed that its next cycle should see at once; None
+        where the provider has no such watch. `serve` starts one per account and stops
+        it when the account goes. Raises what `open` raises."""
+        return None
 
     def keep_grant(self, spec: AccountSpec, grant: dict[str, Any]) -> str:
         """Try a grant from `WebSignIn.finish` on a real request, then store it over the

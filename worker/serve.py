@@ -23,12 +23,14 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from providers import observe
+from providers import observe, registry
+from providers.base import Listener
+from providers.errors import ProviderError
 from worker import config as cfg
 from worker import push, runner, zones
 from worker.clock import Clock
@@ -85,6 +87,9 @@ class Server:
         self._accounts: dict[str, cfg.Account] = {}
         self._state: State | None = None  # the loop's own, for push notifications
         self._states = StatePool(self.workers)
+        # Providers' own watches (IMAP IDLE), by account, with the definition they
+        # were started for: a changed account gets a new one.
+        self._listeners: dict[str, tuple[cfg.Account, Listener]] = {}
 
     def request_stop(self) -> None:
         """From a signal handler: no new work, then stop."""
@@ -121,6 +126,7 @@ class Server:
             self._sleep(max(1.0, min((until - now).total_seconds(), longest)))
         self._close_state()
         code = self._drain()
+        self._listen([])
         self._states.close()
         return code
 
@@ -136,6 +142,36 @@ class Server:
             elif before.get(name, account) != account:
                 LOG.info("account %s: changed, due now", name, extra={"account": name})
                 self._due_now(name, now, "settings")
+        self._listen(self.config.accounts)
+
+    def _listen(self, accounts: Sequence[cfg.Account]) -> None:
+        """Keep a provider's watch (IMAP IDLE) running for each of `accounts` whose
+        provider has one, and for no other: a change it sees makes the account due."""
+        wanted = {a.name: a for a in accounts}
+        for name, (account, listener) in list(self._listeners.items()):
+            if wanted.get(name) != account:
+                del self._listeners[name]
+                listener.stop()
+        for name, account in wanted.items():
+            if name in self._listeners:
+                continue
+            try:
+                provider = registry.provider(account.provider)
+                spec = runner.spec_for(self.config, account, None)
+                watch = provider.listen(spec, self._waker(name))
+            except (registry.UnknownProvider, ProviderError) as exc:
+                LOG.info("account %s: no watch (%s)", name, exc, extra={"account": name})
+                continue
+            if watch is not None:
+                self._listeners[name] = (account, watch)
+
+    def _waker(self, name: str) -> Callable[[str], None]:
+        def wake(why: str) -> None:  # on the listener's thread
+            LOG.info("account %s: %s, due now", name, why, extra={"account": name})
+            self._due_now(name, self.clock.now(), why)
+            self._changed.set()
+
+        return wake
 
     def _due_now(self, name: str, now: datetime, why: str) -> None:
         with self._lock:

@@ -8,10 +8,11 @@ reads that part). Passwords come from a file or a prompt (`providers/imap/passwo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from providers import credentials, memo
-from providers.base import AccountSpec, MailProvider
+from providers.base import AccountSpec, Listener, MailProvider
 from providers.caldav import discover
 from providers.caldav.calendar import CalDAVCalendar
 from providers.errors import AuthError, BadRequest
@@ -99,3 +100,14 @@ def forget(spec: AccountSpec) -> str:
     store.delete(DOCUMENT)
     memo.forget(spec, "caldav")
     return "revoke its app password in the provider's account settings" if had else ""
+
+
+def listen(spec: AccountSpec, wake: Callable[[str], None]) -> Listener | None:
+    """IDLE on the account's IMAP mailbox, when it has one (the calendar has no
+    such watch: CalDAV's push is not widely served)."""
+    document = credentials.store_for(spec).load(DOCUMENT)
+    if not document or not document.get("imap"):
+        return None
+    from providers.imap.account import listen as idle
+
+    return idle(spec, document["imap"], wake)

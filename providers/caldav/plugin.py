@@ -4,8 +4,9 @@ account is one calendar collection, plus an IMAP mailbox when one is connected."
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
-from providers.base import AccountSpec, CalendarProvider, MailProvider, Provider
+from providers.base import AccountSpec, CalendarProvider, Listener, MailProvider, Provider
 from providers.imap.plugin import mailbox_flags, password_path
 from worker.clock import Clock, SystemClock
 
@@ -49,6 +50,11 @@ class CalDAVProvider(Provider):
             sieve_port=args.sieve or "",
             clock=SystemClock(),
         )
+
+    def listen(self, spec: AccountSpec, wake: Callable[[str], None]) -> Listener | None:
+        from providers.caldav.account import listen
+
+        return listen(spec, wake)
 
     def forget(self, spec: AccountSpec) -> str:
         from providers.caldav.account import forget

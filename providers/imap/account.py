@@ -8,6 +8,7 @@ is refused anywhere but loopback (a local bridge, the tests' Dovecot).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from providers.base import AccountSpec, CalendarProvider
 from providers.errors import AuthError, BadRequest, ProviderError
 from providers.imap import sieve
 from providers.imap.connection import Security
+from providers.imap.idle import CHECK, Idle
 from providers.imap.mailbox import ImapMailbox
 from worker.clock import Clock
 
@@ -137,3 +139,26 @@ def forget(spec: AccountSpec) -> str:
     store.delete(DOCUMENT)
     memo.forget(spec, "imap")
     return "revoke its app password in the mail provider's account settings" if had else ""
+
+
+def listen(spec: AccountSpec, document: dict[str, Any], wake: Callable[[str], None]) -> Idle:
+    """An IDLE session on the account's inbox, calling `wake` on new mail."""
+    from providers.imap.connection import Connection
+
+    host, port, security = parse(str(document.get("url", "")))
+    conn = Connection(
+        host,
+        port,
+        ssl=security,
+        user=str(document.get("login", "")),
+        password=str(document.get("password", "")),
+        timeout=CHECK + 30,  # longer than a wait in IDLE: silence there is normal
+        where=f"{spec.name} (IDLE)",
+    )
+    return Idle(conn, wake).start()
+
+
+def document_of(spec: AccountSpec) -> dict[str, Any] | None:
+    """An `imap` account's kept mailbox, if connected."""
+    found = credentials.store_for(spec).load(DOCUMENT)
+    return found if found and found.get("url") else None

@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from providers.base import AccountSpec, CalendarProvider, MailProvider, Option, Provider
+from providers.base import (
+    AccountSpec,
+    CalendarProvider,
+    Listener,
+    MailProvider,
+    Option,
+    Provider,
+)
 from worker.clock import Clock
 
 
@@ -82,6 +89,12 @@ class ImapProvider(Provider):
             password=read_password(password_path(args.password_file), "the mailbox"),
             sieve_port=args.sieve or "",
         )
+
+    def listen(self, spec: AccountSpec, wake: Callable[[str], None]) -> Listener | None:
+        from providers.imap.account import document_of, listen
+
+        document = document_of(spec)
+        return listen(spec, document, wake) if document else None
 
     def forget(self, spec: AccountSpec) -> str:
         from providers.imap.account import forget
