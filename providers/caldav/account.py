@@ -13,7 +13,7 @@ from typing import Any
 
 from providers import credentials, memo
 from providers.base import AccountSpec, Listener, MailProvider
-from providers.caldav import discover
+from providers.caldav import discover, services
 from providers.caldav.calendar import CalDAVCalendar
 from providers.errors import AuthError, BadRequest
 from worker.clock import Clock
@@ -63,6 +63,7 @@ def connect(
     imap_password: str = "",
     sieve_port: str = "",
     clock: Clock,
+    resolver: Any = None,
 ) -> str:
     """Find the calendar, try the mailbox, and keep both; return the account's address.
 
@@ -71,13 +72,12 @@ def connect(
     login = login or spec.email
     if not login:
         raise BadRequest("give --login: the user name (usually the email address)")
-    service = discover.known(login if "@" in login else spec.email)
+    if not url or not imap:
+        address = login if "@" in login else spec.email
+        found = services.services(address, resolver, calendar=not url, mail=not imap)
+        url, imap = url or found[0], imap or found[1]
     if not url:
-        if service is None:
-            raise BadRequest("give --url: the CalDAV server, or the calendar's own address")
-        url = service[0]
-    if not imap and service is not None:
-        imap = service[1]
+        raise BadRequest("give --url: the CalDAV server, or the calendar's own address")
     chosen = discover.choose(discover.calendars(url, login, password, clock=clock), calendar)
     document: dict[str, Any] = {"url": chosen.url, "login": login, "password": password}
     if imap and imap != "none":

@@ -1,9 +1,9 @@
 """From what a person knows (their address, or a server's address) to their calendar
 collections, as `firstblock connect caldav` needs it.
 
-RFC 6764's bootstrapping: a few services are known by the domain of the address
-(`KNOWN`); otherwise the URL given is asked what it is. A calendar collection is
-taken as it is; a principal names its calendar home; anything else (a server root,
+RFC 6764's bootstrapping: where the server is comes from the user or from
+`services.py`; the URL is then asked what it is. A calendar collection is taken as
+it is; a principal names its calendar home; anything else (a server root,
 a context path) names the user's principal (`current-user-principal`), trying
 /.well-known/caldav when it does not. The home's calendars that hold events are the
 choice.
@@ -21,16 +21,6 @@ from providers.caldav.transport import Client
 from providers.errors import BadRequest, DataError, NotFound
 from worker.clock import Clock, SystemClock
 
-# Services whose CalDAV and IMAP servers are known by the address's domain: their
-# own documentation names them, and their DNS may not say (RFC 6764 §3, RFC 6186).
-KNOWN: dict[str, tuple[str, str]] = {
-    "fastmail.com": ("https://caldav.fastmail.com/", "imaps://imap.fastmail.com"),
-    "fastmail.fm": ("https://caldav.fastmail.com/", "imaps://imap.fastmail.com"),
-    "icloud.com": ("https://caldav.icloud.com/", "imaps://imap.mail.me.com"),
-    "me.com": ("https://caldav.icloud.com/", "imaps://imap.mail.me.com"),
-    "mac.com": ("https://caldav.icloud.com/", "imaps://imap.mail.me.com"),
-}
-
 _ASK = webdav.ask(
     "<D:resourcetype/><D:displayname/><D:current-user-principal/>"
     "<C:calendar-home-set/><C:supported-calendar-component-set/>"
@@ -42,11 +32,6 @@ _HOPS = 5  # redirects and principal hops; a loop ends here
 class Found:
     url: str
     name: str  # its display name, or the last part of its path
-
-
-def known(address: str) -> tuple[str, str] | None:
-    """(CalDAV root, IMAP URL) of a known service by the address's domain."""
-    return KNOWN.get(address.rpartition("@")[2].lower())
 
 
 def calendars(

@@ -121,6 +121,10 @@ def connect(spec: AccountSpec, *, url: str, login: str, password: str, sieve_por
     """Try the mailbox, then keep it; return its address. Nothing is kept when the
     server refuses, so an earlier working connection stays."""
     login = login or spec.email
+    if not url and "@" in login:
+        from providers.caldav.services import services
+
+        url = services(login, calendar=False)[1]
     if not url or not login:
         raise BadRequest("give --imap imaps://HOST and --login USER")
     document = try_mailbox(spec, url, login, password, sieve_port=sieve_port)

@@ -3,13 +3,20 @@ bootstrapping `firstblock connect caldav` does (RFC 6764, RFC 4791 §6.2)."""
 
 from __future__ import annotations
 
+import socket
+import threading
 import uuid
 from collections.abc import Iterator
 
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import dns.resolver
+import dns.rrset
 import pytest
 import requests
 
-from providers.caldav import discover
+from providers.caldav import discover, services
 from providers.errors import AuthError, BadRequest, NotFound
 from tests.servers.radicale import PASSWORD, USER, Radicale, running
 
@@ -82,12 +89,95 @@ def test_choose_takes_the_named_one_or_the_only_one() -> None:
 
 
 def test_known_services_by_the_addresss_domain() -> None:
-    assert discover.known("Dana@FastMail.com") == (
+    assert services.known("Dana@FastMail.com") == (
         "https://caldav.fastmail.com/",
         "imaps://imap.fastmail.com",
     )
-    assert discover.known("rep@icloud.com") == (
+    assert services.known("rep@icloud.com") == (
         "https://caldav.icloud.com/",
         "imaps://imap.mail.me.com",
     )
-    assert discover.known("rep@nextcloud.example") is None
+    assert services.known("rep@nextcloud.example") is None
+
+
+# -- DNS: RFC 6764 and RFC 6186 service records, from a DNS server on loopback
+
+
+class StubDNS:
+    """Answers (name, type) from a table over UDP on loopback; NXDOMAIN otherwise."""
+
+    def __init__(self, records: dict[tuple[str, str], list[str]]) -> None:
+        self.records = records
+        self.asked: list[tuple[str, str]] = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                wire, peer = self.sock.recvfrom(4096)
+            except OSError:
+                return
+            query = dns.message.from_wire(wire)
+            answer = dns.message.make_response(query)
+            for q in query.question:
+                name, kind = q.name.to_text().rstrip("."), dns.rdatatype.to_text(q.rdtype)
+                self.asked.append((name, kind))
+                found = self.records.get((name, kind))
+                if found:
+                    answer.answer.append(dns.rrset.from_text(q.name, 60, "IN", kind, *found))
+                else:
+                    answer.set_rcode(dns.rcode.NXDOMAIN)
+            self.sock.sendto(answer.to_wire(), peer)
+
+    def resolver(self) -> dns.resolver.Resolver:
+        found = dns.resolver.Resolver(configure=False)
+        found.nameservers, found.port, found.lifetime = ["127.0.0.1"], self.port, 3.0
+        return found
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_service_records_name_the_servers_and_the_path() -> None:
+    stub = StubDNS(
+        {
+            ("_caldavs._tcp.corp.example", "SRV"): ["10 5 8443 dav.corp.example.", "20 5 443 b."],
+            ("_caldavs._tcp.corp.example", "TXT"): ['"path=/remote.php/dav"'],
+            ("_imaps._tcp.corp.example", "SRV"): ["0 1 993 mail.corp.example."],
+        }
+    )
+    try:
+        found = services.services("rep@corp.example", stub.resolver())
+    finally:
+        stub.close()
+    assert found == ("https://dav.corp.example:8443/remote.php/dav", "imaps://mail.corp.example")
+
+
+def test_starttls_imap_a_refused_service_and_only_what_is_asked() -> None:
+    stub = StubDNS(
+        {
+            ("_caldavs._tcp.small.example", "SRV"): ["0 0 0 ."],  # "not offered here"
+            ("_imap._tcp.small.example", "SRV"): ["0 1 1143 imap.small.example."],
+        }
+    )
+    try:
+        assert services.services("a@small.example", stub.resolver()) == (
+            "",
+            "imap://imap.small.example:1143",
+        )
+        stub.asked.clear()
+        assert services.services("a@small.example", stub.resolver(), mail=False) == ("", "")
+        assert [kind for _, kind in stub.asked] == ["SRV"]  # no mail records asked for
+    finally:
+        stub.close()
+
+
+def test_a_known_service_needs_no_dns() -> None:
+    class NoDNS:
+        def resolve(self, *_: object) -> object:
+            raise AssertionError("asked DNS for a known service")
+
+    assert services.services("dana@fastmail.com", NoDNS())[1] == "imaps://imap.fastmail.com"
