@@ -7,9 +7,11 @@ injectable, so tests never wait.
 
 from __future__ import annotations
 
+import email.utils
 import random
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 import tenacity
@@ -21,14 +23,24 @@ T = TypeVar("T")
 RETRYABLE = (RateLimited, TransientError)
 
 
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from a Retry-After header (fractional ones too, as Graph sends); None
-    when absent or an HTTP date (rare here: the backoff covers it)."""
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), "")
+def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds (fractional ones too, as Graph
+    sends) or, given `now`, an HTTP-date (RFC 9110 §10.2.3, as CalDAV servers may
+    send). None when absent or unreadable (the backoff covers it)."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), "").strip()
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    if now is None or not value:
         return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # "-0000": no zone said, so no moment to count from
+        return None
+    return max(0.0, (when - now).total_seconds())
 
 
 def backoff(attempt: int, *, base: float = 1.0, cap: float = 60.0, rand: float = 1.0) -> float:

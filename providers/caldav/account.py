@@ -85,7 +85,9 @@ def connect(
 
         document["imap"] = try_mailbox(spec, imap, imap_login or login, imap_password or password)
     credentials.store_for(spec).save(DOCUMENT, document)
-    memo.forget(spec, "caldav")  # a memo of another calendar would mislead the first read
+    # A memo of another calendar or mailbox would mislead the first read.
+    memo.forget(spec, "caldav")
+    memo.forget(spec, "imap")
     return login if "@" in login else spec.email or login
 
 
@@ -99,6 +101,7 @@ def forget(spec: AccountSpec) -> str:
     had = store.exists(DOCUMENT)
     store.delete(DOCUMENT)
     memo.forget(spec, "caldav")
+    memo.forget(spec, "imap")  # its mailbox's, kept as an `imap` account's is
     return "revoke its app password in the provider's account settings" if had else ""
 
 

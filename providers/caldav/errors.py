@@ -7,13 +7,13 @@ an authorisation failure.
 
 from __future__ import annotations
 
-import email.utils
 import re
 from collections.abc import Mapping
 from datetime import datetime
 
 import urllib3
 
+from providers import retry
 from providers.errors import (
     AuthError,
     BadRequest,
@@ -36,23 +36,6 @@ def condition(body: bytes) -> str:
     return found.group(1).decode("ascii", "replace") if found else ""
 
 
-def retry_after(headers: Mapping[str, str], now: datetime) -> float | None:
-    """Seconds a Retry-After header asks for, in either form RFC 9110 allows:
-    delta-seconds or an HTTP-date (counted from `now`). None when absent or unreadable."""
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:  # "-0000": UTC by the RFC, naive from the parser
-        return None
-    return max(0.0, (when - now).total_seconds())
-
-
 def from_status(
     status: int, headers: Mapping[str, str], body: bytes, *, where: str, now: datetime
 ) -> ProviderError:
@@ -66,7 +49,7 @@ def from_status(
         return kept(SyncStateExpired)
     if status in (401, 403):
         return kept(AuthError)
-    wait = retry_after(headers, now)
+    wait = retry.retry_after(headers, now)
     if status == 429 or (status == 503 and wait is not None):
         return RateLimited(text, where=where, retry_after=wait, status=status, reason=reason)
     if status in (404, 410):

@@ -21,6 +21,7 @@ import pytest
 import requests
 import urllib3
 
+from providers import retry
 from providers.caldav import errors
 from providers.caldav.calendar import CalDAVCalendar
 from providers.errors import (
@@ -583,8 +584,8 @@ def test_sync_token_and_dav_conditions_are_told_apart() -> None:
     assert type(mapped(403, b"")) is AuthError
     assert type(mapped(409, uid)) is Conflict and mapped(409, uid).reason == "no-uid-conflict"
     assert type(mapped(412, b"")) is Conflict
-    assert errors.retry_after({"retry-after": "soon"}, NOW) is None
-    assert errors.retry_after({"Retry-After": "Mon, 30 Nov 2026 11:00:00 GMT"}, NOW) == 0.0
+    assert retry.retry_after({"retry-after": "soon"}, NOW) is None
+    assert retry.retry_after({"Retry-After": "Mon, 30 Nov 2026 11:00:00 GMT"}, NOW) == 0.0
 
 
 def _multistatus(*responses: str, token: str = "") -> bytes:
