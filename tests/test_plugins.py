@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar
@@ -104,3 +106,35 @@ def test_the_worker_never_tests_a_providers_name() -> None:
                 names = [n for n in ast.walk(node) if isinstance(n, ast.Constant)]
                 said = {str(n.value) for n in names} & set(registry.PROVIDERS)
                 assert not said, f"worker/{module}:{node.lineno} compares with {said}"
+
+
+# The extras each provider needs, which a plain `pip install .` leaves out.
+EXTRAS = ("googleapiclient", "msal", "requests", "urllib3", "imapclient", "dns")
+BLOCKER = """
+import sys, importlib.abc
+class Missing(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+sys.meta_path.insert(0, Missing())
+from worker import cli
+for argv in (["connect", "--help"], ["status", "--help"]):
+    try:
+        cli.main(argv)
+    except SystemExit as done:
+        assert done.code in (0, None), (argv, done.code)
+from providers import registry
+for name in registry.names():
+    plugin = registry.provider(name)  # the plugin module itself: nothing heavy
+print("ok", len(registry.names()))
+"""
+
+
+def test_every_plugin_loads_without_its_providers_extra() -> None:
+    """The CLI parses with no extra installed: each plugin module imports nothing
+    heavy, so `pip install .` alone runs the local default (README, Quick start)."""
+    code = BLOCKER.format(blocked=set(EXTRAS))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith(f"ok {len(registry.names())}")

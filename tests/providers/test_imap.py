@@ -26,8 +26,9 @@ from providers.errors import AuthError, BadRequest, TransientError
 
 pytest.importorskip("imapclient", reason="the IMAP mailbox needs imapclient")
 
-from providers.imap import ImapMailbox, sieve
 from providers.imap import errors as imap_errors
+from providers.imap import sieve
+from providers.imap.mailbox import ImapMailbox
 from tests.contract.mail import T0, MailContract
 from tests.servers.dovecot import PASSWORD, Dovecot, running
 from worker.models import Alert

@@ -22,8 +22,8 @@ from hypothesis import example, given, settings
 
 pytest.importorskip("imapclient", reason="the IMAP mailbox needs imapclient")
 
-from providers.imap import ImapMailbox
 from providers.imap.ids import ALERT_HEADER
+from providers.imap.mailbox import ImapMailbox
 from tests.servers.dovecot import PASSWORD, Dovecot, running
 from tests.worker.test_hold_properties import (
     AFTER_THE_RELEASE,
