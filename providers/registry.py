@@ -47,5 +47,17 @@ def provider(name: str) -> Provider:
     return plugin
 
 
+def missing(name: str, exc: ModuleNotFoundError) -> UnknownProvider:
+    """What to say when provider `name`'s code needs a library this install lacks (its
+    extra): plugin modules import nothing heavy, so this shows at open or connect.
+    Our own modules missing is a broken install, not an extra: re-raised."""
+    if not exc.name or exc.name.split(".")[0] in ("providers", "worker"):
+        raise exc
+    return UnknownProvider(
+        f"provider {name!r} needs {exc.name}, which is not installed here; "
+        f"install it with: pip install 'firstblock[{name}]'"
+    )
+
+
 def connectable() -> list[str]:
     return [n for n in PROVIDERS if provider(n).connectable]

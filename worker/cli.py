@@ -327,6 +327,9 @@ def cmd_connect(args: argparse.Namespace) -> int:
         address = provider.connect(spec, args)
     except ProviderError as exc:
         raise from_provider(args.account, exc) from None
+    except ModuleNotFoundError as exc:
+        lacking = registry.missing(args.provider, exc)
+        raise ConfigError(f"connect {args.provider}: {lacking}") from None
     finally:
         if state is not None:
             state.close()

@@ -56,7 +56,11 @@ def open_account(
         provider = registry.provider(account.provider)
     except registry.UnknownProvider as exc:
         raise ConfigError(f"account {account.name}: {exc}") from None
-    calendar, mailbox = provider.open(spec_for(config, account, state, dry=dry), clock)
+    try:
+        calendar, mailbox = provider.open(spec_for(config, account, state, dry=dry), clock)
+    except ModuleNotFoundError as exc:
+        why = registry.missing(account.provider, exc)
+        raise ConfigError(f"account {account.name}: {why}") from None
     email = account.email or calendar.owner()
     return dataclasses.replace(account, email=email), calendar, mailbox
 

@@ -159,7 +159,7 @@ class Server:
                 provider = registry.provider(account.provider)
                 spec = runner.spec_for(self.config, account, None)
                 watch = provider.listen(spec, self._waker(name))
-            except (registry.UnknownProvider, ProviderError) as exc:
+            except (registry.UnknownProvider, ProviderError, ModuleNotFoundError) as exc:
                 LOG.info("account %s: no watch (%s)", name, exc, extra={"account": name})
                 continue
             if watch is not None:
