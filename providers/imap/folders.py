@@ -40,6 +40,8 @@ class Folders:
         self._prefix: str | None = None
         self._drafts: str | None = None
         self.made: set[str] = set()
+        # (old UID, new UID) of each message our last moves took, as COPYUID said.
+        self.landed: list[tuple[int, int]] = []
 
     def lost(self) -> None:
         """The session is gone: nothing is selected any more."""
@@ -168,6 +170,36 @@ class Folders:
             what.append("HIGHESTMODSEQ")
         answer = self.conn.call("folder_status", folder, what)
         return tuple(int(answer.get(w.encode(), 0)) for w in what)
+
+    def after_move(self, source: str, target: str) -> None:
+        """After our own moves (`landed`), ask both folders' STATUS and keep the answer
+        as what their listings stand for when the moves alone explain it: no other
+        message came or went meanwhile. The next run then needs no SEARCH of either
+        (it would otherwise list both again, to learn what it did itself). Two
+        commands now instead of six then."""
+        landed, self.landed = self.landed, []
+        src, dst = self.views.get(source), self.views.get(target)
+        if not landed or src is None or dst is None or not src.key or not dst.key:
+            return
+        gone, new = {a for a, _ in landed}, [b for _, b in landed]
+        if not all(b in dst.entries for b in new):
+            return  # a listing would miss a message it has no headers for
+        s_key, d_key = self.status(source), self.status(target)
+        # (UIDVALIDITY, UIDNEXT, MESSAGES[, HIGHESTMODSEQ]): the modseq moved with our
+        # own expunge, and takes flag changes along; flags are not what is listed.
+        if s_key[:3] == (src.uidvalidity, src.key[1], src.key[2] - len(gone)):
+            src.key = s_key
+            src.listed = {d: [u for u in uids if u not in gone] for d, uids in src.listed.items()}
+        else:
+            src.key = ()
+        if (
+            d_key[:3] == (dst.uidvalidity, max(new) + 1, dst.key[2] + len(new))
+            and min(new) >= dst.key[1]
+        ):
+            dst.key = d_key
+            dst.listed = {d: sorted({*uids, *new}) for d, uids in dst.listed.items()}
+        else:
+            dst.key = ()
 
     def listing(self, folder: str, since: datetime | None) -> list[Entry]:
         """Messages in `folder` (not marked \\Deleted) that arrived at or after `since`.

@@ -154,6 +154,7 @@ class ImapMailbox(MailProvider):
         def work() -> int:
             source, target = where()
             found: set[str] = set()
+            self.folders.landed.clear()
             # What this attempt's repair finished is counted by `_move` already.
             repaired = {i for i, folder in self._finished.items() if folder == target}
             try:
@@ -164,6 +165,7 @@ class ImapMailbox(MailProvider):
             lost = earlier - found - repaired
             if lost:
                 moved += len(self.folders.locate(target, sorted(lost), readonly=True))
+            self.folders.after_move(source, target)
             return moved
 
         return self._run(work)

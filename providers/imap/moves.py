@@ -49,6 +49,7 @@ def _learn_copy(f: Folders, source: str, target: str, answers: Sequence[Any]) ->
             entry = source_view.entries.pop(a, None)
             if entry is not None and target_view and target_view.uidvalidity == int(match[1]):
                 target_view.entries[b] = entry
+                f.landed.append((a, b))
 
 
 def _expunge(f: Folders, uids: Sequence[int], *, mark: bool = True) -> None:

@@ -262,6 +262,34 @@ def test_a_steady_listing_costs_one_status_per_folder(
     assert box.commands - before == 6
 
 
+def test_after_its_own_move_the_next_listing_needs_only_status(
+    box: ImapMailbox, outside: ImapOutside
+) -> None:
+    since = T0 - timedelta(days=1)
+    a, b = outside.arrive("a@x.com", T0), outside.arrive("b@x.com", T0)
+    box.hold([a])  # makes the held folder
+    box.list_inbox(since), box.list_held()
+    assert box.hold([b]) == 1
+    before = box.commands
+    inbox, held = box.list_inbox(since), box.list_held()
+    assert box.commands - before == 2  # STATUS of each: the move explained both
+    assert inbox == [] and sorted(m.id for m in held) == sorted([a, b])
+
+
+def test_mail_that_came_around_a_move_is_still_listed(
+    box: ImapMailbox, outside: ImapOutside
+) -> None:
+    since = T0 - timedelta(days=1)
+    a, b = outside.arrive("a@x.com", T0), outside.arrive("b@x.com", T0)
+    box.hold([a])
+    box.list_inbox(since), box.list_held()
+    c = outside.arrive("c@x.com", T0 + timedelta(minutes=1))  # after the listing
+    outside.put(raw_message("d@x.com", "straight in"), T0, folder=HELD)  # a Sieve rule's
+    assert box.hold([b]) == 1
+    assert [m.id for m in box.list_inbox(since)] == [c]
+    assert len(box.list_held()) == 3
+
+
 def test_a_new_process_with_the_memo_lists_as_cheaply(
     server: Dovecot, box: ImapMailbox, outside: ImapOutside
 ) -> None:
