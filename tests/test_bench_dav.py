@@ -25,7 +25,7 @@ def rows() -> dict[str, dict[str, Any]]:
 def test_a_steady_cycle_costs_one_request_and_a_status_per_folder(
     rows: dict[str, dict[str, Any]],
 ) -> None:
-    for scenario in ("steady", "steady_holding"):
+    for scenario in ("steady", "steady_holding", "steady_held"):
         assert rows[scenario]["firstblock"] == {"http": 1, "imap": LOGIN + 2}, scenario
 
 
