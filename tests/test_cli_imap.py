@@ -182,3 +182,25 @@ def test_a_caldav_account_holds_mail_in_its_imap_mailbox(
         assert rep.senders(HELD) == ["sales@vendor.example"]
         code, out, _ = run(capsys, "release", "--config", str(cfg), "--json")
         assert json.loads(out)["accounts"] == [{"account": "dana", "returned": 1}]
+
+
+def test_forgetting_an_account_drops_its_password_and_both_memos(
+    server: Dovecot, home: Path
+) -> None:
+    from providers.base import AccountSpec
+    from providers.caldav import account as caldav_account
+    from providers.imap import account as imap_account
+
+    user = server.new_user()
+    spec = AccountSpec("rep", email=user, state_dir=home / "state")
+    url = f"imap+plain://{server.host}:{server.imap_port}"
+    imap_account.connect(spec, url=url, login=user, password=PASSWORD, sieve_port="none")
+    memos = [home / "state" / kind / "rep.json" for kind in ("caldav", "imap")]
+    for path in memos:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+    assert imap_account.connected(spec)
+    assert "app password" in imap_account.forget(spec)
+    assert not imap_account.connected(spec) and not memos[1].exists() and memos[0].exists()
+    assert imap_account.forget(spec) == ""  # nothing left to revoke
+    assert caldav_account.forget(spec) == "" and not memos[0].exists()

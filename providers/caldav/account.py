@@ -15,33 +15,24 @@ from providers import credentials, memo
 from providers.base import AccountSpec, Listener, MailProvider
 from providers.caldav import discover, services
 from providers.caldav.calendar import CalDAVCalendar
-from providers.errors import AuthError, BadRequest
+from providers.errors import BadRequest
+from providers.imap.password import drop, kept
 from worker.clock import Clock
 
 DOCUMENT = "caldav"
 
 
-def _document(spec: AccountSpec) -> dict[str, Any]:
-    found = credentials.store_for(spec).load(DOCUMENT)
-    if not found or not found.get("url"):
-        raise AuthError(
-            f"account {spec.name} is not connected: run firstblock connect caldav "
-            f"--account {spec.name}"
-        )
-    return found
-
-
 def open_account(spec: AccountSpec, clock: Clock) -> tuple[CalDAVCalendar, MailProvider | None]:
-    document = _document(spec)
-    kept = memo.for_account(spec, "caldav")
+    document = kept(spec, DOCUMENT)
+    remembered = memo.for_account(spec, "caldav")
     calendar = CalDAVCalendar(
         str(document["url"]),
         str(document.get("login", "")),
         str(document.get("password", "")),
         name=spec.name,
         clock=clock,
-        memo=kept.data,
-        save=kept.save,
+        memo=remembered.data,
+        save=remembered.save,
     )
     mailbox = None
     if document.get("imap"):
@@ -96,13 +87,8 @@ def connected(spec: AccountSpec) -> bool:
 
 
 def forget(spec: AccountSpec) -> str:
-    """App passwords cannot be revoked from here: say where to."""
-    store = credentials.store_for(spec)
-    had = store.exists(DOCUMENT)
-    store.delete(DOCUMENT)
-    memo.forget(spec, "caldav")
-    memo.forget(spec, "imap")  # its mailbox's, kept as an `imap` account's is
-    return "revoke its app password in the provider's account settings" if had else ""
+    # The mailbox's memo too: it is kept as an `imap` account's is.
+    return drop(spec, DOCUMENT, ("caldav", "imap"), "the provider's account settings")
 
 
 def listen(spec: AccountSpec, wake: Callable[[str], None]) -> Listener | None:

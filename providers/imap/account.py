@@ -20,6 +20,7 @@ from providers.imap import sieve
 from providers.imap.connection import Security
 from providers.imap.idle import CHECK, Idle
 from providers.imap.mailbox import ImapMailbox
+from providers.imap.password import drop, kept
 from worker.clock import Clock
 
 DOCUMENT = "imap"
@@ -107,12 +108,7 @@ def open_account(spec: AccountSpec, clock: Clock) -> tuple[CalendarProvider, Ima
     """An `imap` account: the local .ics calendar and the mailbox."""
     from providers.local.calendar import LocalCalendar
 
-    document = credentials.store_for(spec).load(DOCUMENT)
-    if not document or not document.get("url"):
-        raise AuthError(
-            f"account {spec.name} is not connected: run firstblock connect imap "
-            f"--account {spec.name}"
-        )
+    document = kept(spec, DOCUMENT)
     path = Path(spec.options["calendar"])
     return LocalCalendar(path, name=spec.name, clock=clock), open_mailbox(spec, document)
 
@@ -138,11 +134,7 @@ def connected(spec: AccountSpec) -> bool:
 
 
 def forget(spec: AccountSpec) -> str:
-    store = credentials.store_for(spec)
-    had = store.exists(DOCUMENT)
-    store.delete(DOCUMENT)
-    memo.forget(spec, "imap")
-    return "revoke its app password in the mail provider's account settings" if had else ""
+    return drop(spec, DOCUMENT, ("imap",), "the mail provider's account settings")
 
 
 def listen(spec: AccountSpec, document: dict[str, Any], wake: Callable[[str], None]) -> Idle:
@@ -164,5 +156,7 @@ def listen(spec: AccountSpec, document: dict[str, Any], wake: Callable[[str], No
 
 def document_of(spec: AccountSpec) -> dict[str, Any] | None:
     """An `imap` account's kept mailbox, if connected."""
-    found = credentials.store_for(spec).load(DOCUMENT)
-    return found if found and found.get("url") else None
+    try:
+        return kept(spec, DOCUMENT)
+    except AuthError:
+        return None

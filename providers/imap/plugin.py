@@ -18,6 +18,7 @@ from providers.base import (
     Option,
     Provider,
 )
+from providers.local.plugin import LocalProvider
 from worker.clock import Clock
 
 
@@ -60,15 +61,14 @@ def password_path(value: str | None) -> Path | None:
 class ImapProvider(Provider):
     name = "imap"
     connectable = True
-    options: ClassVar[Mapping[str, Option]] = {
-        "calendar": Option("path", "the .ics file; default NAME.ics in the data directory"),
-    }
+    # The calendar is a local .ics file, taken as the local provider takes it.
+    options: ClassVar[Mapping[str, Option]] = {"calendar": LocalProvider.options["calendar"]}
 
     def defaults(self, account: str, options: dict[str, Any], data_dir: Path) -> dict[str, Any]:
-        return {"calendar": data_dir / f"{account}.ics", **options}
+        return LocalProvider().defaults(account, options, data_dir)
 
     def where(self, options: Mapping[str, Any]) -> str:
-        return str(options.get("calendar", ""))
+        return LocalProvider().where(options)
 
     def open(self, spec: AccountSpec, clock: Clock) -> tuple[CalendarProvider, MailProvider | None]:
         from providers.imap.account import open_account
