@@ -15,7 +15,7 @@ just edited is never overwritten (412: re-read, re-plan).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import replace
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -108,19 +108,29 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
     # -- reading
 
     def fetch(self, window: Window) -> Snapshot:
-        items = self._items(window)
-        stamp = (self.memo.get("calendar") or {}).get("stamp")
-        problems = tuple(self._fallbacks.values())
-        # The same listing (by its stamp), window and zone map to the same snapshot.
-        key = (stamp, window, self.session.email.lower(), problems)
+        self._listing(window)
+        # The same listing (by its stamp), window and zone map to the same snapshot:
+        # then its items, most of the memo, are not even read (providers/memo.py).
         account = self.memo.name or str(self.memo.path)
-        keep = stamp and self.memo.path is not None  # a memo that remembers nothing: no
-        if keep and (kept := SNAPSHOTS.get(account, key)) is not None:
+        key = self._snapshot_key(window)
+        if key is not None and (kept := SNAPSHOTS.get(account, key)) is not None:
             return kept
-        snapshot = self._mapped(items, window, list(problems))
-        if keep:
+        items = self.memo.items("calendar")
+        if items is None:  # the items were lost (a crash between two writes): afresh
+            self.memo.set("calendar", None)
+            self._listing(window)
+            items = self.memo.items("calendar") or {}
+        snapshot = self._mapped(items, window, list(self._fallbacks.values()))
+        if (key := self._snapshot_key(window)) is not None:
             SNAPSHOTS.keep(account, key, snapshot)
         return snapshot
+
+    def _snapshot_key(self, window: Window) -> Hashable | None:
+        """None for a memo that remembers nothing: its snapshots are not kept."""
+        stamp = (self.memo.get("calendar") or {}).get("stamp")
+        if not stamp or self.memo.path is None:
+            return None
+        return (stamp, window, self.session.email.lower(), tuple(self._fallbacks.values()))
 
     def _mapped(
         self, items: dict[str, dict[str, Any]], window: Window, problems: list[str]
@@ -161,11 +171,12 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
         blocks.sort(key=lambda b: (b.start, b.key))
         return Snapshot(tuple(events), tuple(blocks), tuple(problems))
 
-    def _items(self, window: Window) -> dict[str, dict[str, Any]]:
+    def _listing(self, window: Window) -> None:
+        """Bring the remembered listing up to date over `window`: from its delta link,
+        or afresh. Its items stay where they are until asked for (Memo.items)."""
         cache = self.memo.get("calendar")
         if self.quiet and cache and cache.get("delta") and covers(cache, window):
-            quiet: dict[str, dict[str, Any]] = cache["items"]  # our writes are in it
-            return quiet
+            return  # as last read; our own writes are in it
         link = None
         if cache and cache.get("delta") and covers(cache, window):
             try:
@@ -177,8 +188,7 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
                 if all(written.get(str(c.get("id"))) == _version(c) for c in changed):
                     cache.update(delta=link, written={})  # nothing, or only our own writes
                     self._remember(cache)
-                    items: dict[str, dict[str, Any]] = cache["items"]
-                    return items
+                    return
         if link is not None:
             # The delta link goes on covering the span it was made for: read that span
             # again, so the two never drift apart.
@@ -205,7 +215,6 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
         cache = {"start": _iso(start), "end": _iso(end), "delta": link, "items": items}
         cache["stamp"] = snapshots.stamp()
         self._remember(cache)
-        return items
 
     def _fresh_delta(self, span: dict[str, str]) -> str:
         """A new delta round over `span`; its pages can expire too while being read
@@ -244,11 +253,10 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
         call = Call("POST", f"{self.user}/events/{event.id}/decline", body=body, idempotent=False)
         self.session.call(call)
         # The cache answers a quiet cycle: it must not show the invitation still waiting.
-        cache = self.memo.get("calendar")
-        item = (cache or {}).get("items", {}).get(event.id)
+        item = (self.memo.items("calendar") or {}).get(event.id)
         if item is not None:
             item["responseStatus"] = {"response": "declined"}
-            cache["stamp"] = snapshots.stamp()
+            self.memo.get("calendar")["stamp"] = snapshots.stamp()  # the items changed
             self.memo.save()
 
     # -- writing
@@ -369,9 +377,10 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
         item = {k: v for k, v in item.items() if k in KEPT}
         item["singleValueExtendedProperties"] = block["singleValueExtendedProperties"]
         item.setdefault("body", block["body"])
-        cache = self.memo.get("calendar")
-        if cache and item.get("id"):
-            cache["items"][str(item["id"])] = item
+        items = self.memo.items("calendar")
+        if items is not None and item.get("id"):
+            cache = self.memo.get("calendar")
+            items[str(item["id"])] = item
             cache.setdefault("written", {})[str(item["id"])] = _version(item)
             cache["stamp"] = snapshots.stamp()
         etag = str(item.get("@odata.etag") or item.get("changeKey") or "")
@@ -381,9 +390,10 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
         return replace(change, block=written)
 
     def _forget(self, block: Block | None) -> None:
-        cache = self.memo.get("calendar")
-        if cache and block and block.ref:
-            cache["items"].pop(block.ref, None)
+        items = self.memo.items("calendar")
+        if items is not None and block and block.ref:
+            cache = self.memo.get("calendar")
+            items.pop(block.ref, None)
             cache.setdefault("written", {})[block.ref] = "removed"
             cache["stamp"] = snapshots.stamp()
 

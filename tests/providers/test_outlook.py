@@ -11,6 +11,7 @@ import pytest
 from providers.memo import Memo
 from providers.outlook.calendar import OutlookCalendar
 from providers.outlook.mail import HELD_FOLDER, OutlookMailbox
+from providers.snapshots import SNAPSHOTS
 from tests.contract.calendar import WINDOW, CalendarContract, at, block
 from tests.contract.mail import T0, MailContract
 from tests.emulators.graph import GraphEmulator
@@ -476,6 +477,29 @@ def test_a_steady_read_gives_its_last_snapshot_back_until_the_listing_changes(
     # Another window (the next day's) is mapped again, from the same listing.
     later = replace(WINDOW, start=WINDOW.start + timedelta(hours=15))
     assert {e.title for e in outlook(graph, memo, sleeps)[0].fetch(later).events} == {"Beta"}
+
+
+def test_a_steady_read_leaves_the_items_unread_and_lost_items_mean_a_fresh_view(
+    graph: GraphEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    memo = tmp_path / "memo.json"
+    OutlookOutside(graph).add_event("acme", "Acme", at(14), at(15))
+    first = outlook(graph, memo, sleeps)[0].fetch(WINDOW)
+    steady = outlook(graph, memo, sleeps)[0]
+    assert steady.fetch(WINDOW) is first
+    assert "items" not in steady.memo.get("calendar")  # the side was never read
+    # The side lost (a crash between its write and the memo's): read afresh, once.
+    (tmp_path / "calendar" / "memo.json").unlink()
+    SNAPSHOTS.keep(str(memo), "another process's listing", first)
+    graph.reset_log()
+    again = outlook(graph, memo, sleeps)[0].fetch(WINDOW)
+    assert again == first and again is not first
+    assert [c.split("?")[0] for c in calls(graph)] == [
+        "GET /v1.0/me/calendarView/delta",  # the remembered link: nothing new
+        "GET /v1.0/me/calendarView/delta",  # a new round, then the view
+        "GET /v1.0/me/calendar/calendarView",
+    ]
+    assert outlook(graph, memo, sleeps)[0].fetch(WINDOW) is again
 
 
 def test_sign_in_answers_are_told_apart() -> None:
