@@ -115,15 +115,22 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
         key = self._snapshot_key(window)
         if key is not None and (kept := SNAPSHOTS.get(account, key)) is not None:
             return kept
-        items = self.memo.items("calendar")
-        if items is None:  # the items were lost (a crash between two writes): afresh
-            self.memo.set("calendar", None)
+        items = self._kept_items()
+        if items is None:  # lost (a crash between two writes): read afresh
             self._listing(window)
-            items = self.memo.items("calendar") or {}
+            items = self._kept_items() or {}
         snapshot = self._mapped(items, window, list(self._fallbacks.values()))
         if (key := self._snapshot_key(window)) is not None:
             SNAPSHOTS.keep(account, key, snapshot)
         return snapshot
+
+    def _kept_items(self) -> dict[str, dict[str, Any]] | None:
+        """The remembered listing's items. A listing whose items are lost is dropped
+        whole: its stamp would give back a snapshot that misses what we write next."""
+        items = self.memo.items("calendar")
+        if items is None:
+            self.memo.set("calendar", None)
+        return items
 
     def _snapshot_key(self, window: Window) -> Hashable | None:
         """None for a memo that remembers nothing: its snapshots are not kept."""
@@ -253,7 +260,7 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
         call = Call("POST", f"{self.user}/events/{event.id}/decline", body=body, idempotent=False)
         self.session.call(call)
         # The cache answers a quiet cycle: it must not show the invitation still waiting.
-        item = (self.memo.items("calendar") or {}).get(event.id)
+        item = (self._kept_items() or {}).get(event.id)
         if item is not None:
             item["responseStatus"] = {"response": "declined"}
             self.memo.get("calendar")["stamp"] = snapshots.stamp()  # the items changed
@@ -377,7 +384,7 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
         item = {k: v for k, v in item.items() if k in KEPT}
         item["singleValueExtendedProperties"] = block["singleValueExtendedProperties"]
         item.setdefault("body", block["body"])
-        items = self.memo.items("calendar")
+        items = self._kept_items()
         if items is not None and item.get("id"):
             cache = self.memo.get("calendar")
             items[str(item["id"])] = item
@@ -390,7 +397,7 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
         return replace(change, block=written)
 
     def _forget(self, block: Block | None) -> None:
-        items = self.memo.items("calendar")
+        items = self._kept_items()
         if items is not None and block and block.ref:
             cache = self.memo.get("calendar")
             items.pop(block.ref, None)

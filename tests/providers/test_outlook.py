@@ -502,6 +502,18 @@ def test_a_steady_read_leaves_the_items_unread_and_lost_items_mean_a_fresh_view(
     assert outlook(graph, memo, sleeps)[0].fetch(WINDOW) is again
 
 
+def test_a_write_over_lost_items_drops_the_listing_so_a_quiet_read_sees_the_write(
+    graph: GraphEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    memo = tmp_path / "memo.json"
+    outlook(graph, memo, sleeps)[0].fetch(WINDOW)
+    (tmp_path / "calendar" / "memo.json").unlink()
+    outlook(graph, memo, sleeps)[0].apply([Change(Op.CREATE, block())])
+    quiet = outlook(graph, memo, sleeps)[0]
+    quiet.quiet = True  # push says nothing changed: no delta is asked
+    assert [b.key for b in quiet.fetch(WINDOW).blocks] == [block().key]
+
+
 def test_sign_in_answers_are_told_apart() -> None:
     from providers.errors import AuthError, TransientError
     from providers.outlook import auth
