@@ -146,15 +146,14 @@ class Memo:
         main = dict(self.data)
         for key in SIDES:
             listing = main.get(key)
-            stamp = isinstance(listing, dict) and ITEMS in listing and listing.get("stamp")
-            if not stamp:
-                continue
-            assert isinstance(listing, dict)
+            if not isinstance(listing, dict) or ITEMS not in listing or not listing.get("stamp"):
+                continue  # its items unread (as in the side), or unstamped: inline
+            stamp = str(listing["stamp"])
             if self._sides.get(key) != stamp:
                 side = {"stamp": stamp, ITEMS: listing[ITEMS]}
                 if not self._write(_encoded(side), key):
                     continue  # kept inline this time: nothing is lost
-                self._sides[key] = str(stamp)
+                self._sides[key] = stamp
             main[key] = {k: v for k, v in listing.items() if k != ITEMS}
         text = _encoded(main)
         if text != self._saved and self._write(text):
