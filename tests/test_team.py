@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from bench import fleet
+from providers.outlook.session import BATCH_LIMIT
 from tests.emulators.graph import GraphEmulator
 from tests.providers.test_outlook_faults import picture
 from tests.worker.test_state_store import postgres_url
@@ -197,11 +198,15 @@ def test_workers_share_the_accounts_and_finish_a_killed_workers_cycles(
         # Each block was created once: a cycle cut short and run again created none twice.
         assert creates[upn] == len(picture(team, upn)[0]), upn
     # What Graph counted: every request and every part of a $batch, not the envelope,
-    # nor sign-in. Requests are stamped on arrival, after the budget let them go: on a
-    # busy machine, those that left late in one second land in the next (175 against
-    # 150 was seen). Over two seconds that evens out, so the check is on every pair of
-    # seconds, with 10% to spare; without the budget the peak is 521 in one second.
+    # nor sign-in. Requests are stamped on arrival, as their headers come in (stamped
+    # after the emulator's added latency and its own work, a busy machine's delays once
+    # made 335 of a pair), after the budget let them go: those that left late in one
+    # second land in the next (175 against 150 was seen). Over two seconds that evens
+    # out, so the check is on every pair of seconds, with 10% to spare. A $batch books
+    # its parts' slots at once and they arrive together, so a pair may also hold the
+    # rest of one batch booked at its end: up to BATCH_LIMIT parts (318 and 319 seen
+    # once the stamp moved). Without the budget the peak is 521 in one second.
     graph = [r for r in team.requests if r.path.startswith("/v1.0/")]
     counted = Counter(int(r.at) for r in graph if r.path != "/v1.0/$batch")
     pairs = [counted[s] + counted.get(s + 1, 0) for s in counted]
-    assert max(pairs) <= 2 * PER_SECOND * 1.1, sorted(counted.values())
+    assert max(pairs) <= 2 * PER_SECOND * 1.1 + BATCH_LIMIT, sorted(counted.values())

@@ -110,6 +110,7 @@ def _run_item(
         headers,
         raw,
         batch_part=True,
+        arrived=envelope.arrived,
     )
     resp = serve(part)
     out: dict[str, Any] = {"id": str(item["id"]), "status": resp.status, "headers": resp.headers}

@@ -129,6 +129,8 @@ class GraphEmulator(Helpers, PushHelpers):
         entry = Logged(
             req.method, req.path, req.query, req.body, 0, req.batch_part, dict(req.headers)
         )
+        if req.arrived is not None:
+            entry.at = req.arrived
         with self.lock:
             self.requests.append(entry)
         resp = self._route(req)

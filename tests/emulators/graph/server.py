@@ -46,6 +46,7 @@ class Handler(BaseHTTPRequestHandler):
         super().setup()
 
     def handle_request(self) -> None:
+        arrived = time.time()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
@@ -59,7 +60,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         if self.server.emulator.latency:  # the network and the service's own time
             time.sleep(self.server.emulator.latency)
-        request = Request(self.command, unquote(url.path), query, headers, body)
+        request = Request(self.command, unquote(url.path), query, headers, body, arrived=arrived)
         try:
             resp = self.server.emulator.serve(request)
         except Drop:

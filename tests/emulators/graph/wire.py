@@ -53,6 +53,9 @@ class Request:
     headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
     body: bytes
     batch_part: bool = False
+    # When its headers arrived (wall clock), before the latency the emulator adds: a
+    # batch's parts arrived with their envelope. None: when it is served.
+    arrived: float | None = None
 
 
 @dataclass
