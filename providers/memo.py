@@ -91,7 +91,7 @@ class Memo:
         self._sides: dict[str, str] = {}  # side key -> the stamp its document holds
         if path is not None:
             try:
-                text = self._read(path)
+                text = self._read()
                 loaded = orjson.loads(text)
             except (OSError, ValueError):
                 loaded = {}
@@ -122,7 +122,7 @@ class Memo:
             if self.path is None or not stamp:
                 return None
             try:
-                side = orjson.loads(self._read(self.path, key))
+                side = orjson.loads(self._read(key))
             except (OSError, ValueError):
                 return None
             if not isinstance(side, dict) or side.get("stamp") != stamp:
@@ -132,11 +132,18 @@ class Memo:
         found: dict[str, Any] = listing[ITEMS]
         return found
 
-    def _read(self, path: Path, side: str = "") -> str | bytes:
+    def _place(self, side: str) -> tuple[Path, str]:
+        """The memo's file and shared name, or those of its side `side` ("": none)."""
+        assert self.path is not None
+        if not side:
+            return self.path, self.name
+        return _side_path(self.path, side), _side_name(self.name, side)
+
+    def _read(self, side: str = "") -> str | bytes:
+        path, name = self._place(side)
         if self.shared is not None:
-            name = _side_name(self.name, side) if side else self.name
             return self.shared.read(name) or "{}"
-        return _checked((_side_path(path, side) if side else path).read_bytes())
+        return _checked(path.read_bytes())
 
     def save(self) -> None:
         """Write it if it changed: a side first, when its listing has a new stamp,
@@ -160,13 +167,12 @@ class Memo:
             self._saved = text
 
     def _write(self, text: bytes, side: str = "") -> bool:
-        assert self.path is not None
+        path, name = self._place(side)
         if self.shared is not None:
-            self.shared.write(_side_name(self.name, side) if side else self.name, text.decode())
+            self.shared.write(name, text.decode())
             return True
         try:
-            where = _side_path(self.path, side) if side else self.path
-            _write_in_place(where, text + SUM + b"%08x\n" % zlib.crc32(text))
+            _write_in_place(path, text + SUM + b"%08x\n" % zlib.crc32(text))
         except OSError:
             return False
         return True
