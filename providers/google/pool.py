@@ -10,7 +10,7 @@ AuthorizedHttp around it.
 
 from __future__ import annotations
 
-import threading
+import queue
 import weakref
 
 import httplib2
@@ -19,30 +19,39 @@ IDLE = 64  # kept per timeout: serve's worker threads at most
 
 
 class Lender:
+    """Takes no lock: an `Http` comes back from a weakref callback, which the garbage
+    collector runs at any allocation on any thread, lend's own included. A lock held
+    there would be taken again by the same thread and never released (it hung CI's
+    chaos test). SimpleQueue is documented as safe to put to from such callbacks."""
+
     def __init__(self, idle: int = IDLE) -> None:
         self.idle = idle
-        self._lock = threading.Lock()
-        self._free: dict[float, list[httplib2.Http]] = {}
+        self._free: dict[float, queue.SimpleQueue[httplib2.Http]] = {}
 
     def lend(self, owner: object, timeout: float) -> httplib2.Http:
         """An `Http` for `owner` alone, back here once `owner` is gone."""
-        with self._lock:
-            free = self._free.get(timeout)
-            http = free.pop() if free else httplib2.Http(timeout=timeout)
+        try:
+            http = self._queue(timeout).get_nowait()
+        except queue.Empty:
+            http = httplib2.Http(timeout=timeout)
         weakref.finalize(owner, self._back, http, timeout)
         return http
 
     def _back(self, http: httplib2.Http, timeout: float) -> None:
-        with self._lock:
-            free = self._free.setdefault(timeout, [])
-            if len(free) < self.idle:
-                free.append(http)
-                return
-        http.close()
+        free = self._queue(timeout)
+        if free.qsize() < self.idle:  # approximate under races: the cap is a soft one
+            free.put(http)
+        else:
+            http.close()
+
+    def _queue(self, timeout: float) -> queue.SimpleQueue[httplib2.Http]:
+        found = self._free.get(timeout)
+        if found is None:  # setdefault is atomic: two threads end up with one queue
+            found = self._free.setdefault(timeout, queue.SimpleQueue())
+        return found
 
     def idle_count(self) -> int:
-        with self._lock:
-            return sum(len(f) for f in self._free.values())
+        return sum(f.qsize() for f in list(self._free.values()))
 
 
 LENDER = Lender()

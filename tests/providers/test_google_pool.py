@@ -4,7 +4,13 @@
 from __future__ import annotations
 
 import gc
+import threading
+from typing import Any
 
+import httplib2
+import pytest
+
+from providers.google import pool
 from providers.google.pool import Lender
 from tests.providers.test_outlook_pool import Counting, url
 
@@ -41,4 +47,33 @@ def test_only_so_many_are_kept_idle() -> None:
         lender.lend(o, 5.0)
     owners.clear()
     gc.collect()
+    assert lender.idle_count() == 1
+
+
+def test_a_session_collected_while_another_borrows_comes_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The collector runs weakref callbacks at any allocation, in the middle of lend's
+    own work too: giving a connection back there must not wait on lend."""
+    lender = Lender()
+    gc.disable()  # the dead session must wait for the collect inside lend
+    try:
+        dead = Owner()
+        dead.me = dead  # type: ignore[attr-defined]  # a cycle: only the collector frees it
+        lender.lend(dead, 5.0)
+        del dead
+        made = pool.httplib2.Http
+
+        def collecting(*args: Any, **kwargs: Any) -> httplib2.Http:
+            gc.collect()  # as an allocation inside Http() may set it off
+            return made(*args, **kwargs)
+
+        monkeypatch.setattr(pool.httplib2, "Http", collecting)
+        live = Owner()
+        borrower = threading.Thread(target=lender.lend, args=(live, 9.0), daemon=True)
+        borrower.start()
+        borrower.join(timeout=10)
+    finally:
+        gc.enable()
+    assert not borrower.is_alive(), "lend hung giving back a collected session's Http"
     assert lender.idle_count() == 1
