@@ -17,7 +17,7 @@ from tzlocal.windows_tz import win_tz
 
 from worker import zones
 from worker.models import Attendee, Block, BlockKind, Event, EventType, Message, Response, Status
-from worker.timeutil import at
+from worker.timeutil import at, localize
 
 # Named extended properties in firstblock's own property set (a fixed GUID).
 _SET = "{5b6f0c4e-7a2d-4c1b-9e1f-3d8a6b2c9f10}"
@@ -181,8 +181,11 @@ def when(value: dict[str, Any] | None, all_day: bool, zone: ZoneInfo) -> datetim
     if moment.tzinfo is None:
         named = str(value.get("timeZone") or "UTC")
         # UTC (what we ask for) as the planner writes it: a steady cycle then compares
-        # blocks without converting them.
-        moment = moment.replace(tzinfo=UTC if named == "UTC" else ZoneInfo(iana(named) or "UTC"))
+        # blocks without converting them. A named zone's wall time may fall in a DST gap.
+        if named == "UTC":
+            moment = moment.replace(tzinfo=UTC)
+        else:
+            moment = localize(moment, ZoneInfo(iana(named) or "UTC"))
     return moment
 
 

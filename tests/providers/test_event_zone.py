@@ -3,7 +3,7 @@ client's own invitation says about the client (worker/proposals.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from providers.google.mapping import to_event as google_event
@@ -51,3 +51,17 @@ def test_a_calendar_file_gives_the_tzid() -> None:
     events = {e.id: e for e in ics.read(ics.parse_calendar(text), WINDOW).events}
     assert events["a"].zone == "Asia/Tokyo"
     assert events["b"].zone == ""  # UTC says nothing about where anyone is
+
+
+def test_outlook_reads_a_wall_time_in_the_spring_gap_as_just_after_it() -> None:
+    """02:30 never happens in New York on 8 March 2026: read as 03:30 EDT, it sorts
+    after 03:15 as it does on the clock (an unnormalised 02:30 would sort before)."""
+    item = {
+        "id": "e1",
+        "start": {"dateTime": "2026-03-08T02:30:00.0000000", "timeZone": "Eastern Standard Time"},
+        "end": {"dateTime": "2026-03-08T04:00:00.0000000", "timeZone": "Eastern Standard Time"},
+    }
+    event = outlook_event(item, NY, "me@example.com", FALLBACK)
+    assert (event.start.hour, event.start.minute) == (3, 30)
+    assert event.start > datetime(2026, 3, 8, 3, 15, tzinfo=NY)
+    assert event.start.utcoffset() == timedelta(hours=-4)
