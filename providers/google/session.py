@@ -16,12 +16,11 @@ from typing import Any
 import google_auth_httplib2
 import httplib2
 from google.auth.credentials import Credentials
-from googleapiclient.discovery import build
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
 from providers import observe, quota, retry
 from providers.errors import RateLimited, TransientError
-from providers.google import pool
+from providers.google import apis, pool
 from providers.google.errors import translate
 from providers.memo import Memo
 
@@ -66,33 +65,19 @@ class Session:
         # Its connections come from the process's lender and go back when it is gone.
         raw = pool.LENDER.lend(self, options.timeout)
         self.http = google_auth_httplib2.AuthorizedHttp(credentials, http=raw)
-        self._services: dict[str, Any] = {}
         self.where = f"google:{options.name}"
         self.pacer = retry.Pacer(options.sleep, options.monotonic)
 
     # -- services
 
-    def _service(self, name: str, version: str, endpoint: str) -> Any:
-        if name not in self._services:
-            self._services[name] = build(
-                name,
-                version,
-                http=self.http,
-                static_discovery=True,  # no discovery request: the documents ship with it
-                cache_discovery=False,
-                num_retries=0,
-                client_options={"api_endpoint": endpoint},
-            )
-        return self._services[name]
-
     @property
     def calendar(self) -> Any:
         root = self.options.api_root or GOOGLE_ROOT
-        return self._service("calendar", "v3", root + "calendar/v3/")
+        return apis.service("calendar", "v3", root + "calendar/v3/")
 
     @property
     def gmail(self) -> Any:
-        return self._service("gmail", "v1", self.options.api_root or GMAIL_ROOT)
+        return apis.service("gmail", "v1", self.options.api_root or GMAIL_ROOT)
 
     def batch_uri(self, api: str) -> str:
         if api == "calendar":
@@ -104,6 +89,7 @@ class Session:
     def call(self, request: HttpRequest, *, etag: str = "", idempotent: bool = True) -> Any:
         """Execute one request, with retries when it is idempotent (a retry of a call
         whose answer was lost must not do it twice). Raises providers.errors."""
+        request.http = self.http  # built on the process's shared objects (apis.py)
         if etag:
             request.headers["If-Match"] = etag
 
@@ -169,6 +155,7 @@ class Session:
 
         batch = BatchHttpRequest(callback=done, batch_uri=self.batch_uri(api))
         for i in chunk:
+            requests[i].http = self.http  # each part's credentials come from it
             batch.add(requests[i], request_id=str(i))
         quota.take(self.options.quota, len(chunk))  # Google counts every part
         try:
