@@ -100,12 +100,17 @@ def decide_gaps(run: AccountRun, calendar: Outcome) -> GapDecision:
         for g in followups.gaps(calendar.events, rules.people, fr, now)
     ]
     sync = run.state.gaps.look(name, found, now, now - fr.lookback)
+    # With alerts off, alerts and the digest have nowhere to go and stay unsent, so
+    # every cycle would find them and their slots again: none are made.
+    sendable = bool(run.config.alerts.email or run.config.alerts.webhook_url)
     by_meeting: dict[str, list[OpenGap]] = defaultdict(list)
     for g in sync.open:
-        if g.alerted_at is None:
+        if g.alerted_at is None and sendable:
             by_meeting[g.key.rpartition("|")[0]].append(g)
     win = hold.window(calendar.plan, rules, now)
-    due = bool(win and now >= win.release_at and not run.state.gaps.digest_sent(name, win.day))
+    due = bool(
+        sendable and win and now >= win.release_at and not run.state.gaps.digest_sent(name, win.day)
+    )
     # Slots only when something is sent: finding them costs a planner's worth of work.
     wanted = set(by_meeting) | ({g.key.rpartition("|")[0] for g in sync.open} if due else set())
     offered = proposed_for(rules, calendar, wanted, now) if wanted else ()

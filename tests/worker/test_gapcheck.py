@@ -7,8 +7,11 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from providers.errors import BadRequest, TransientError
 from providers.memory import MemoryCalendar, MemoryMailbox
+from worker import gapcheck
 from worker.config import Alerts, default_config
 from worker.cycle import AccountRun, rules_for, run_account
 from worker.gapcheck import GapOutcome, _deliver, channels, decide_gaps, run_gaps
@@ -69,6 +72,33 @@ def test_with_no_channel_the_gap_stays_unalerted_for_the_next_run(tmp_path: Path
     result = run_gaps(run, outcome, [], apply=True)
     assert result.alerted == ()
     assert [g.alerted_at for g in result.open] == [None]
+
+
+def test_with_alerts_off_no_alert_digest_or_slots_are_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They could go nowhere, so each steady cycle would make them again."""
+    config = dataclasses.replace(
+        default_config(), timezone="America/New_York", alerts=Alerts(False, "")
+    )
+    account = dataclasses.replace(config.accounts[0], provider="memory", email="me@example.com")
+    cal = MemoryCalendar()
+    cal.events.append(
+        Event("acme", "Acme QBR", at(MON, 14), at(MON, 15), attendees=(Attendee("jane@acme.com"),))
+    )
+    asked: list[object] = []
+    real = gapcheck.proposed_for
+    monkeypatch.setattr(gapcheck, "proposed_for", lambda *a: asked.append(a) or real(*a))
+    state = State(tmp_path / "s.sqlite3")
+    for now in (at(MON + timedelta(1), 9), at(MON + timedelta(1), 17)):  # the digest is due
+        run = AccountRun(config, account, state, now, rules_for(config, account, NY))
+        decision = decide_gaps(run, run_account(run, cal, apply=True))
+        assert [g.client for g in decision.sync.open] == ["acme.com"]  # still found
+        assert (decision.alerts, decision.digest, asked) == ((), None, [])
+    on = dataclasses.replace(config, alerts=Alerts(True, ""))
+    run = AccountRun(on, account, state, now, rules_for(on, account, NY))
+    decision = decide_gaps(run, run_account(run, cal, apply=True))
+    assert len(decision.alerts) == 1 and decision.digest is not None and len(asked) == 1
 
 
 class _LosesAnAnswer(MemoryMailbox):
