@@ -64,8 +64,8 @@ def forget(spec: AccountSpec, provider: str) -> None:
             spec.shared.remove(document)
 
 
-# The listings whose items go to a side document once stamped (Outlook's calendar);
-# one without a stamp keeps them inline.
+# The listings whose items go to a side document once stamped (the calendar's, on
+# Google and Outlook); one without a stamp (an older memo's) keeps them inline.
 SIDES = ("calendar",)
 ITEMS = "items"
 

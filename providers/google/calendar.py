@@ -3,7 +3,9 @@
 Reading: the planning window is listed once (recurrences expanded) and the list's
 sync token is kept with the events it covers; later runs ask only for what changed,
 so a run in which nothing changed costs one small request. A 410 (token expired)
-or a window beyond the cached span means a fresh windowed list.
+or a window beyond the cached span means a fresh windowed list. The listing is
+stamped afresh whenever its items change, and a steady read gives back the snapshot
+kept by that stamp (providers/snapshots.py) without reading or mapping the items.
 
 Writing: blocks have deterministic client-chosen ids, so a retried insert cannot make
 a second copy (409 means "there already": read it and reconcile). Updates carry
@@ -14,7 +16,7 @@ so a block the user deleted stays deleted even when local state is lost.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,12 +24,14 @@ from zoneinfo import ZoneInfo
 
 from googleapiclient.http import HttpRequest
 
+from providers import snapshots
 from providers.base import CalendarProvider
 from providers.errors import BadRequest, Conflict, NotFound, ProviderError, SyncStateExpired
 from providers.google import mapping
 from providers.google.push import CALENDAR, CalendarWatch
 from providers.google.session import Session
 from providers.memo import covers
+from providers.snapshots import SNAPSHOTS
 from worker.models import Block, Change, Event, Op, Snapshot, Window
 
 PAGE = 2500  # the documented maximum: most calendars fit in one page
@@ -101,11 +105,29 @@ class GoogleCalendar(CalendarProvider, CalendarWatch):
 
     def fetch(self, window: Window) -> Snapshot:
         self._stale_focus = []
+        self._listing(window)
+        # The same listing (by its stamp), window and settings map to the same
+        # snapshot: then its items are not even read (providers/memo.py).
+        account = self.memo.name or str(self.memo.path)
+        key = self._snapshot_key(window)
+        if key is not None and (kept := SNAPSHOTS.get(account, key)) is not None:
+            return kept
+        items = self._kept_items()
+        if items is None:  # lost (a crash between two writes): read afresh
+            self._listing(window)
+            items = self._kept_items() or {}
+        snapshot = self._mapped(items, window)
+        # A block to mend is noted while mapping: such a snapshot is not given back.
+        if not self._stale_focus and (key := self._snapshot_key(window)) is not None:
+            SNAPSHOTS.keep(account, key, snapshot)
+        return snapshot
+
+    def _mapped(self, items: dict[str, dict[str, Any]], window: Window) -> Snapshot:
         zone = ZoneInfo(window.zone)
         events: list[Event] = []
         blocks: list[Block] = []
         problems: list[str] = []
-        for item in self._items(window).values():
+        for item in items.values():
             if item.get("status") == "cancelled":
                 continue
             if mapping.is_owned(item):
@@ -127,13 +149,36 @@ class GoogleCalendar(CalendarProvider, CalendarWatch):
         blocks.sort(key=lambda b: (b.start, b.key))
         return Snapshot(tuple(events), tuple(blocks), tuple(problems))
 
-    def _items(self, window: Window) -> dict[str, dict[str, Any]]:
+    def _kept_items(self) -> dict[str, dict[str, Any]] | None:
+        """The remembered listing's items; a listing whose items are lost is dropped
+        whole, so its stamp never gives back a snapshot without them."""
+        items = self.memo.items("calendar")
+        if items is None:
+            self.memo.set("calendar", None)
+        return items
+
+    def _snapshot_key(self, window: Window) -> Hashable | None:
+        """None for a memo that remembers nothing: its snapshots are not kept. What
+        the mapping reads besides the items is in the key (the focus settings too)."""
+        stamp = (self.memo.get("calendar") or {}).get("stamp")
+        if not stamp or self.memo.path is None:
+            return None
+        o = self.session.options
+        return (
+            stamp,
+            window,
+            o.email.lower(),
+            (o.auto_decline, o.native_declines, o.decline_message),
+        )
+
+    def _listing(self, window: Window) -> None:
+        """Bring the remembered listing up to date over `window`: from its sync token,
+        or afresh. A change to its items gives it a new stamp."""
         cache = self.memo.get("calendar")
         synced, self._synced = self._synced, None  # asked by `timezone` just before
         trusted = self.quiet and synced is None and cache and not cache.get("written")
         if trusted and cache.get("token") and covers(cache, window):
-            kept: dict[str, dict[str, Any]] = cache["items"]
-            return kept
+            return  # as last read, with nothing written since
         if cache and cache.get("token") and covers(cache, window):
             try:
                 changed, token = (
@@ -144,21 +189,24 @@ class GoogleCalendar(CalendarProvider, CalendarWatch):
             else:
                 # A changed series comes back as its new occurrences, while the old
                 # ones may never be cancelled: list the window again instead.
-                if not any(i.get("recurringEventId") or i.get("recurrence") for i in changed):
-                    items: dict[str, dict[str, Any]] = cache["items"]
+                recurring = any(i.get("recurringEventId") or i.get("recurrence") for i in changed)
+                items = self._kept_items() if changed and not recurring else {}
+                if not recurring and items is not None:
                     for item in changed:
                         _merge(items, item)
                     cache["token"], cache["written"] = token, False
+                    if changed or not cache.get("stamp"):  # a memo from before stamps too
+                        cache["stamp"] = snapshots.stamp()
                     self.memo.set("calendar", cache)
                     self.memo.save()
-                    return items
+                    return
         start, end = window.start - PAD_BEFORE, window.end + PAD_AFTER
         listed, token = self._list(timeMin=_rfc3339(start), timeMax=_rfc3339(end))
         items = {str(i["id"]): _trim(i) for i in listed if i.get("status") != "cancelled"}
         cache = {"start": _rfc3339(start), "end": _rfc3339(end), "token": token, "items": items}
+        cache["stamp"] = snapshots.stamp()
         self.memo.set("calendar", cache)
         self.memo.save()
-        return items
 
     def _list(self, **params: str) -> tuple[list[dict[str, Any]], str | None]:
         items: list[dict[str, Any]] = []

@@ -14,6 +14,7 @@ from providers.google import errors as gerrors
 from providers.google import mapping
 from providers.google.calendar import GoogleCalendar
 from providers.google.gmail import HELD_LABEL, GmailMailbox
+from providers.snapshots import SNAPSHOTS
 from tests.contract.calendar import WINDOW, CalendarContract, at, block
 from tests.contract.mail import T0, MailContract
 from tests.emulators.google import GoogleEmulator
@@ -255,6 +256,61 @@ def test_a_block_written_under_earlier_settings_has_its_auto_decline_mended(
     emulator.reset_log()
     again.upkeep()
     assert emulator.requests == []  # mended once
+
+
+def test_a_block_to_mend_is_found_by_every_read_until_it_is_mended(
+    emulator: GoogleEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    """A snapshot kept under the earlier settings, or one that noted a block to mend,
+    is never given back: the next cycle must find the block again."""
+    memo = tmp_path / "memo.json"
+    before = calendar(emulator, memo, sleeps, native_declines=("prospecting",))
+    before.apply([Change(Op.CREATE, block())])
+    before_read = calendar(emulator, memo, sleeps, native_declines=("prospecting",))
+    before_read.fetch(WINDOW)
+    for _ in range(2):  # a cycle that failed before its upkeep, then the next
+        cal = calendar(emulator, memo, sleeps)
+        cal.fetch(WINDOW)
+    emulator.reset_log()
+    cal.upkeep()
+    assert calls(emulator) == ["PATCH /calendar/v3/calendars/primary/events/" + block().id]
+
+
+def test_a_steady_read_gives_its_last_snapshot_back_until_the_listing_changes(
+    emulator: GoogleEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    memo = tmp_path / "memo.json"
+    GoogleOutside(emulator).add_event("acme", "Acme", at(14), at(15))
+    first = calendar(emulator, memo, sleeps).fetch(WINDOW)
+    steady = calendar(emulator, memo, sleeps)
+    assert steady.fetch(WINDOW) is first  # nothing changed
+    assert "items" not in steady.memo.get("calendar")  # the side was never read
+    calendar(emulator, memo, sleeps).apply([Change(Op.CREATE, block())])
+    after_write = calendar(emulator, memo, sleeps).fetch(WINDOW)
+    assert [b.key for b in after_write.blocks] == [block().key]
+    GoogleOutside(emulator).add_event("beta", "Beta", at(16), at(17))
+    changed = calendar(emulator, memo, sleeps).fetch(WINDOW)
+    assert {e.title for e in changed.events} == {"Acme", "Beta"}
+    later = replace(WINDOW, start=WINDOW.start + timedelta(hours=15))
+    assert {e.title for e in calendar(emulator, memo, sleeps).fetch(later).events} == {"Beta"}
+
+
+def test_lost_items_mean_one_fresh_listing(
+    emulator: GoogleEmulator, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    memo = tmp_path / "memo.json"
+    GoogleOutside(emulator).add_event("acme", "Acme", at(14), at(15))
+    first = calendar(emulator, memo, sleeps).fetch(WINDOW)
+    # The side lost (a crash between its write and the memo's), in a process that
+    # has no snapshot for this listing.
+    (tmp_path / "calendar" / "memo.json").unlink()
+    SNAPSHOTS.keep(str(memo), "another process's listing", first)
+    emulator.reset_log()
+    again = calendar(emulator, memo, sleeps).fetch(WINDOW)
+    assert again == first and again is not first
+    listing = "GET /calendar/v3/calendars/primary/events"
+    assert calls(emulator) == [listing, listing]  # by the sync token, then in full
+    assert calendar(emulator, memo, sleeps).fetch(WINDOW) is again
 
 
 def test_under_internal_declines_focus_time_declines_nobody(
@@ -627,7 +683,8 @@ def test_other_peoples_meeting_notes_stay_out_of_the_memo(
     cal.fetch(WINDOW)
     cal.apply([Change(Op.CREATE, block(start=11, end=12))])
     calendar(emulator, memo, sleeps).fetch(WINDOW)
-    text = memo.read_text()
+    side = memo.parent / "calendar" / memo.name  # the remembered events (providers/memo.py)
+    text = memo.read_text() + side.read_text()
     assert "99887766" not in text
     assert "Protected time." in text  # the worker's own block keeps its description
 
