@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import dav, fleet, hostile, planner, push, requests, team, web
+from bench import dav, fleet, hostile, planner, push, requests, steady, team, web
 
 SECTIONS: dict[str, tuple[Callable[[bool], dict[str, Any]], Callable[[dict[str, Any]], str]]] = {
     "requests": (requests.run, requests.markdown),
     "dav": (dav.run, dav.markdown),
     "planner": (planner.run, planner.markdown),
+    "steady": (steady.run, steady.markdown),
     "fleet": (fleet.run, fleet.markdown),
     "team": (team.run, team.markdown),
     "web": (web.run, web.markdown),

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import requests
 
 from providers.memo import Memo
 from providers.outlook.auth import Grant
@@ -35,9 +36,14 @@ def graph() -> Iterator[GraphEmulator]:
 
 
 def session(
-    emu: GraphEmulator, memo: Path | None, sleeps: Callable[[float], None], upn: str = ME
+    emu: GraphEmulator,
+    memo: Path | None,
+    sleeps: Callable[[float], None],
+    upn: str = ME,
+    http: requests.Session | None = None,
 ) -> Session:
-    http = emu.http_client()  # trusts the emulator's CA, whatever the environment says
+    """`http`: a client kept across sessions, as serve keeps its connections."""
+    http = http or emu.http_client()  # trusts the emulator's CA, whatever the environment says
     # Another mailbox than the first is reached as /users/{upn}, as app-only access does;
     # a token of its own keeps the emulator's Retry-After bookkeeping per account.
     grant = Grant(lambda force: f"emulator-token-{upn}", upn, upn != ME)
@@ -47,9 +53,13 @@ def session(
 
 
 def outlook(
-    emu: GraphEmulator, memo: Path | None, sleeps: Callable[[float], None], upn: str = ME
+    emu: GraphEmulator,
+    memo: Path | None,
+    sleeps: Callable[[float], None],
+    upn: str = ME,
+    http: requests.Session | None = None,
 ) -> tuple[OutlookCalendar, OutlookMailbox]:
-    shared = session(emu, memo, sleeps, upn)
+    shared = session(emu, memo, sleeps, upn, http)
     return OutlookCalendar(shared, name="rep"), OutlookMailbox(shared, name="rep")
 
 
