@@ -40,6 +40,20 @@ def test_a_connection_outlives_its_session_but_is_never_shared(url: str) -> None
     assert lender.lend(Owner(), 9.0) is not b  # another timeout, another Http
 
 
+def test_the_last_connection_back_is_the_next_lent() -> None:
+    """Its connection is the likeliest still open: the server has not timed it out."""
+    lender = Lender()
+    first, second = Owner(), Owner()
+    older, newer = lender.lend(first, 5.0), lender.lend(second, 5.0)
+    del first
+    gc.collect()
+    del second
+    gc.collect()
+    third, fourth = Owner(), Owner()
+    assert lender.lend(third, 5.0) is newer
+    assert lender.lend(fourth, 5.0) is older
+
+
 def test_only_so_many_are_kept_idle() -> None:
     lender = Lender(idle=1)
     owners = [Owner(), Owner()]
