@@ -22,7 +22,7 @@ A memo file is rewritten in place, not replaced by a new file: replacing costs a
 of a steady cycle in the kernel (ext4 allocates and flushes at the rename), and a
 steady cycle rewrites it for one new sync cursor. A checksum line after the JSON
 tells a torn write (a crash mid-write, or a reader racing the writer), and a torn
-memo is a lost one, which is safe.
+memo is a lost one, which is safe. So is a memo of an unknown version.
 """
 
 from __future__ import annotations
@@ -38,7 +38,11 @@ import orjson
 from providers.base import AccountSpec, Documents
 from worker.models import Window
 
-VERSION = 1
+# 2: a stamped listing's items may be in a side document. A firstblock that reads
+# only version 1 expects them inline, so it takes a newer memo for a lost one (a
+# full read) rather than fail on it; this one reads both.
+VERSION = 2
+READS = (1, 2)
 SUM = b"\n#crc32="  # then 8 hex digits and a newline, after the JSON
 
 
@@ -95,7 +99,7 @@ class Memo:
                 loaded = orjson.loads(text)
             except (OSError, ValueError):
                 loaded = {}
-            if isinstance(loaded, dict) and loaded.get("version") == VERSION:
+            if isinstance(loaded, dict) and loaded.get("version") in READS:
                 self.data = loaded
                 self._saved = text.encode() if isinstance(text, str) else text
         self.data["version"] = VERSION

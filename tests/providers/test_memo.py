@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 from providers.memo import Memo
@@ -139,3 +140,22 @@ def test_sides_in_a_teams_shared_state_and_forgetting_removes_them(tmp_path: Pat
     _saved(tmp_path / "outlook" / "rep.json", calendar={"stamp": "s1", "items": ITEMS})
     forget(local, "outlook")
     assert list(tmp_path.rglob("*.json")) == []
+
+
+def test_an_older_memo_is_read_and_written_as_this_version_a_newer_is_lost(
+    tmp_path: Path,
+) -> None:
+    """Version 2 may keep items in a side: a firstblock reading only version 1 would
+    look for them inline, so it must take such a memo for a lost one."""
+    path = tmp_path / "rep.json"
+    for version, kept in ((1, True), (3, False)):
+        _saved(path, calendar={"delta": "d1", "items": ITEMS})
+        raw = (
+            path.read_bytes()
+            .split(b"\n#crc32=")[0]
+            .replace(b'"version":2', b'"version":%d' % version)
+        )
+        path.write_bytes(raw + b"\n#crc32=%08x\n" % zlib.crc32(raw))
+        assert (Memo(path).get("calendar") is not None) == kept
+    _saved(path, calendar={"delta": "d1"})
+    assert b'"version":2' in path.read_bytes()
