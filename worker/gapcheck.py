@@ -90,9 +90,9 @@ class GapDecision:
         return GapOutcome(self.sync.open, (), self.sync.closed)
 
 
-def decide_gaps(run: AccountRun, calendar: Outcome) -> GapDecision:
+def decide_gaps(run: AccountRun, calendar: Outcome, *, sendable: bool) -> GapDecision:
     """Find the gaps, the alerts they need and the digest that is due; writes
-    nothing."""
+    nothing. `sendable`: some channel would take them (`channels`)."""
     rules, now, name = run.rules, run.now, run.name
     fr = gap_rules(run.config)
     found = [
@@ -100,9 +100,9 @@ def decide_gaps(run: AccountRun, calendar: Outcome) -> GapDecision:
         for g in followups.gaps(calendar.events, rules.people, fr, now)
     ]
     sync = run.state.gaps.look(name, found, now, now - fr.lookback)
-    # With alerts off, alerts and the digest have nowhere to go and stay unsent, so
-    # every cycle would find them and their slots again: none are made.
-    sendable = bool(run.config.alerts.email or run.config.alerts.webhook_url)
+    # With no channel (alerts off, or on with neither a mailbox nor a webhook), alerts
+    # and the digest would stay unsent, and every cycle make them and their slots
+    # again: none are made.
     by_meeting: dict[str, list[OpenGap]] = defaultdict(list)
     for g in sync.open:
         if g.alerted_at is None and sendable:
@@ -190,7 +190,7 @@ def run_gaps(
     apply: bool,
 ) -> GapOutcome:
     """Decide and, with `apply`, commit: the follow-up step on its own."""
-    decision = decide_gaps(run, calendar)
+    decision = decide_gaps(run, calendar, sendable=bool(channels))
     return commit_gaps(run, decision, channels) if apply else decision.preview()
 
 

@@ -209,8 +209,10 @@ def _cycle(
             decision = replace(decision, hold=decide_hold(run, mailbox, planned))
     except FAILURES as exc:
         result.errors.append(_failure(account.name, exc))
+    webhook = Webhook(config.alerts.webhook_url) if config.alerts.webhook_url else None
+    alerts_to = channels(config, mailbox, webhook)
     if planned is not None:
-        decision = replace(decision, gaps=decide_gaps(run, planned))
+        decision = replace(decision, gaps=decide_gaps(run, planned, sendable=bool(alerts_to)))
     # Commit, or show what committing would do.
     if decision.calendar is not None and calendar is not None:
         try:
@@ -234,10 +236,9 @@ def _cycle(
         except FAILURES as exc:
             result.errors.append(_failure(account.name, exc))
     if decision.gaps is not None:
-        webhook = Webhook(config.alerts.webhook_url) if config.alerts.webhook_url else None
         try:
             result.gaps = (
-                commit_gaps(run, decision.gaps, channels(config, mailbox, webhook), mailbox)
+                commit_gaps(run, decision.gaps, alerts_to, mailbox)
                 if apply
                 else decision.gaps.preview()
             )

@@ -74,15 +74,17 @@ def test_with_no_channel_the_gap_stays_unalerted_for_the_next_run(tmp_path: Path
     assert [g.alerted_at for g in result.open] == [None]
 
 
-def test_with_alerts_off_no_alert_digest_or_slots_are_made(
+def test_with_no_channel_no_alert_digest_or_slots_are_made(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """They could go nowhere, so each steady cycle would make them again."""
+    """Alerts off, or on with neither a mailbox nor a webhook: they could go nowhere,
+    so each steady cycle would make them again."""
     config = dataclasses.replace(
         default_config(), timezone="America/New_York", alerts=Alerts(False, "")
     )
+    on = dataclasses.replace(config, alerts=Alerts(True, ""))
     account = dataclasses.replace(config.accounts[0], provider="memory", email="me@example.com")
-    cal = MemoryCalendar()
+    cal, box = MemoryCalendar(), MemoryMailbox()
     cal.events.append(
         Event("acme", "Acme QBR", at(MON, 14), at(MON, 15), attendees=(Attendee("jane@acme.com"),))
     )
@@ -90,15 +92,18 @@ def test_with_alerts_off_no_alert_digest_or_slots_are_made(
     real = gapcheck.proposed_for
     monkeypatch.setattr(gapcheck, "proposed_for", lambda *a: asked.append(a) or real(*a))
     state = State(tmp_path / "s.sqlite3")
-    for now in (at(MON + timedelta(1), 9), at(MON + timedelta(1), 17)):  # the digest is due
-        run = AccountRun(config, account, state, now, rules_for(config, account, NY))
-        decision = decide_gaps(run, run_account(run, cal, apply=True))
-        assert [g.client for g in decision.sync.open] == ["acme.com"]  # still found
-        assert (decision.alerts, decision.digest, asked) == ((), None, [])
-    on = dataclasses.replace(config, alerts=Alerts(True, ""))
+    day = MON + timedelta(1)
+    for conf, mailbox in ((config, box), (on, None)):
+        for now in (at(day, 9), at(day, 17)):  # at 17:00 the digest is due
+            run = AccountRun(conf, account, state, now, rules_for(conf, account, NY))
+            outcome = run_account(run, cal, apply=True)
+            result = run_gaps(run, outcome, channels(conf, mailbox, None), apply=True)
+            assert [g.client for g in result.open] == ["acme.com"]  # still found
+            assert (result.alerted, result.digest_sent, asked) == ((), False, [])
+    assert box.messages == {}
     run = AccountRun(on, account, state, now, rules_for(on, account, NY))
-    decision = decide_gaps(run, run_account(run, cal, apply=True))
-    assert len(decision.alerts) == 1 and decision.digest is not None and len(asked) == 1
+    result = run_gaps(run, run_account(run, cal, apply=True), channels(on, box, None), apply=True)
+    assert len(result.alerted) == 1 and result.digest_sent and len(asked) == 1
 
 
 class _LosesAnAnswer(MemoryMailbox):
@@ -146,7 +151,7 @@ def test_an_alert_is_looked_up_only_when_an_earlier_attempt_may_have_landed(
     run = AccountRun(
         config, account, state, at(MON + timedelta(2), 17), rules_for(config, account, NY)
     )
-    decision = decide_gaps(run, run_account(run, cal, apply=True))
+    decision = decide_gaps(run, run_account(run, cal, apply=True), sendable=True)
     alert = decision.alerts[0].alert
     assert _deliver(run, alert, channels(config, box, None), [])
     gaps(state, MON + timedelta(2))
