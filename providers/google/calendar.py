@@ -31,7 +31,6 @@ from providers.google import mapping
 from providers.google.push import CALENDAR, CalendarWatch
 from providers.google.session import Session
 from providers.memo import covers
-from providers.snapshots import SNAPSHOTS
 from worker.models import Block, Change, Event, Op, Snapshot, Window
 
 PAGE = 2500  # the documented maximum: most calendars fit in one page
@@ -105,24 +104,9 @@ class GoogleCalendar(CalendarProvider, CalendarWatch):
 
     def fetch(self, window: Window) -> Snapshot:
         self._stale_focus = []
-        self._listing(window)
-        # The same listing (by its stamp), window and settings map to the same
-        # snapshot: then its items are not even read (providers/memo.py).
-        account = self.memo.name or str(self.memo.path)
-        key = self._snapshot_key(window)
-        if key is not None and (kept := SNAPSHOTS.get(account, key)) is not None:
-            return kept
-        items = self._kept_items()
-        if items is None:  # lost (a crash between two writes): read afresh
-            self._listing(window)
-            items = self._kept_items() or {}
-        snapshot = self._mapped(items, window)
-        # A block to mend is noted while mapping: such a snapshot is not given back.
-        if not self._stale_focus and (key := self._snapshot_key(window)) is not None:
-            SNAPSHOTS.keep(account, key, snapshot)
-        return snapshot
+        return snapshots.remembered(self.memo, window, self._listing, self._reads, self._mapped)
 
-    def _mapped(self, items: dict[str, dict[str, Any]], window: Window) -> Snapshot:
+    def _mapped(self, items: dict[str, dict[str, Any]], window: Window) -> tuple[Snapshot, bool]:
         zone = ZoneInfo(window.zone)
         events: list[Event] = []
         blocks: list[Block] = []
@@ -147,29 +131,13 @@ class GoogleCalendar(CalendarProvider, CalendarWatch):
                 events.append(event)
         events.sort(key=lambda e: (e.start, e.id))
         blocks.sort(key=lambda b: (b.start, b.key))
-        return Snapshot(tuple(events), tuple(blocks), tuple(problems))
+        # A block to mend is noted while mapping: such a snapshot is not given back.
+        return Snapshot(tuple(events), tuple(blocks), tuple(problems)), not self._stale_focus
 
-    def _kept_items(self) -> dict[str, dict[str, Any]] | None:
-        """The remembered listing's items; a listing whose items are lost is dropped
-        whole, so its stamp never gives back a snapshot without them."""
-        items = self.memo.items("calendar")
-        if items is None:
-            self.memo.set("calendar", None)
-        return items
-
-    def _snapshot_key(self, window: Window) -> Hashable | None:
-        """None for a memo that remembers nothing: its snapshots are not kept. What
-        the mapping reads besides the items is in the key (the focus settings too)."""
-        stamp = (self.memo.get("calendar") or {}).get("stamp")
-        if not stamp or self.memo.path is None:
-            return None
+    def _reads(self) -> Hashable:
+        """What the mapping reads besides the items: the focus settings too."""
         o = self.session.options
-        return (
-            stamp,
-            window,
-            o.email.lower(),
-            (o.auto_decline, o.native_declines, o.decline_message),
-        )
+        return (o.email.lower(), o.auto_decline, o.native_declines, o.decline_message)
 
     def _listing(self, window: Window) -> None:
         """Bring the remembered listing up to date over `window`: from its sync token,
@@ -190,7 +158,7 @@ class GoogleCalendar(CalendarProvider, CalendarWatch):
                 # A changed series comes back as its new occurrences, while the old
                 # ones may never be cancelled: list the window again instead.
                 recurring = any(i.get("recurringEventId") or i.get("recurrence") for i in changed)
-                items = self._kept_items() if changed and not recurring else {}
+                items = snapshots.kept_items(self.memo) if changed and not recurring else {}
                 if not recurring and items is not None:
                     for item in changed:
                         _merge(items, item)

@@ -27,7 +27,6 @@ from providers.memo import covers
 from providers.outlook import mapping
 from providers.outlook.push import EventsSubscribed
 from providers.outlook.session import Call, Session
-from providers.snapshots import SNAPSHOTS
 from worker import zones
 from worker.models import Block, Change, Event, Op, Snapshot, Window, WorkHours
 
@@ -108,40 +107,16 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
     # -- reading
 
     def fetch(self, window: Window) -> Snapshot:
-        self._listing(window)
-        # The same listing (by its stamp), window and zone map to the same snapshot:
-        # then its items, most of the memo, are not even read (providers/memo.py).
-        account = self.memo.name or str(self.memo.path)
-        key = self._snapshot_key(window)
-        if key is not None and (kept := SNAPSHOTS.get(account, key)) is not None:
-            return kept
-        items = self._kept_items()
-        if items is None:  # lost (a crash between two writes): read afresh
-            self._listing(window)
-            items = self._kept_items() or {}
-        snapshot = self._mapped(items, window, list(self._fallbacks.values()))
-        if (key := self._snapshot_key(window)) is not None:
-            SNAPSHOTS.keep(account, key, snapshot)
-        return snapshot
+        # The items, most of the memo, are read only to map them (providers/memo.py).
+        return snapshots.remembered(self.memo, window, self._listing, self._reads, self._mapped)
 
-    def _kept_items(self) -> dict[str, dict[str, Any]] | None:
-        """The remembered listing's items. A listing whose items are lost is dropped
-        whole: its stamp would give back a snapshot that misses what we write next."""
-        items = self.memo.items("calendar")
-        if items is None:
-            self.memo.set("calendar", None)
-        return items
+    def _reads(self) -> Hashable:
+        """What the mapping reads besides the items."""
+        return (self.session.email.lower(), tuple(self._fallbacks.values()))
 
-    def _snapshot_key(self, window: Window) -> Hashable | None:
-        """None for a memo that remembers nothing: its snapshots are not kept."""
-        stamp = (self.memo.get("calendar") or {}).get("stamp")
-        if not stamp or self.memo.path is None:
-            return None
-        return (stamp, window, self.session.email.lower(), tuple(self._fallbacks.values()))
-
-    def _mapped(
-        self, items: dict[str, dict[str, Any]], window: Window, problems: list[str]
-    ) -> Snapshot:
+    def _mapped(self, items: dict[str, dict[str, Any]], window: Window) -> tuple[Snapshot, bool]:
+        """The snapshot, and that it may be kept (always)."""
+        problems = list(self._fallbacks.values())
         zone = zones.zone(window.zone)  # a custom zone's rule, too
         events: list[Event] = []
         blocks: list[Block] = []
@@ -176,7 +151,7 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
         # A copied block counts as the user's: "touched", so never moved or deleted.
         blocks = [replace(b, written="copied") if b.key in copies else b for b in blocks]
         blocks.sort(key=lambda b: (b.start, b.key))
-        return Snapshot(tuple(events), tuple(blocks), tuple(problems))
+        return Snapshot(tuple(events), tuple(blocks), tuple(problems)), True
 
     def _listing(self, window: Window) -> None:
         """Bring the remembered listing up to date over `window`: from its delta link,
@@ -260,7 +235,7 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
         call = Call("POST", f"{self.user}/events/{event.id}/decline", body=body, idempotent=False)
         self.session.call(call)
         # The cache answers a quiet cycle: it must not show the invitation still waiting.
-        item = (self._kept_items() or {}).get(event.id)
+        item = (snapshots.kept_items(self.memo) or {}).get(event.id)
         if item is not None:
             item["responseStatus"] = {"response": "declined"}
             self.memo.get("calendar")["stamp"] = snapshots.stamp()  # the items changed
@@ -384,7 +359,7 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
         item = {k: v for k, v in item.items() if k in KEPT}
         item["singleValueExtendedProperties"] = block["singleValueExtendedProperties"]
         item.setdefault("body", block["body"])
-        items = self._kept_items()
+        items = snapshots.kept_items(self.memo)
         if items is not None and item.get("id"):
             cache = self.memo.get("calendar")
             items[str(item["id"])] = item
@@ -397,7 +372,7 @@ class OutlookCalendar(CalendarProvider, EventsSubscribed):
         return replace(change, block=written)
 
     def _forget(self, block: Block | None) -> None:
-        items = self._kept_items()
+        items = snapshots.kept_items(self.memo)
         if items is not None and block and block.ref:
             cache = self.memo.get("calendar")
             items.pop(block.ref, None)
